@@ -1,0 +1,74 @@
+"""The value that crosses from the engine (pipelines) into evidence.
+
+Evidence never imports the engine, so everything it needs to build a package travels here as
+plain typed values: which frames matter (by sequence number in the camera's ring buffer), where
+the vehicle is in each, what the rule saw, and the plate as read once per track.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+RuleName = Literal["helmet", "passengers", "u_turn", "parking"]
+PlateColor = Literal["blue", "yellow", "green", "white", "black", "unknown"]
+
+
+class Box(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class KeyFrame(BaseModel):
+    """A frame the rule chose as evidence, referenced by its sequence number in the camera's ring buffer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seq: int
+    wall_time: datetime
+    role: str  # e.g. "approach", "turn", "exit", "first", "middle", "last", "violation"
+    box: Box  # the offending vehicle in this frame, frame pixels
+
+    @field_validator("wall_time")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("wall_time must be timezone-aware (evidence clock)")
+        return v
+
+
+class PlateFacts(BaseModel):
+    """The plate as voted over the track's best crops. ``text`` is None when unreadable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    text: str | None
+    color: PlateColor = "unknown"
+    agreement: float = 0.0  # 0..1, share of weighted votes behind the chosen characters
+    reason: str | None = None  # why unreadable
+    reads: int = 0  # crops read
+
+
+class ViolationEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    site_id: str
+    camera_id: str
+    rule: RuleName
+    track_id: int
+    start_time: datetime
+    end_time: datetime
+    vehicle_class: str
+    key_frames: list[KeyFrame] = Field(min_length=1)
+    facts: dict[str, float | int | str | bool | list[float] | list[int] | list[str]] = Field(default_factory=dict)
+    plate: PlateFacts | None = None
+    model_versions: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def event_key(self) -> str:
+        """Deterministic identity (camera + rule + track + start): re-runs and redeliveries never duplicate."""
+        raw = f"{self.camera_id}|{self.rule}|{self.track_id}|{self.start_time.isoformat(timespec='milliseconds')}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]

@@ -1,0 +1,1 @@
+"""Model registry: manifests, fetching/exporting weights, runtime sessions. Imports nothing of ours."""

@@ -1,0 +1,1 @@
+"""What turns frames into violations and runs it: engine, rules, batch and live runners, CLI."""

@@ -1,0 +1,42 @@
+"""Shared fixtures: where the third-party data and models live, and how tests treat their absence.
+
+Real data and models are referenced at run time from ``../shared`` (override: EPOLICE_SHARED).
+When they are missing a test skips with the reason, except under CI=true, where it fails: CI must
+never go green by skipping the tests that matter.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EPOLICE_SHARED", REPO.parent / "shared")).resolve()
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(path: Path, what: str) -> Path:
+    """Return ``path`` if it exists; otherwise skip (dev) or fail (CI) naming what is missing."""
+    if path.exists():
+        return path
+    message = f"{what} not found at {path} (set EPOLICE_SHARED or place ../shared beside the repo)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return require(SHARED, "shared data directory")
+
+
+@pytest.fixture(scope="session")
+def shared_data(shared_dir: Path) -> Path:
+    return require(shared_dir / "data", "shared data")
+
+
+@pytest.fixture(scope="session")
+def shared_models(shared_dir: Path) -> Path:
+    return require(shared_dir / "models", "shared models")

@@ -1,0 +1,1 @@
+"""Perception: frame sources, detectors, tracker, attribute readers, geometry."""
