@@ -1,1 +1,87 @@
-"""Placeholder: filled by the owning area."""
+"""`epolice models list|fetch|path`: what is present, fetch what is not, one clear line on failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pipelines.cli.app import fail, models_app
+
+
+@models_app.command("list")
+def list_models(as_json: bool = typer.Option(False, "--json", help="One JSON object instead of a table.")) -> None:
+    """Show every registered model: present, missing or corrupt, and the command that gets it."""
+    from models.registry import Registry
+
+    registry = Registry()
+    statuses = registry.status()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "models_dir": str(registry.models_dir),
+                    "models": [
+                        {"name": s.name, "task": s.task, "state": s.state, "path": str(s.path), "detail": s.detail, "fix": s.fix}
+                        for s in statuses
+                    ],
+                }
+            )
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"models in {registry.models_dir}")
+    for col in ("name", "task", "state", "detail / fix"):
+        table.add_column(col)
+    colour = {"present": "green", "missing": "yellow", "corrupt": "red"}
+    for s in statuses:
+        table.add_row(s.name, s.task, f"[{colour[s.state]}]{s.state}[/]", s.detail if s.state == "present" else f"{s.detail}; run: {s.fix}")
+    Console(width=200).print(table)
+
+
+@models_app.command("fetch")
+def fetch_models(
+    names: Optional[list[str]] = typer.Argument(None, help="Models to fetch (default: all non-optional ones)."),
+    from_dir: Optional[list[Path]] = typer.Option(None, "--from", help="Directory holding model files; tried first."),
+    export_python: Optional[str] = typer.Option(
+        None, "--export-python", envvar="EPOLICE_EXPORT_PYTHON", help="Python with torch + ultralytics for .pt -> ONNX."
+    ),
+    force: bool = typer.Option(False, "--force", help="Fetch again even if a verified file is present."),
+    offline: bool = typer.Option(False, "--offline", help="Never use hub downloads."),
+) -> None:
+    """Fill the models directory ($EPOLICE_MODELS_DIR or ~/.cache/epolice/models), verifying sha256."""
+    from models.fetch import FetchError, fetch
+    from models.registry import Registry
+
+    registry = Registry()
+    wanted = list(names or [n for n in registry.names() if not registry.manifest(n).optional])
+    unknown = [n for n in wanted if n not in registry.names()]
+    if unknown:
+        raise fail(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(registry.names())}")
+    failures = []
+    for name in wanted:
+        try:
+            result = fetch(registry, name, from_dirs=from_dir, export_python=export_python, online=not offline, force=force)
+        except FetchError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            failures.append(name)
+            continue
+        typer.echo(f"{name}: {result.path} ({result.source}, sha256 {result.sha256[:12]})")
+    if failures:
+        raise fail(f"{len(failures)} model(s) not fetched: {', '.join(failures)}")
+
+
+@models_app.command("path")
+def model_path(name: str) -> None:
+    """Print the verified path of one model (for scripts)."""
+    from models.registry import ModelMissingError, Registry
+
+    registry = Registry()
+    try:
+        typer.echo(registry.path(name))
+    except (ModelMissingError, KeyError) as exc:
+        raise fail(str(exc).strip("'\""))
