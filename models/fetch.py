@@ -141,6 +141,7 @@ def _export_and_install(
         cmd = [
             python, str(EXPORT_SCRIPT), "--weights", weights, "--out", str(out),
             "--imgsz", str(recipe.imgsz), "--opset", str(recipe.opset),
+            "--check", "synthetic",  # torch (as saved) vs ONNX on a seeded image; non-zero exit if they differ
         ]
         if recipe.dynamic:
             cmd.append("--dynamic")
