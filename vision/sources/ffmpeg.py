@@ -52,8 +52,16 @@ class FFmpegError(RuntimeError):
         self.reason = reason
 
 
-class ProbeError(FFmpegError):
-    """The source is unreadable, not media, or has no video stream."""
+class DecodeError(FFmpegError):
+    """A source failed to decode (corrupt, truncated, unreadable). Frames already yielded stay valid."""
+
+    @property
+    def path(self) -> str:
+        return self.source
+
+
+class ProbeError(DecodeError):
+    """The source is unreadable, not media, or has no video stream (raised before any frame)."""
 
 
 class PipeTimeout(TimeoutError):
@@ -328,7 +336,7 @@ def select_expression(*, stride: int | None = None, target_fps: float | None = N
 # log parsing
 
 _LEVEL_RE = re.compile(r"\[(panic|fatal|error|warning|info|verbose|debug|trace)\]\s?")
-_CONTEXT_RE = re.compile(r"^\[([^\]@]+?)(?:@\w+)?\s@\s0x[0-9a-f]+\]\s*")
+_CONTEXT_RE = re.compile(r"^\[([^\]@]+?)(?:@\w+)?\s@\s(?:0x[0-9a-f]+|\(nil\))\]\s*")
 _SHOWINFO_RE = re.compile(r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] n:\s*(\d+) pts:\s*(-?\d+) pts_time:(-?[\d.eE+-]+)")
 
 
@@ -337,39 +345,79 @@ def clean_log_line(line: str) -> str:
     text = line.strip()
     for _ in range(3):
         before = text
-        text = _LEVEL_RE.sub("", _CONTEXT_RE.sub(lambda m: f"{m.group(1)}: ", text), count=1).strip()
+        text = _LEVEL_RE.sub("", _CONTEXT_RE.sub(lambda m: "" if m.group(1) == "NULL" else f"{m.group(1)}: ", text), count=1).strip()
         if text == before:
             break
     return text
 
 
+_GENERIC = (
+    "conversion failed",
+    "error while decoding stream",
+    "nothing was written",
+    "invalid argument",
+    "error initializing complex filters",
+    "error applying options",
+    "error initializing filter",
+    "error while filtering",
+    "error marking filters as finished",
+    "error while processing the decoded data",
+    "device setup failed",
+    "device creation failed",
+)
+
+
 @dataclass(slots=True)
 class FFmpegLog:
-    """What a decoder process said: a bounded tail plus every error line (bounded too), for reasons."""
+    """What a decoder process said: a bounded tail plus error lines, split by when they happened.
+
+    Errors logged before the first decoded frame are "leading" (a recording that starts mid-GOP, a
+    seek landing between keyframes, a failed hwaccel probe) and usually harmless; errors after it
+    ("stream errors") mean corrupt or missing data inside the part being decoded.
+    """
 
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=60))
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=200))
     error_count: int = 0
+    stream_errors: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=200))
+    stream_error_count: int = 0
+    first_stream_error_pts: float | None = None
 
-    def add(self, line: str) -> None:
+    def add(self, line: str, pts: float | None = None) -> None:
+        """Record one log line; ``pts`` is the last decoded frame's pts when it was logged (None before any)."""
         self.tail.append(line)
         if "[error]" in line or "[fatal]" in line or "[panic]" in line:
+            text = clean_log_line(line)
             self.error_count += 1
-            self.errors.append(clean_log_line(line))
+            self.errors.append(text)
+            if pts is not None:
+                self.stream_error_count += 1
+                self.stream_errors.append((pts, text))
+                if self.first_stream_error_pts is None:
+                    self.first_stream_error_pts = pts
+
+    @staticmethod
+    def _pick(lines: list[str]) -> str | None:
+        # The cause comes first; later lines are consequences ("Error initializing complex filters",
+        # "Invalid argument", "Conversion failed!"), so take the first line that is not one of those.
+        for line in lines:
+            if not line.lower().startswith(_GENERIC):
+                return line
+        return lines[0] if lines else None
 
     def reason(self, default: str = "ffmpeg failed") -> str:
-        """The most telling error: the last fatal/error line, else the last line of output."""
-        if self.errors:
-            # The final lines are often generic ("Conversion failed!"); prefer the last specific one.
-            generic = ("conversion failed", "error while decoding stream", "nothing was written")
-            for line in reversed(self.errors):
-                if not line.lower().startswith(generic):
-                    return line
-            return self.errors[-1]
+        """The most telling error: the first specific fatal/error line, else the last line of output."""
+        picked = self._pick(list(self.errors))
+        if picked:
+            return picked
         for line in reversed(self.tail):
-            if "showinfo" not in line and line.strip():
+            if line.strip():
                 return clean_log_line(line)
         return default
+
+    def stream_reason(self) -> str | None:
+        """The first specific error logged after decoding started (where corruption begins), if any."""
+        return self._pick([text for _, text in self.stream_errors])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,12 +444,28 @@ class PipeSpec:
     input_options: tuple[tuple[str, str], ...] = ()  # ffmpeg input options, without dashes, in order
     select: str | None = None
     hwaccel: str | None = None
+    pre_filters: tuple[str, ...] = ()  # raw filter strings applied first (e.g. an exact segment trim)
     extra_filters: tuple[str, ...] = ()  # raw filter strings applied after select, before scale
+    copyts: bool = False  # keep container timestamps (pts not shifted to start at 0)
     read_timeout: float | None = None
     queue_size: int = 4
 
 
 _END = object()
+
+
+def _apply_filter(stream, text: str):  # noqa: ANN001, ANN202 - ffmpeg-python nodes are untyped
+    """Apply ``name=a:k=v`` to an ffmpeg-python stream (values passed as arguments, so they get escaped once)."""
+    name, _, args = text.partition("=")
+    positional: list[str] = []
+    keywords: dict[str, str] = {}
+    for part in filter(None, args.split(":")):
+        key, eq, value = part.partition("=")
+        if eq:
+            keywords[key] = value
+        else:
+            positional.append(part)
+    return stream.filter(name, *positional, **keywords)
 
 
 class RawVideoPipe:
@@ -418,7 +482,9 @@ class RawVideoPipe:
     def __init__(self, spec: PipeSpec):
         self.spec = spec
         self.frames_out = 0
-        self.last_pts: float | None = None
+        self.last_pts: float | None = None  # pts of the last frame handed over
+        self.decoded = 0  # frames decoded so far (handed over or not), from showinfo
+        self.last_decoded_pts: float | None = None  # pts of the last decoded frame, handed over or not
         self.fell_back_to_software = False
         self._closed = False
         self._start(spec)
@@ -435,19 +501,27 @@ class RawVideoPipe:
         if spec.hwaccel:
             kwargs["hwaccel"] = spec.hwaccel
         stream = ffmpeg.input(spec.source, **kwargs).video
+        for flt in spec.pre_filters:
+            stream = _apply_filter(stream, flt)
         if spec.select:
             stream = stream.filter("showinfo@pre", checksum=0).filter("select", spec.select)
         stream = stream.filter("showinfo@post", checksum=0)
         for flt in spec.extra_filters:
-            name, _, args = flt.partition("=")
-            stream = stream.filter(name, args) if args else stream.filter(name)
+            stream = _apply_filter(stream, flt)
         stream = stream.filter("scale", spec.width, spec.height, flags="area")
-        out = stream.output("pipe:", format="rawvideo", pix_fmt="bgr24", fps_mode="passthrough", an=None, sn=None, dn=None)
+        # passthrough: never duplicate/drop frames to fit a rate; enc_time_base -1: keep the input time
+        # base so close VFR timestamps don't collide in the muxer.
+        out = stream.output(
+            "pipe:", format="rawvideo", pix_fmt="bgr24", fps_mode="passthrough", enc_time_base=-1, an=None, sn=None, dn=None
+        )
         # Global options first: ffmpeg-python would append them after the output ("trailing options").
-        return [_binary(FFMPEG), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", *out.get_args()]
+        globals_ = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"] + (["-copyts"] if spec.copyts else [])
+        return [_binary(FFMPEG), *globals_, *out.get_args()]
 
     def _start(self, spec: PipeSpec) -> None:
         self.spec = spec
+        self.decoded = 0
+        self.last_decoded_pts = None
         self.log = FFmpegLog()
         self._pts_queue: queue.Queue = queue.Queue()
         self._frames: queue.Queue = queue.Queue(maxsize=max(1, spec.queue_size))
@@ -478,9 +552,12 @@ class RawVideoPipe:
                 m = _SHOWINFO_RE.search(line)
                 if not m:
                     if "color_range:" not in line and line.strip():
-                        self.log.add(line)
+                        self.log.add(line, self.last_decoded_pts)
                     continue
                 which, n, pts, pts_time = m.group(1), int(m.group(2)), int(m.group(3)), float(m.group(4))
+                if which == "pre" or not use_pre:
+                    self.decoded = n + 1
+                    self.last_decoded_pts = pts_time
                 if which == "pre":
                     pre[pts] = n
                     pre_order.append(pts)
@@ -490,7 +567,7 @@ class RawVideoPipe:
                 index = pre.pop(pts, n) if use_pre else n
                 self._pts_queue.put((index, pts_time))
         if buf.strip():
-            self.log.add(buf.decode("utf-8", "replace"))
+            self.log.add(buf.decode("utf-8", "replace"), self.last_decoded_pts)
         self._pts_queue.put(None)
 
     def _read_stdout(self) -> None:
@@ -512,7 +589,7 @@ class RawVideoPipe:
                     got += n
                 if got < frame_bytes:
                     if got:
-                        self.log.add(f"[error] pipe: partial frame ({got} of {frame_bytes} bytes) at end of output")
+                        self.log.add(f"[error] pipe: partial frame ({got} of {frame_bytes} bytes) at end of output", self.last_decoded_pts)
                     break
                 item = None if pts_done else self._pts_queue.get()
                 if item is None:  # stderr ended early (should not happen): index by count
@@ -625,7 +702,9 @@ def open_rawvideo_pipe(
     stride: int | None = None,
     target_fps: float | None = None,
     hwaccel: str | None = "auto",
+    pre_filters: Sequence[str] = (),
     extra_filters: Sequence[str] = (),
+    copyts: bool = False,
     read_timeout: float | None = None,
     queue_size: int = 4,
 ) -> RawVideoPipe:
@@ -635,6 +714,8 @@ def open_rawvideo_pipe(
     for a segment, ``{"rtsp_transport": "tcp", "timeout": 5000000}`` for a camera).
     ``stride``/``target_fps``: hand over only those frames (see ``select_expression``); the others are
     decoded but never scaled or converted. ``hwaccel``: "auto", "none" or a name (see ``resolve_hwaccel``).
+    ``pre_filters`` run before selection (e.g. ``trim=start=..:end=..``), ``extra_filters`` after it.
+    ``copyts``: RawFrame.pts are the container's timestamps instead of starting near 0.
     ``read_timeout``: seconds ``read()`` waits for a frame before raising PipeTimeout (live sources).
     """
     items = list(input_options.items()) if isinstance(input_options, Mapping) else list(input_options or [])
@@ -645,7 +726,9 @@ def open_rawvideo_pipe(
         input_options=tuple((str(k), _fmt_option(v)) for k, v in items),
         select=select_expression(stride=stride, target_fps=target_fps),
         hwaccel=resolve_hwaccel(hwaccel),
+        pre_filters=tuple(pre_filters),
         extra_filters=tuple(extra_filters),
+        copyts=copyts,
         read_timeout=read_timeout,
         queue_size=queue_size,
     )
@@ -656,3 +739,11 @@ def _fmt_option(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
     return str(value)
+
+
+def first_frame_pts(source: str | Path, *, input_options: Mapping[str, object] | None = None) -> float | None:
+    """Container timestamp of the first decoded frame (decodes one tiny frame). Differs from the
+    container start when B-frames delay output in formats without pts (AVI)."""
+    with open_rawvideo_pipe(source, width=2, height=2, input_options=input_options, hwaccel="none", copyts=True) as pipe:
+        frame = pipe.read(timeout=30)
+    return None if frame is None else frame.pts

@@ -1,0 +1,125 @@
+"""Test videos made at test time from the real clips in ../shared/data/videos (never committed).
+
+Each helper re-encodes or cuts a real clip with the ffmpeg CLI into a temporary directory, so the
+decoding tests cover the containers and codecs operators actually have (mp4, mkv, avi, ts, flv;
+H.264 and H.265) without storing derived media in the repository. Clips are short (a few seconds)
+and small, and are encoded at a constant frame rate so expected frame times are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+CONTAINERS = {"mp4": "mp4", "mkv": "matroska", "avi": "avi", "ts": "mpegts", "flv": "flv"}
+CODECS = {"h264": "libx264", "h265": "libx265"}
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    container: str
+    codec: str
+    fps: int
+    frames: int  # frames encoded
+    width: int
+    height: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.fps
+
+
+def ffmpeg_available() -> bool:
+    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"ffmpeg failed making test media: {' '.join(cmd)}\n" + "\n".join(tail))
+
+
+def make_clip(
+    source: Path,
+    out_dir: Path,
+    *,
+    container: str = "mp4",
+    codec: str = "h264",
+    seconds: float = 3.0,
+    start: float = 0.0,
+    fps: int = 24,
+    width: int | None = None,
+    gop: int = 24,
+    name: str | None = None,
+    creation_time: str | None = None,
+    faststart: bool = True,
+) -> Clip:
+    """Cut ``seconds`` of ``source`` from ``start`` and re-encode at constant ``fps`` into ``container``/``codec``.
+
+    B-frames stay on (x264/x265 "superfast"), as in camera recordings, so decode order != display order.
+    """
+    if container not in CONTAINERS:
+        raise ValueError(f"unknown container {container}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / (name or f"clip_{codec}_{fps}fps_{seconds:g}s.{container}")
+    frames = int(round(seconds * fps))
+    vf = [f"fps={fps}"]
+    if width:
+        vf.append(f"scale={width}:-2")
+    cmd = [
+        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-ss", f"{start}", "-i", str(source),
+        "-frames:v", str(frames), "-an", "-sn", "-vf", ",".join(vf),
+        "-c:v", CODECS[codec], "-preset", "superfast", "-g", str(gop), "-pix_fmt", "yuv420p",
+    ]
+    if codec == "h265":
+        cmd += ["-x265-params", "log-level=error"]
+        if container == "mp4":
+            cmd += ["-tag:v", "hvc1"]
+        elif container == "avi":  # the avi muxer has no default fourcc for HEVC
+            cmd += ["-tag:v", "HEVC"]
+    if container == "mp4" and faststart:
+        cmd += ["-movflags", "+faststart"]
+    if creation_time:
+        cmd += ["-metadata", f"creation_time={creation_time}"]
+    cmd += ["-f", CONTAINERS[container], str(path)]
+    _run(cmd)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "json", str(path)],
+        capture_output=True, check=True,
+    ).stdout
+    stream = json.loads(out)["streams"][0]
+    return Clip(path=path, container=container, codec=codec, fps=fps, frames=frames, width=int(stream["width"]), height=int(stream["height"]))
+
+
+def truncated(clip: Path, out_dir: Path, fraction: float, *, name: str | None = None) -> Path:
+    """Copy of ``clip`` cut after ``fraction`` of its bytes, as a recorder killed mid-write leaves it."""
+    data = clip.read_bytes()
+    dst = out_dir / (name or f"truncated_{int(fraction * 100)}_{clip.name}")
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+def corrupted(clip: Path, out_dir: Path, *, start_fraction: float, length: int, seed: int = 7, name: str | None = None) -> Path:
+    """Copy of ``clip`` with ``length`` random bytes overwritten from ``start_fraction`` of the file."""
+    data = bytearray(clip.read_bytes())
+    rng = random.Random(seed)
+    begin = int(len(data) * start_fraction)
+    for i in range(begin, min(len(data), begin + length)):
+        data[i] = rng.randrange(256)
+    dst = out_dir / (name or f"corrupt_{clip.name}")
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def not_a_video(out_dir: Path, name: str = "notes.mp4") -> Path:
+    """A text file with a video extension (what a mis-copied export looks like)."""
+    dst = out_dir / name
+    dst.write_text("this is not a video\n" * 50)
+    return dst
