@@ -1,0 +1,225 @@
+"""The site file: one YAML per site, validated at start so a bad file never half-runs.
+
+``load_site(path)`` returns a ``SiteConfig`` or raises ``SiteConfigError`` whose message names
+every bad field by its path in the file (``cameras.0.zones.1.polygon: ...``) and what was
+expected. Zones are checked against the camera's frame (inside it, not self-intersecting), and
+rule sections are closed: a misspelt or unknown rule name is an error, not a silently ignored key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evidence.config import EvidenceConfig, StoreConfig
+from pipelines.rules.base import RULE_NAMES, TimeWindow, Zone, ZoneKind
+from pipelines.rules.helmet import HelmetConfig
+from pipelines.rules.parking import ParkingConfig
+from pipelines.rules.passengers import PassengersConfig
+from pipelines.rules.u_turn import UTurnConfig
+from vision.geometry import Polygon
+from vision.riders import RiderAssociationConfig
+from vision.tracker import TrackerConfig
+
+
+class SiteConfigError(ValueError):
+    """A site file that cannot be used; the message names each bad field and what was expected."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Location(_Strict):
+    address: str = ""
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+
+
+class ZoneConfig(_Strict):
+    id: str = Field(min_length=1)
+    kind: ZoneKind
+    polygon: list[tuple[float, float]] = Field(description="vertices in image pixels of the camera's frame")
+    allowed: list[TimeWindow] = Field(
+        default_factory=list, description="times when the restricted act is allowed (e.g. night parking)"
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _simple(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(value) < 3:
+            raise ValueError(f"a polygon needs at least 3 [x, y] points, got {len(value)}")
+        poly = Polygon.of(value)
+        crossing = poly.self_intersection()
+        if crossing is not None:
+            i, j = crossing
+            raise ValueError(f"polygon is self-intersecting (edge {i} crosses edge {j}); list the vertices in order")
+        if poly.area <= 0:
+            raise ValueError("polygon has zero area")
+        return value
+
+    def to_zone(self, tz: ZoneInfo) -> Zone:
+        return Zone(self.id, self.kind, Polygon.of(self.polygon), tuple(self.allowed), tz)
+
+
+class CameraConfig(_Strict):
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1, description="file path or rtsp:// URL")
+    detect_fps: float = Field(5.0, gt=0, le=60, description="detector runs this often; tracks are predicted between")
+    direction: str = Field("", description="direction of travel the camera watches, e.g. 'northbound'")
+    lane: str | None = None
+    frame_size: tuple[int, int] = Field(description="[width, height] of the decoded frame; zones must lie inside")
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    rules: list[Literal["helmet", "passengers", "u_turn", "parking"]] | None = Field(
+        None, description="rules run on this camera; None = every enabled rule"
+    )
+
+    @field_validator("frame_size")
+    @classmethod
+    def _positive(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] <= 0 or value[1] <= 0:
+            raise ValueError("width and height must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _zones_fit(self) -> "CameraConfig":
+        w, h = self.frame_size
+        seen: set[str] = set()
+        for i, zone in enumerate(self.zones):
+            if zone.id in seen:
+                raise ValueError(f"zones.{i}.id: duplicate zone id {zone.id!r}")
+            seen.add(zone.id)
+            for j, (x, y) in enumerate(zone.polygon):
+                if not (0 <= x <= w and 0 <= y <= h):
+                    raise ValueError(f"zones.{i}.polygon.{j}: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
+        return self
+
+
+class RulesConfig(_Strict):
+    helmet: HelmetConfig = Field(default_factory=HelmetConfig)
+    passengers: PassengersConfig = Field(default_factory=PassengersConfig)
+    u_turn: UTurnConfig = Field(default_factory=UTurnConfig)
+    parking: ParkingConfig = Field(default_factory=ParkingConfig)
+
+
+class ModelsConfig(_Strict):
+    detector: str = Field("yolov5n_coco", description="registry name of the vehicle/person detector")
+    helmet: str | None = Field("helmet_yolov12m", description="registry name of the helmet head detector; null = off")
+    detector_conf: float = Field(0.25, gt=0, le=1)
+    detector_iou: float = Field(0.45, gt=0, le=1)
+    helmet_conf: float = Field(0.3, gt=0, le=1)
+
+
+class EngineConfig(_Strict):
+    ring_seconds: float = Field(12.0, gt=0, description="recent frames kept in full for evidence (per camera)")
+    trail_interval_s: float = Field(1.0, gt=0, description="one long-term trail point (and kept panorama) this often")
+    trail_keep_s: float | None = Field(
+        None, gt=0, description="how long kept panoramas live; default: parking min_dwell_s + 60 s"
+    )
+    plate_crops: int = Field(3, ge=1, le=10, description="best vehicle crops kept per track for the plate reader")
+    riders: RiderAssociationConfig = Field(default_factory=RiderAssociationConfig)
+
+
+class SiteConfig(_Strict):
+    id: str = Field(min_length=1, description="site identifier, stamped on every record")
+    name: str = ""
+    location: Location = Field(default_factory=Location)
+    timezone: str = Field("Asia/Shanghai", description="IANA zone for time windows and the evidence clock")
+    cameras: list[CameraConfig] = Field(min_length=1)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; expected an IANA name such as 'Asia/Shanghai'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> "SiteConfig":
+        seen: set[str] = set()
+        for i, cam in enumerate(self.cameras):
+            if cam.id in seen:
+                raise ValueError(f"cameras.{i}.id: duplicate camera id {cam.id!r}")
+            seen.add(cam.id)
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(f"site {self.id!r} has no camera {camera_id!r}; cameras: {[c.id for c in self.cameras]}")
+
+    def zones_for(self, camera: CameraConfig) -> list[Zone]:
+        return [z.to_zone(self.tz) for z in camera.zones]
+
+    def rules_for(self, camera: CameraConfig) -> set[str]:
+        enabled = {name for name in RULE_NAMES if getattr(self.rules, name).enabled}
+        return enabled if camera.rules is None else enabled & set(camera.rules)
+
+
+def _describe(err: dict) -> str:
+    """One line per pydantic error: dotted field path, then what was wrong/expected."""
+    loc = [str(p) for p in err["loc"]]
+    msg = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    # validators on a parent report a sub-path first ("zones.1.polygon.3: ...")
+    head, sep, rest = msg.partition(": ")
+    if sep and " " not in head and "." in head:
+        loc += head.split(".")
+        msg = rest
+    if err["type"] == "extra_forbidden":
+        if loc[:1] == ["rules"] and len(loc) == 2:
+            msg = f"unknown rule {loc[1]!r}; expected one of {', '.join(RULE_NAMES)}"
+        else:
+            msg = "unknown field (check the spelling; see the documented site file fields)"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    elif err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
+        msg = f"got {err.get('input')!r}; expected {err['ctx']['expected']}"
+    path = ".".join(loc) or "(top level)"
+    return f"{path}: {msg}"
+
+
+def parse_site(data: object, source: str = "<site>") -> SiteConfig:
+    """Validate already-parsed YAML; errors are collected into one readable SiteConfigError."""
+    if not isinstance(data, dict):
+        raise SiteConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors()]
+        raise SiteConfigError(f"{source}: " + ("\n  ".join(lines) if len(lines) == 1 else "\n  " + "\n  ".join(lines))) from None
+
+
+def load_site(path: str | Path) -> SiteConfig:
+    """Read and validate a site file; raises SiteConfigError naming the file and every bad field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SiteConfigError(f"{path}: cannot read site file ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SiteConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_site(data, str(path))

@@ -1,0 +1,346 @@
+"""The per-camera pipeline: frames in, ``ViolationEvent``s out.
+
+Driven frame by frame and holding only its own camera's state, so a live worker or a batch
+runner can drive many cameras in one process. Per frame:
+
+    ring buffer <- frame
+    detection frame (detect_fps):  detector -> tracker -> riders/helmet -> rules -> events
+    other frames:                  tracker prediction only (tracks interpolate between detections)
+
+A runner that batches the detector across cameras uses the split API::
+
+    due = [(p, f) for p, f in pairs if p.needs_detection(f)]
+    dets = detector.detect([f.image for _, f in due])
+    for (p, f), d in zip(due, dets): events += p.on_detections(f, d)
+    for p, f in others: p.on_frame(f)
+
+``process(frame)`` does exactly that for one camera. Expensive readers run per track, not per
+frame: the helmet model looks at a ridden vehicle at most ``rules.helmet.max_checks`` times
+(crops batched per frame), and the plate reader runs once per event on the track's best crops.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Protocol, Sequence
+
+import cv2
+import numpy as np
+
+from evidence.event import PlateFacts, ViolationEvent
+from models.domain import CLASS_ID, RIDDEN_CLASSES
+from pipelines.config import CameraConfig, SiteConfig
+from pipelines.ring_buffer import RingBuffer
+from pipelines.rules import helmet as helmet_rule
+from pipelines.rules import parking as parking_rule
+from pipelines.rules import passengers as passengers_rule
+from pipelines.rules import u_turn as u_turn_rule
+from pipelines.rules.base import Decision, KeyFrameRef
+from vision.detections import Detections
+from vision.frame import Frame
+from vision.nms import nms
+from vision.riders import RiderObservation, associate_riders, extended_boxes, head_observations
+from vision.tracker import ByteTracker, Track, TrackState
+
+_RIDDEN_IDS = np.array(sorted(CLASS_ID[c] for c in RIDDEN_CLASSES), np.int32)
+
+
+class BoxDetector(Protocol):
+    """What the engine needs of a detector (vision.detector.Detector fits)."""
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
+
+
+class PlateReader(Protocol):
+    """What the engine needs of a plate reader: one voted read from a track's best crops."""
+
+    def read_track(self, crops: Sequence[np.ndarray]) -> PlateFacts: ...
+
+
+@dataclass
+class StageStats:
+    """Seconds spent per stage (decode is the source's), for benchmarks and health."""
+
+    frames: int = 0
+    detect_frames: int = 0
+    detect_s: float = 0.0
+    track_s: float = 0.0
+    attributes_s: float = 0.0
+    rules_s: float = 0.0
+    helmet_crops: int = 0
+    plate_reads: int = 0
+    events: int = 0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    def ms_per_frame(self) -> dict[str, float]:
+        n = max(self.frames, 1)
+        return {k: 1000.0 * getattr(self, f"{k}_s") / n for k in ("detect", "track", "attributes", "rules")}
+
+
+@dataclass
+class _TrackExtras:
+    """Per-track engine state beside the tracker's history; freed with the track."""
+
+    helmet_checks: int = 0
+    last_helmet_t: float = float("-inf")
+    crops: list = None  # (score, crop) best-first, at most EngineConfig.plate_crops
+    plate: PlateFacts | None = None
+
+    def __post_init__(self) -> None:
+        if self.crops is None:
+            self.crops = []
+
+
+def _sharpness(gray: np.ndarray) -> float:
+    return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+
+
+class CameraPipeline:
+    def __init__(
+        self,
+        camera: CameraConfig,
+        site: SiteConfig,
+        detector: BoxDetector | None = None,
+        helmet_detector: BoxDetector | None = None,
+        plate_reader: PlateReader | None = None,
+    ) -> None:
+        self.camera = camera
+        self.site = site
+        self.detector = detector
+        self.helmet_detector = helmet_detector
+        self.plate_reader = plate_reader
+        self.zones = site.zones_for(camera)
+        self.rules = site.rules_for(camera)
+        self.tracker = ByteTracker(site.tracker)
+        eng = site.engine
+        keep = eng.trail_keep_s if eng.trail_keep_s is not None else site.rules.parking.min_dwell_s + 60.0
+        self.ring = RingBuffer(eng.ring_seconds, keep_seconds=keep if "parking" in self.rules else 0.0)
+        self.stats = StageStats()
+        self.interval = 1.0 / camera.detect_fps
+        self.model_versions: dict[str, str] = {}
+        for role, det in (("detector", detector), ("helmet", helmet_detector)):
+            version = getattr(det, "model_version", None)
+            if isinstance(version, str):
+                self.model_versions[role] = version
+        self.last_tracks = Detections.empty()  # tracked boxes at the latest frame (detected or predicted)
+        self._next_detect_t: float | None = None
+        self._last_trail_t = float("-inf")
+        self._extras: dict[int, _TrackExtras] = {}
+        self._fired: set[tuple[str, int]] = set()
+
+    # -- frame-level API ---------------------------------------------------------------------
+    def needs_detection(self, frame: Frame) -> bool:
+        """True when this frame is due for the detector (detect_fps on the frame's own clock)."""
+        return self._next_detect_t is None or frame.pts >= self._next_detect_t - 1e-6
+
+    def on_frame(self, frame: Frame) -> None:
+        """A frame the detector skips: keep it for evidence and move tracks by prediction."""
+        self.stats.frames += 1
+        self.ring.push(frame)
+        t0 = time.perf_counter()
+        self.last_tracks = self.tracker.predict(frame.pts)
+        self.stats.track_s += time.perf_counter() - t0
+
+    def on_detections(self, frame: Frame, dets: Detections) -> list[ViolationEvent]:
+        """A detection frame: track, read attributes, run the rules; returns new events."""
+        self.stats.frames += 1
+        self.stats.detect_frames += 1
+        nxt = (self._next_detect_t if self._next_detect_t is not None else frame.pts) + self.interval
+        self._next_detect_t = max(nxt, frame.pts + 0.5 * self.interval)
+        tick = frame.pts - self._last_trail_t >= self.site.engine.trail_interval_s - 1e-6
+        if tick:
+            self._last_trail_t = frame.pts
+        self.ring.push(frame, keep=tick)
+        wall = frame.wall_time.timestamp()
+
+        t0 = time.perf_counter()
+        tracked = self.tracker.update(dets, frame.pts, frame.seq, wall, trail_tick=tick)
+        if self.tracker.removed:
+            gone = set(self.tracker.removed)
+            for tid in gone:
+                self._extras.pop(tid, None)
+            self._fired = {key for key in self._fired if key[1] not in gone}
+        self.last_tracks = tracked
+        t1 = time.perf_counter()
+        self.stats.track_s += t1 - t0
+
+        self._attributes(frame, dets, tracked, tick)
+        t2 = time.perf_counter()
+        self.stats.attributes_s += t2 - t1
+
+        ids = set(int(i) for i in tracked.tracker_id)
+        events = self._run_rules([tr for tr in self.tracker.tracks if tr.track_id in ids], parking=tick)
+        self.stats.rules_s += time.perf_counter() - t2
+        return events
+
+    def process(self, frame: Frame) -> list[ViolationEvent]:
+        """One camera, one frame: detect when due (needs a detector), else predict."""
+        if not self.needs_detection(frame):
+            self.on_frame(frame)
+            return []
+        if self.detector is None:
+            raise RuntimeError("CameraPipeline.process needs a detector; a batching runner calls on_detections")
+        t0 = time.perf_counter()
+        dets = self.detector.detect([frame.image])[0]
+        self.stats.detect_s += time.perf_counter() - t0
+        return self.on_detections(frame, dets)
+
+    def flush(self) -> list[ViolationEvent]:
+        """End of stream: a last rule pass over every live track, then free all per-track state."""
+        t0 = time.perf_counter()
+        events = self._run_rules([tr for tr in self.tracker.tracks if tr.state is not TrackState.TENTATIVE], parking=True)
+        self.stats.rules_s += time.perf_counter() - t0
+        self.tracker.flush()
+        self._extras.clear()
+        self._fired.clear()
+        return events
+
+    # -- evidence access ---------------------------------------------------------------------
+    def frame(self, seq: int) -> Frame | None:
+        return self.ring.get(seq)
+
+    def frames_for(self, event: ViolationEvent) -> dict[int, Frame]:
+        """The key frames of an event still held by the ring buffer, by seq."""
+        out: dict[int, Frame] = {}
+        for kf in event.key_frames:
+            f = self.ring.get(kf.seq)
+            if f is not None:
+                out[kf.seq] = f
+        return out
+
+    # -- attributes --------------------------------------------------------------------------
+    def _attributes(self, frame: Frame, dets: Detections, tracked: Detections, tick: bool) -> None:
+        if not len(tracked):
+            return
+        if tick:
+            self._collect_crops(frame, tracked)
+        ridden = np.isin(tracked.class_id, _RIDDEN_IDS)
+        if not ridden.any():
+            return
+        vehicles = tracked[ridden]
+        persons = dets.of_class("person")
+        heads, checked = self._helmet_looks(frame, vehicles)
+        sets = associate_riders(vehicles, persons, heads, self.site.engine.riders)
+        for i, rs in enumerate(sets):
+            tr = self.tracker.get(int(vehicles.tracker_id[i]))
+            if tr is None:
+                continue
+            obs = RiderObservation(
+                seq=frame.seq,
+                t=frame.pts,
+                persons=len(rs.persons),
+                heads=head_observations(heads, rs.heads),
+                heads_checked=bool(checked[i]),
+            )
+            tr.history.add_riders(obs)
+
+    def _helmet_looks(self, frame: Frame, vehicles: Detections) -> tuple[Detections, np.ndarray]:
+        """Run the helmet model on crops of the vehicles that are due a look; heads in frame pixels."""
+        checked = np.zeros(len(vehicles), bool)
+        cfg = self.site.rules.helmet
+        if self.helmet_detector is None or "helmet" not in self.rules:
+            return Detections.empty(), checked
+        h_img, w_img = frame.image.shape[:2]
+        ext = extended_boxes(vehicles.xyxy, self.site.engine.riders)
+        crops, offsets, owners = [], [], []
+        for i in range(len(vehicles)):
+            tid = int(vehicles.tracker_id[i])
+            tr = self.tracker.get(tid)
+            if tr is None or tr.history.class_name not in cfg.classes:
+                continue
+            box = vehicles.xyxy[i]
+            if box[3] - box[1] < cfg.min_vehicle_height_px:
+                continue
+            extra = self._extras.setdefault(tid, _TrackExtras())
+            if extra.helmet_checks >= cfg.max_checks or frame.pts - extra.last_helmet_t < cfg.check_interval_s:
+                continue
+            x1, y1, x2, y2 = (int(round(v)) for v in ext[i])
+            x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w_img), min(y2, h_img)
+            if x2 - x1 < 8 or y2 - y1 < 8:
+                continue
+            crops.append(frame.image[y1:y2, x1:x2])
+            offsets.append((x1, y1))
+            owners.append(i)
+            extra.helmet_checks += 1
+            extra.last_helmet_t = frame.pts
+        if not crops:
+            return Detections.empty(), checked
+        results = self.helmet_detector.detect(crops)
+        self.stats.helmet_crops += len(crops)
+        parts = []
+        for (ox, oy), i, res in zip(offsets, owners, results):
+            checked[i] = True
+            res = res.of_class("head_helmet", "head_no_helmet")
+            if len(res):
+                res.xyxy = res.xyxy + np.array([ox, oy, ox, oy], np.float32)
+                parts.append(Detections(res.xyxy, res.confidence, res.class_id))
+        heads = Detections.merge(parts)
+        if len(heads) > 1:  # neighbouring crops overlap: one head, one box
+            heads = heads[np.sort(nms(heads.xyxy, heads.confidence, 0.5))]
+        return heads, checked
+
+    def _collect_crops(self, frame: Frame, tracked: Detections) -> None:
+        """Keep each track's best few crops (large and sharp) for the plate reader."""
+        k = self.site.engine.plate_crops
+        h_img, w_img = frame.image.shape[:2]
+        for i in range(len(tracked)):
+            x1, y1, x2, y2 = (int(round(v)) for v in tracked.xyxy[i])
+            x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w_img), min(y2, h_img)
+            if x2 - x1 < 16 or y2 - y1 < 16:
+                continue
+            extra = self._extras.setdefault(int(tracked.tracker_id[i]), _TrackExtras())
+            crop = frame.image[y1:y2, x1:x2]
+            small = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
+            score = float((x2 - x1) * (y2 - y1)) * min(1.0, _sharpness(small) / 200.0 + 0.1)
+            if len(extra.crops) < k or score > extra.crops[-1][0]:
+                extra.crops.append((score, crop.copy()))
+                extra.crops.sort(key=lambda c: -c[0])
+                del extra.crops[k:]
+
+    # -- rules ---------------------------------------------------------------------------------
+    def _run_rules(self, tracks: list[Track], parking: bool) -> list[ViolationEvent]:
+        rules = self.site.rules
+        events: list[ViolationEvent] = []
+        for tr in tracks:
+            hist = tr.history
+            decisions: list[Decision | None] = []
+            if "helmet" in self.rules and ("helmet", tr.track_id) not in self._fired:
+                decisions.append(helmet_rule.evaluate(hist, rules.helmet))
+            if "passengers" in self.rules and ("passengers", tr.track_id) not in self._fired:
+                decisions.append(passengers_rule.evaluate(hist, rules.passengers))
+            if "u_turn" in self.rules and ("u_turn", tr.track_id) not in self._fired:
+                decisions.append(u_turn_rule.evaluate(hist, self.zones, rules.u_turn))
+            if parking and "parking" in self.rules and ("parking", tr.track_id) not in self._fired:
+                decisions.append(parking_rule.evaluate(hist, self.zones, rules.parking))
+            for d in decisions:
+                if d is None:
+                    continue
+                self._fired.add((d.rule, tr.track_id))
+                events.append(self._event(d))
+        self.stats.events += len(events)
+        return events
+
+    def _event(self, d: Decision) -> ViolationEvent:
+        extra = self._extras.setdefault(d.track_id, _TrackExtras())
+        if self.plate_reader is not None and extra.plate is None and extra.crops:
+            extra.plate = self.plate_reader.read_track([c for _, c in extra.crops])
+            self.stats.plate_reads += 1
+        d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
+        return d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
+
+    def _held(self, refs: tuple[KeyFrameRef, ...]) -> tuple[KeyFrameRef, ...]:
+        """Point each key frame at a frame the ring buffer still holds (the nearest one if needed)."""
+        out = []
+        for ref in refs:
+            frame = self.ring.nearest(ref.seq)
+            if frame is None or frame.seq == ref.seq:
+                out.append(ref)
+            else:
+                out.append(KeyFrameRef(frame.seq, frame.wall_time.timestamp(), ref.role, ref.box))
+        return tuple(out)
+
+
+__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "PlateReader"]

@@ -1,0 +1,175 @@
+"""Types every rule shares: zones with time windows, the rule decision, and its key-frame references.
+
+A rule returns a ``Decision`` (plain facts about one track); the engine turns it into an
+``evidence.event.ViolationEvent`` by adding the site, camera and plate. Keeping the decision free
+of site/camera identity is what lets rules be pure functions tested on synthetic trajectories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from evidence.event import Box, KeyFrame, PlateFacts, RuleName, ViolationEvent
+from vision.geometry import Polygon
+from vision.track_history import TrackHistory, TrackPoint
+
+ZoneKind = Literal["no_parking", "no_u_turn"]
+RULE_NAMES: tuple[str, ...] = ("helmet", "passengers", "u_turn", "parking")
+
+
+class TimeWindow(BaseModel):
+    """A daily time-of-day window in the site's timezone; ``end`` <= ``start`` crosses midnight.
+
+    ``days`` restricts the window to weekdays on which it STARTS (0 = Monday ... 6 = Sunday).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    start: time
+    end: time
+    days: list[int] | None = Field(None, description="weekdays the window starts on, 0=Mon..6=Sun; None = every day")
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 22:00 as the base-60 number 1320
+            raise ValueError("write times as quoted strings, e.g. '22:00' (unquoted 22:00 is a number in YAML)")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> "TimeWindow":
+        if self.days is not None and any(d < 0 or d > 6 for d in self.days):
+            raise ValueError("days must be weekday numbers 0 (Monday) .. 6 (Sunday)")
+        if self.start == self.end:
+            raise ValueError("start and end are equal: an empty (or 24 h) window is ambiguous; omit the window")
+        return self
+
+    def _spans(self, local: datetime) -> list[tuple[datetime, datetime]]:
+        """Occurrences that could contain or precede ``local`` (this window starting in the last 8 days)."""
+        out = []
+        tz = local.tzinfo
+        for back in range(0, 9):
+            d: date = local.date() - timedelta(days=back)
+            if self.days is not None and d.weekday() not in self.days:
+                continue
+            s = datetime.combine(d, self.start, tzinfo=tz)
+            e_day = d if self.end > self.start else d + timedelta(days=1)
+            e = datetime.combine(e_day, self.end, tzinfo=tz)
+            out.append((s, e))
+        return out
+
+    def contains(self, local: datetime) -> bool:
+        return any(s <= local < e for s, e in self._spans(local))
+
+    def last_end(self, local: datetime) -> datetime | None:
+        """End of the latest occurrence that ended at or before ``local``."""
+        ends = [e for _, e in self._spans(local) if e <= local]
+        return max(ends) if ends else None
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A zone as the rules see it: polygon, kind, and when the restricted act is allowed anyway."""
+
+    zone_id: str
+    kind: ZoneKind
+    polygon: Polygon
+    allowed: tuple[TimeWindow, ...] = ()
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.polygon.contains_point(x, y)
+
+    def _local(self, wall: float) -> datetime:
+        return datetime.fromtimestamp(wall, tz=timezone.utc).astimezone(self.tz)
+
+    def allowed_at(self, wall: float) -> bool:
+        local = self._local(wall)
+        return any(w.contains(local) for w in self.allowed)
+
+    def enforced_since(self, wall: float) -> float | None:
+        """Epoch seconds since which the zone has been enforced without a break, as of ``wall``.
+
+        None when it is not enforced right now; -inf when no allowed window ever interrupts it.
+        """
+        if not self.allowed:
+            return float("-inf")
+        local = self._local(wall)
+        if any(w.contains(local) for w in self.allowed):
+            return None
+        ends = [e for w in self.allowed if (e := w.last_end(local)) is not None]
+        return max(ends).timestamp() if ends else float("-inf")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFrameRef:
+    seq: int
+    wall: float
+    role: str
+    box: tuple[float, float, float, float]
+
+    @classmethod
+    def at(cls, point: TrackPoint, role: str) -> "KeyFrameRef":
+        return cls(point.seq, point.wall, role, point.box)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a rule concluded about one track: the span, the frames that show it, the facts."""
+
+    rule: RuleName
+    track_id: int
+    vehicle_class: str
+    start: TrackPoint
+    end: TrackPoint
+    key_frames: tuple[KeyFrameRef, ...]
+    facts: dict[str, float | int | str | bool | list[float] | list[int] | list[str]]
+
+    def to_event(
+        self,
+        site_id: str,
+        camera_id: str,
+        plate: PlateFacts | None = None,
+        model_versions: dict[str, str] | None = None,
+    ) -> ViolationEvent:
+        def when(wall: float) -> datetime:
+            return datetime.fromtimestamp(wall, tz=timezone.utc)
+
+        return ViolationEvent(
+            site_id=site_id,
+            camera_id=camera_id,
+            rule=self.rule,
+            track_id=self.track_id,
+            start_time=when(self.start.wall),
+            end_time=when(self.end.wall),
+            vehicle_class=self.vehicle_class,
+            key_frames=[
+                KeyFrame(seq=k.seq, wall_time=when(k.wall), role=k.role, box=Box(x1=k.box[0], y1=k.box[1], x2=k.box[2], y2=k.box[3]))
+                for k in self.key_frames
+            ],
+            facts=dict(self.facts),
+            plate=plate,
+            model_versions=dict(model_versions or {}),
+        )
+
+
+class RuleConfig(BaseModel):
+    """Common to every rule section."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(True, description="run this rule on every camera of the site")
+
+
+def point_at(history: TrackHistory, seq: int) -> TrackPoint | None:
+    """The history point recorded at frame ``seq`` (None when it has scrolled out)."""
+    for p in reversed(history.points):
+        if p.seq == seq:
+            return p
+        if p.seq < seq:
+            break
+    return None

@@ -1,0 +1,100 @@
+"""Illegal parking: a vehicle stays nearly still inside a ``no_parking`` zone for ``min_dwell_s``.
+
+Dwell is read from the track's long-term trail (one point per engine trail tick, about a second),
+walking back from now while the vehicle's smoothed ground point stays inside the zone and within
+``max_move`` of where it is now. The walk stops at:
+- a point outside the zone, or farther than ``max_move`` (it was driving, then stopped);
+- a gap in the trail longer than ``max_gap_s`` (too long unseen to be sure it is the same stay);
+- the end of the latest allowed window (e.g. night parking allowed until 07:00: dwell restarts).
+Short occlusions are survived because the tracker keeps still tracks alive through them
+(TrackerConfig.lost_seconds_still) and the trail gap stays under ``max_gap_s``.
+
+Evidence: ``key_frames`` panoramas (at least 3) spread over the dwell, the first and last at
+least max(10 s, min_dwell_s) apart, which is what the 10-second rule for stationary violations
+asks of a record.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import Field
+
+from models.domain import VEHICLE_CLASSES
+from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, Zone
+from vision.track_history import TrackHistory, TrackPoint
+
+MIN_EVIDENCE_SPAN_S = 10.0
+
+
+class ParkingConfig(RuleConfig):
+    classes: list[str] = Field(
+        default_factory=lambda: sorted(VEHICLE_CLASSES - {"bicycle"}), description="vehicle classes checked"
+    )
+    min_dwell_s: float = Field(60.0, gt=0, description="T: seconds nearly still inside the zone before it fires")
+    max_move: float = Field(0.5, ge=0, description="'nearly still': within this many box heights of the current spot")
+    max_move_px: float = Field(6.0, ge=0, description="... and never less than this many pixels (detector jitter)")
+    max_gap_s: float = Field(30.0, gt=0, description="longest unseen gap inside one stay (occlusion by traffic)")
+    key_frames: int = Field(3, ge=3, description="panoramas in the record, spread evenly over the dwell")
+
+
+def dwell(history: TrackHistory, zone: Zone, cfg: ParkingConfig) -> list[TrackPoint]:
+    """The trail points of the current stay in ``zone`` (oldest first); empty when not staying."""
+    trail = list(history.trail)
+    last = history.last
+    if last is None:
+        return []
+    if not trail or trail[-1].seq != last.seq:
+        trail.append(last)
+    now = trail[-1]
+    if not zone.contains(*now.ground):
+        return []
+    since = zone.enforced_since(now.wall)
+    if since is None:
+        return []
+    height = max(now.box[3] - now.box[1], 1.0)
+    radius = max(cfg.max_move * height, cfg.max_move_px)
+    stay = [now]
+    for p in reversed(trail[:-1]):
+        if p.wall < since or stay[-1].t - p.t > cfg.max_gap_s:
+            break
+        if not zone.contains(*p.ground) or math.hypot(p.ground[0] - now.ground[0], p.ground[1] - now.ground[1]) > radius:
+            break
+        stay.append(p)
+    stay.reverse()
+    return stay
+
+
+def evaluate(history: TrackHistory, zones: list[Zone], cfg: ParkingConfig) -> Decision | None:
+    if not cfg.enabled or history.class_name not in cfg.classes:
+        return None
+    need = max(cfg.min_dwell_s, MIN_EVIDENCE_SPAN_S)
+    for zone in zones:
+        if zone.kind != "no_parking":
+            continue
+        stay = dwell(history, zone, cfg)
+        if len(stay) < cfg.key_frames:
+            continue
+        seconds = stay[-1].t - stay[0].t
+        if seconds < need:
+            continue
+        n = cfg.key_frames
+        picks = [stay[round(i * (len(stay) - 1) / (n - 1))] for i in range(n)]
+        roles = ["first"] + [f"middle{i}" if n > 3 else "middle" for i in range(1, n - 1)] + ["last"]
+        return Decision(
+            rule="parking",
+            track_id=history.track_id,
+            vehicle_class=history.class_name,
+            start=stay[0],
+            end=stay[-1],
+            key_frames=tuple(KeyFrameRef.at(p, r) for p, r in zip(picks, roles)),
+            facts={
+                "zone": zone.zone_id,
+                "dwell_s": round(seconds, 1),
+                "min_dwell_s": float(cfg.min_dwell_s),
+                "max_displacement_px": round(
+                    max(math.hypot(p.ground[0] - stay[-1].ground[0], p.ground[1] - stay[-1].ground[1]) for p in stay), 1
+                ),
+            },
+        )
+    return None
