@@ -1,0 +1,108 @@
+"""Plate grammar: formats, the D/F new-energy rule, suffixes, confusables by position, invalid reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from vision.plates.grammar import Candidate, candidates_from_text, is_valid, normalise
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("皖A195K9", "standard"),
+        ("粤NBM959", "standard"),
+        ("京AF0236", "standard"),
+        ("鄂F8888警", "police"),
+        ("粤ZR066港", "hk_macau_crossborder"),
+        ("粤ZA123澳", "hk_macau_crossborder"),
+        ("苏E1234学", "coach"),
+        ("鲁B1234挂", "trailer"),
+        ("沪A1234领", "consulate"),
+        ("使014578", "embassy"),
+        ("黑AD03210", "new_energy_small"),
+        ("沪AF71017", "new_energy_small"),
+        ("粤B12345D", "new_energy_large"),
+        ("皖1946673", "tractor"),
+        ("VA30093", "military"),
+        ("SN6497", "hk_macau_local"),
+        ("UW6532", "hk_macau_local"),
+    ],
+)
+def test_synthetic_valid_plates_keep_their_text_and_kind(text: str, kind: str) -> None:
+    res = normalise(text)
+    assert res.text == text
+    assert res.kind == kind
+    assert res.repairs == 0
+    assert is_valid(text)
+
+
+@pytest.mark.parametrize(
+    ("read", "expected"),
+    [
+        ("皖0195K9", "皖D195K9"),  # authority letter must be a letter: 0 -> D
+        ("皖O195K9", "皖D195K9"),  # O is never used: O -> D in the letter slot
+        ("粤8B6R67", "粤BB6R67"),  # 8 -> B in the letter slot
+        ("粤2R0665", "粤ZR0665"),  # 2 -> Z
+        ("粤5R0665", "粤SR0665"),  # 5 -> S
+        ("皖AO22C1", "皖A022C1"),  # serial never has O: O -> 0
+        ("皖AT0I2C", "皖AT012C"),  # serial never has I: I -> 1
+        ("黑ADO3210", "黑AD03210"),  # new-energy digits: O -> 0
+        ("黑AD0321B", "黑AD03218"),  # new-energy last four are digits: B -> 8
+        ("黑A003210", "黑AD03210"),  # small new-energy mark: 0 -> D
+        ("va30093", "VA30093"),  # lower case is upper-cased
+        ("鄂·F8888警", "鄂F8888警"),  # the separator dot is dropped
+        ("皖A-195K9", "皖A195K9"),
+    ],
+)
+def test_synthetic_confusables_resolved_by_position(read: str, expected: str) -> None:
+    res = normalise(read)
+    assert res.text == expected
+    assert res.repairs == sum(a != b for a, b in zip(read.upper().replace("·", "").replace("-", ""), expected))
+
+
+@pytest.mark.parametrize(
+    ("read", "reason_part"),
+    [
+        ("", "no characters"),
+        ("皖A19", "too few"),
+        ("EVL838", "province character missing"),
+        ("皖A195K9123", "too many"),
+        ("皖1195K9", "matches no"),  # '1' has no letter twin: the authority letter stays unknown
+        ("皖AD1234E", "matches no"),  # 8 chars but neither D/F first nor last
+        ("皖A12345E", "matches no"),
+        ("警A12345", "matches no"),  # suffix in the province slot
+        ("使A12345", "matches no"),  # embassy plates are digits after 使
+        ("AB12345678", "too many"),
+        ("皖A1234港港", "matches no"),
+        ("皖0O8O2C", "repaired"),  # too many repairs for one read
+    ],
+)
+def test_synthetic_invalid_reads_are_unreadable_with_reason(read: str, reason_part: str) -> None:
+    res = normalise(read)
+    assert res.text is None
+    assert not res.valid
+    assert reason_part in res.reason
+    assert not is_valid(read)
+
+
+def test_synthetic_low_confidence_character_is_unreadable() -> None:
+    res = normalise(candidates_from_text("皖A195K9", [0.99, 0.98, 0.2, 0.99, 0.99, 0.99, 0.99]))
+    assert res.text is None
+    assert "character 3" in res.reason
+
+
+def test_synthetic_runner_up_candidate_repairs_before_lookalike_table() -> None:
+    # the model's own second choice for the letter slot is 'G' (a '6' has no fixed letter twin)
+    cands = candidates_from_text("闽6M1862")
+    cands[1] = Candidate("6", 0.6, (("G", 0.35), ("8", 0.02)))
+    res = normalise(cands)
+    assert res.text == "闽GM1862"
+    assert res.repairs == 1
+    assert res.char_confidences[1] == pytest.approx(0.35)
+
+
+def test_synthetic_runner_up_below_threshold_is_ignored() -> None:
+    cands = candidates_from_text("闽6M1862")
+    cands[1] = Candidate("6", 0.9, (("G", 0.01),))
+    assert normalise(cands).text is None

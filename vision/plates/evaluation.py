@@ -1,0 +1,217 @@
+"""Plate reading against labelled photos (``plates.jsonl``): the figures of ``epolice eval plates``.
+
+Exact match and character accuracy count the ``sure`` plates only. Detection recall counts a label
+found when a read's box overlaps its approximate bbox (IoU >= 0.3) or either box's centre lies in
+the other. Speed is measured on the product path: a vehicle-sized crop around each sure plate goes
+through ``read_track`` (detect + rectify + OCR + grammar), so ``ms_per_plate`` is what one plate costs
+the engine; ``ms_per_image`` is the whole-photo ``read_image``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from vision.detections import box_iou
+from vision.plates.reader import PlateRead, PlateReader
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TruthPlate(_Strict):
+    text: str
+    color: Literal["blue", "yellow", "green", "white", "black"]
+    rows: int = 1
+    bbox: tuple[float, float, float, float]
+    confidence: Literal["sure", "unclear"]
+
+
+class TruthImage(_Strict):
+    file: str
+    plates: list[TruthPlate]
+    source: str = ""
+
+
+class PlateFailure(_Strict):
+    file: str
+    truth: str
+    read: str | None
+    raw: str = ""
+    reason: str
+    tags: list[str] = Field(default_factory=list)  # night, tilt, double-row, small, hk/macau local...
+
+
+class PlateEvalReport(_Strict):
+    images: int
+    sure_plates: int
+    exact_match: float  # over sure plates
+    exact_correct: int
+    char_accuracy: float  # 1 - edit distance / length, over sure plates
+    detection_recall: float  # over sure plates
+    detection_recall_all: float  # over every labelled plate with a bbox
+    color_accuracy: float  # over detected labelled plates
+    color_checked: int
+    wrong_valid_reads: int  # sure plates read as a *different* valid plate (the costly error)
+    ms_per_plate: float  # product path: read_track on a vehicle-sized crop, mean
+    ms_per_plate_p90: float
+    ms_per_image: float  # read_image on the whole photo, mean
+    threads: int | None
+    negative_images: int
+    negatives_with_false_plates: int  # negative photos where any valid plate text came out
+    negatives_with_detections: int  # negative photos where the detector fired at all
+    failures: list[PlateFailure]
+
+
+def load_truth(path: Path) -> list[TruthImage]:
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(TruthImage.model_validate_json(line))
+            except ValueError as exc:
+                raise ValueError(f"{path}:{n}: not a plate label: {exc}") from None
+    return out
+
+
+def resolve_image(images_dir: Path, truth_dir: Path, file: str) -> Path:
+    """Labels name files relative to the truth file (``images/x.jpg``); ``--images`` may point at that folder."""
+    for candidate in (images_dir / file, images_dir / Path(file).name, truth_dir / file):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"image {file!r} not found under {images_dir} or {truth_dir}")
+
+
+def edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _matches(read: PlateRead, bbox: tuple[float, float, float, float]) -> bool:
+    if read.box is None:
+        return False
+    a, b = np.array(read.box, np.float32), np.array(bbox, np.float32)
+    if box_iou(a, b)[0, 0] >= 0.3:
+        return True
+
+    def inside(box: np.ndarray, other: np.ndarray) -> bool:
+        cx, cy = (other[0] + other[2]) / 2, (other[1] + other[3]) / 2
+        return bool(box[0] <= cx <= box[2] and box[1] <= cy <= box[3])
+
+    return inside(a, b) or inside(b, a)
+
+
+def vehicle_crop(image: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
+    """A crop shaped like a tracked vehicle's box around a labelled plate (the plate low and centred)."""
+    x1, y1, x2, y2 = bbox
+    w = x2 - x1
+    cx = (x1 + x2) / 2
+    side = 3.2 * w
+    top, bottom = y2 - 0.8 * side, y2 + 0.2 * side
+    H, W = image.shape[:2]
+    xa, xb = int(max(0, cx - side / 2)), int(min(W, cx + side / 2))
+    ya, yb = int(max(0, top)), int(min(H, bottom))
+    return image[ya:yb, xa:xb]
+
+
+def _tags(image: np.ndarray, plate: TruthPlate, read: PlateRead | None) -> list[str]:
+    tags = []
+    x1, y1, x2, y2 = (int(v) for v in plate.bbox)
+    region = image[max(0, y1):y2, max(0, x1):x2]
+    if float(np.mean(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))) < 70:
+        tags.append("night")
+    if plate.rows == 2:
+        tags.append("double-row")
+    if x2 - x1 < 80:
+        tags.append("small")
+    if region.size and float(cv2.Laplacian(cv2.cvtColor(region, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()) < 100:
+        tags.append("blur")
+    if read is not None and read.corners is not None:
+        c = np.array(read.corners, np.float32)
+        edge = c[1] - c[0]
+        if abs(np.degrees(np.arctan2(edge[1], edge[0]))) > 10:
+            tags.append("tilt")
+    if plate.text and plate.text[0].isascii():
+        tags.append("hk/macau-local")
+    return tags
+
+
+def evaluate(reader: PlateReader, truth_path: Path, images_dir: Path, threads: int | None = None,
+             timing_runs: int = 3) -> PlateEvalReport:
+    truth = load_truth(truth_path)
+    sure = exact = wrong_valid = 0
+    char_scores: list[float] = []
+    det_sure = det_all = n_all = 0
+    color_ok = color_n = 0
+    neg = neg_false = neg_det = 0
+    image_ms: list[float] = []
+    plate_ms: list[float] = []
+    failures: list[PlateFailure] = []
+    for item in truth:
+        image = cv2.imread(str(resolve_image(images_dir, truth_path.parent, item.file)))
+        if image is None:
+            raise ValueError(f"{item.file}: not a readable image")
+        start = time.perf_counter()
+        reads = reader.read_image(image)
+        image_ms.append((time.perf_counter() - start) * 1000)
+        if not item.plates:
+            neg += 1
+            neg_det += bool(reads)
+            neg_false += any(r.text for r in reads)
+            continue
+        for plate in item.plates:
+            matched = [r for r in reads if _matches(r, plate.bbox)]
+            n_all += 1
+            det_all += bool(matched)
+            if matched:
+                color_n += 1
+                color_ok += any(r.color == plate.color for r in matched)
+            if plate.confidence != "sure":
+                continue
+            sure += 1
+            det_sure += bool(matched)
+            texts = [r.text for r in matched if r.text]
+            best = next((r for r in matched if r.text == plate.text), None)
+            if best is None and any(r.text == plate.text for r in reads):  # right text, box off the label
+                best = next(r for r in reads if r.text == plate.text)
+            if best is not None:
+                exact += 1
+                char_scores.append(1.0)
+            else:
+                shown = matched[0] if matched else None
+                got = shown.text if shown and shown.text else (shown.raw if shown else "")
+                char_scores.append(max(0.0, 1 - edit_distance(got, plate.text) / len(plate.text)))
+                wrong_valid += bool(texts)
+                reason = "not detected" if not matched else (shown.reason or f"read {shown.text!r}")
+                failures.append(PlateFailure(file=item.file, truth=plate.text, read=shown.text if shown else None,
+                                             raw=shown.raw if shown else "", reason=reason, tags=_tags(image, plate, shown)))
+            crop = vehicle_crop(image, plate.bbox)
+            runs = []
+            for _ in range(timing_runs):
+                start = time.perf_counter()
+                reader.read_track([crop])
+                runs.append((time.perf_counter() - start) * 1000)
+            plate_ms.append(min(runs))
+    return PlateEvalReport(
+        images=len(truth), sure_plates=sure, exact_match=exact / max(sure, 1), exact_correct=exact,
+        char_accuracy=float(np.mean(char_scores)) if char_scores else 0.0,
+        detection_recall=det_sure / max(sure, 1), detection_recall_all=det_all / max(n_all, 1),
+        color_accuracy=color_ok / max(color_n, 1), color_checked=color_n, wrong_valid_reads=wrong_valid,
+        ms_per_plate=float(np.mean(plate_ms)) if plate_ms else 0.0,
+        ms_per_plate_p90=float(np.percentile(plate_ms, 90)) if plate_ms else 0.0,
+        ms_per_image=float(np.mean(image_ms)) if image_ms else 0.0, threads=threads,
+        negative_images=neg, negatives_with_false_plates=neg_false, negatives_with_detections=neg_det,
+        failures=failures,
+    )
