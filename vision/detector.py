@@ -81,7 +81,7 @@ def postprocess(
     if len(score) > MAX_CANDIDATES:
         top = np.argsort(-score)[:MAX_CANDIDATES]
         xyxy, score, model_class, domain = xyxy[top], score[top], model_class[top], domain[top]
-    keep = batched_nms(xyxy, score, domain, iou)[:max_det]
+    keep = batched_nms(xyxy, score, domain, iou, max_keep=max_det)
     return Detections(
         box.to_frame(xyxy[keep]),
         score[keep],

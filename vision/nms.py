@@ -7,12 +7,12 @@ import numpy as np
 from vision.detections import box_iou
 
 
-def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int | None = None) -> np.ndarray:
     """Indices of kept boxes, highest score first; a box is dropped if IoU > threshold with a kept one."""
     xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
     order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
     keep: list[int] = []
-    while order.size:
+    while order.size and (max_keep is None or len(keep) < max_keep):
         best = int(order[0])
         keep.append(best)
         if order.size == 1:
@@ -23,7 +23,9 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarra
     return np.array(keep, dtype=np.int64)
 
 
-def batched_nms(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float) -> np.ndarray:
+def batched_nms(
+    xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float, max_keep: int | None = None
+) -> np.ndarray:
     """NMS within each class only: boxes of different classes never suppress each other.
 
     Offsetting each class into its own coordinate range makes one NMS pass class-aware.
@@ -33,4 +35,4 @@ def batched_nms(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_t
         return np.zeros(0, np.int64)
     span = float(xyxy.max() - min(xyxy.min(), 0.0)) + 1.0
     offsets = np.asarray(classes, np.float32).reshape(-1, 1) * span
-    return nms(xyxy + offsets, scores, iou_threshold)
+    return nms(xyxy + offsets, scores, iou_threshold, max_keep)
