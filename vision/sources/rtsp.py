@@ -1,0 +1,271 @@
+"""A live camera that never gives up: RTSP over TCP through FFmpeg, reconnecting forever.
+
+One reader thread per camera probes the stream, opens the shared rawvideo pipe
+(``vision.sources.ffmpeg``) with a socket timeout, and pushes each frame into a
+:class:`~vision.sources.latest.LatestQueue` that keeps only the newest frames, so a slow
+consumer sees fresh frames and the drops are counted instead of latency growing. When the
+stream ends, errors, or delivers nothing for ``reconnect_after_s``, the reader closes FFmpeg
+and retries after an exponential backoff with jitter; every state change goes through the
+:class:`~vision.sources.health.HealthMonitor`, is logged, and is handed to ``on_health``.
+
+Credentials: the URL is kept only for FFmpeg. Everything that leaves this module (logs, errors,
+``masked_url``, health reasons) goes through :func:`~vision.sources.redact.redact`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vision.frame import Frame
+from vision.sources.backoff import Backoff, BackoffConfig
+from vision.sources.ffmpeg import FFmpegError, PipeTimeout, RawVideoPipe, open_rawvideo_pipe, output_size, probe
+from vision.sources.health import HealthEvent, HealthMonitor
+from vision.sources.latest import LatestQueue
+from vision.sources.redact import RedactingFilter, mask_url, redact, register_url_secrets
+
+log = logging.getLogger(__name__)
+# The shared FFmpeg module logs commands and sources, which hold the camera URL: redact at the
+# originating loggers, so every handler (files, JSON, pytest's caplog) sees masked text.
+for _name in (__name__, "vision.sources.ffmpeg"):
+    if not any(isinstance(f, RedactingFilter) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(RedactingFilter())
+
+LIVE_SCHEMES = ("rtsp", "rtsps")
+
+
+class RtspConfig(BaseModel):
+    """How a live camera is read. Defaults suit a 25 fps camera on a flaky site network."""
+
+    model_config = ConfigDict(extra="forbid")
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport; TCP survives lossy links without smearing frames")
+    io_timeout_s: float = Field(5.0, gt=0, description="FFmpeg socket I/O timeout (-timeout), ends a dead connection")
+    probe_timeout_s: float = Field(15.0, gt=0, description="longest wait for the stream description on connect")
+    analyze_s: float = Field(1.0, gt=0, description="stream analysis before the first frame (FFmpeg -analyzeduration); shorter reconnects")
+    stall_after_s: float = Field(3.0, gt=0, description="no frame for this long: health goes 'stalled'")
+    reconnect_after_s: float = Field(10.0, gt=0, description="no frame for this long: close FFmpeg and reconnect")
+    alert_after_s: float = Field(30.0, ge=0, description="down this long: raise the offline alert once")
+    queue_size: int = Field(2, ge=1, description="frames kept for the consumer; older ones are dropped")
+    max_width: int | None = Field(None, gt=0, description="downscale wider streams to this width (saves memory and conversion)")
+    hwaccel: str = Field("none", description="FFmpeg hardware decoder: none, auto, cuda, vaapi...")
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+
+
+@dataclass
+class SourceStats:
+    """Counters read by the metrics collector; plain ints, updated only by the reader thread."""
+
+    decoded: int = 0
+    connects: int = 0  # connections that delivered at least one frame
+    attempts: int = 0
+    reconnects: int = 0  # attempts after the first
+    width: int = 0
+    height: int = 0
+    last_decode_lag_s: float = 0.0
+
+
+def validate_live_url(url: str) -> str:
+    """Return ``url`` if it is a usable RTSP URL; raise ValueError naming the (masked) problem."""
+    masked = mask_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"camera URL {masked!r} is malformed: {redact(str(exc))}") from None
+    if parts.scheme.lower() not in LIVE_SCHEMES:
+        raise ValueError(f"camera URL {masked!r} must start with rtsp:// or rtsps:// (got scheme {parts.scheme or 'none'!r})")
+    if not parts.hostname:
+        raise ValueError(f"camera URL {masked!r} has no host")
+    if port == 0:
+        raise ValueError(f"camera URL {masked!r} has port 0")
+    return url
+
+
+class RtspSource:
+    """Reads one camera in a background thread; consume ``frames`` (newest-first semantics)."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        url: str,
+        config: RtspConfig | None = None,
+        on_health: Callable[[HealthEvent], None] | None = None,
+    ) -> None:
+        register_url_secrets(url)
+        self.url = validate_live_url(url)
+        self.camera_id = camera_id
+        self.masked_url = mask_url(url)
+        self.config = config or RtspConfig()
+        self.frames: LatestQueue[Frame] = LatestQueue(self.config.queue_size)
+        self.health = HealthMonitor(camera_id, self.config.stall_after_s, self.config.alert_after_s)
+        self.stats = SourceStats()
+        self._on_health = on_health
+        self._backoff = Backoff(self.config.backoff)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pipe: RawVideoPipe | None = None
+        self._seq = 0
+        self._t0 = time.monotonic()
+        self._last_pts = -1.0
+        self._size: tuple[int, int] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> RtspSource:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"rtsp-{self.camera_id}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop reading and close FFmpeg; frames already queued stay readable."""
+        self._stop.set()
+        pipe = self._pipe
+        if pipe is not None:
+            if self.health.state != "live":
+                _kill(pipe)
+            pipe.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.frames.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> RtspSource:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- reader thread ---------------------------------------------------------------------------
+    def _emit(self, events: list[HealthEvent]) -> None:
+        for ev in events:
+            fields = {"camera": self.camera_id, "state": ev.state, "previous": ev.previous, "down_for_s": round(ev.down_for_s, 2)}
+            if ev.reason:
+                fields["reason"] = ev.reason
+            if ev.kind == "alert":
+                log.error("camera offline alert", extra=fields)
+            elif ev.kind == "recovery":
+                log.warning("camera recovered", extra=fields)
+            else:
+                level = logging.INFO if ev.state in ("live", "connecting") else logging.WARNING
+                log.log(level, "camera %s", ev.state, extra=fields)
+            if self._on_health is not None:
+                try:
+                    self._on_health(ev)
+                except Exception:  # noqa: BLE001 - a broken observer must not kill the camera
+                    log.exception("health observer failed", extra={"camera": self.camera_id})
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.stats.attempts += 1
+            if self.stats.attempts > 1:
+                self.stats.reconnects += 1
+            self._emit(self.health.connecting())
+            reason = self._connect_and_pump()
+            if self._stop.is_set():
+                break
+            self._emit(self.health.error(reason))
+            delay = self._backoff.next_delay()
+            log.info("reconnecting in %.2fs", delay, extra={"camera": self.camera_id, "attempt": self.stats.attempts})
+            self._sleep(delay)
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self._stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._stop.wait(min(left, 0.25))
+            self._emit(self.health.tick())
+
+    def _connect_and_pump(self) -> str:
+        """One connection: probe, decode until it ends; returns the redacted reason it ended."""
+        cfg = self.config
+        options = [
+            ("rtsp_transport", cfg.transport),
+            ("timeout", str(int(cfg.io_timeout_s * 1_000_000))),
+            ("analyzeduration", str(int(cfg.analyze_s * 1_000_000))),
+        ]
+        try:
+            if self._size is None:
+                # Probed once: a reconnect then costs one RTSP session, not two. A camera that comes
+                # back at another resolution is scaled to the first one, which zones were drawn on.
+                info = probe(self.url, input_args=dict(options), timeout=cfg.probe_timeout_s)
+                self._size = output_size(info.width, info.height, max_width=cfg.max_width)
+            width, height = self._size
+            if self._stop.is_set():
+                return "stopped"
+            self._pipe = pipe = open_rawvideo_pipe(
+                self.url, width=width, height=height, input_options=options,
+                hwaccel=cfg.hwaccel, read_timeout=cfg.io_timeout_s, queue_size=2,
+            )
+        except FFmpegError as exc:
+            return redact(exc.reason)
+        self.stats.width, self.stats.height = width, height
+        try:
+            return self._pump(pipe)
+        finally:
+            if self.health.state != "live":
+                _kill(pipe)
+            pipe.close()
+            self._pipe = None
+
+    def _pump(self, pipe: RawVideoPipe) -> str:
+        cfg = self.config
+        first: tuple[float, float] | None = None  # (monotonic arrival, pts) of this connection's first frame
+        pts_base = 0.0
+        last_frame = flowing = time.monotonic()  # flowing: last frame that came within stall_after_s of the one before
+        while not self._stop.is_set():
+            try:
+                raw = pipe.read(timeout=min(0.5, cfg.stall_after_s))
+            except PipeTimeout:
+                raw = False
+            now = time.monotonic()
+            if raw is None:
+                return redact(pipe.log.reason("stream ended"))
+            if raw is not False and now - last_frame <= cfg.stall_after_s:
+                flowing = now
+            if now - flowing > cfg.reconnect_after_s:  # silent, or a trickle of buffered frames
+                return f"no steady frames for {now - flowing:.1f}s"
+            if raw is False:
+                self._emit(self.health.tick())
+                continue
+            last_frame = now
+            pts = raw.pts if raw.pts == raw.pts else 0.0  # NaN when ffmpeg gave no timing
+            if first is None:
+                first = (now, pts)
+                # continue the camera's timeline across reconnects: jump by the real gap
+                pts_base = max(self._last_pts + 1e-3, now - self._t0) - pts
+                self.stats.connects += 1
+                self._backoff.reset()
+            self.stats.last_decode_lag_s = max(0.0, (now - first[0]) - (pts - first[1]))
+            frame_pts = pts_base + pts
+            self._last_pts = frame_pts
+            frame = Frame(self.camera_id, self._seq, frame_pts, datetime.now(timezone.utc), raw.image)
+            self._seq += 1
+            self.stats.decoded += 1
+            self.frames.put(frame)
+            self._emit(self.health.frame(now))
+        return "stopped"
+
+
+def _kill(pipe: RawVideoPipe) -> None:
+    """SIGKILL FFmpeg before closing the pipe when the link is dead.
+
+    A polite close (SIGTERM) makes FFmpeg send RTSP TEARDOWN and wait for the answer, which a
+    frozen camera never gives: seconds lost per reconnect. On a live link we close politely so
+    cameras with few RTSP sessions free ours at once.
+    """
+    proc = getattr(pipe, "_proc", None)  # RawVideoPipe exposes no kill(); its process is the only handle
+    if proc is not None and proc.poll() is None:
+        proc.kill()
