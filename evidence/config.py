@@ -1,11 +1,92 @@
-"""Evidence and store settings, embedded in the site config (pipelines.config.SiteConfig)."""
+"""Evidence and store settings, embedded in the site config (pipelines.config.SiteConfig) under
+``evidence:`` and ``store:``.
 
-from pydantic import BaseModel, ConfigDict
+Relative paths are taken as given (relative to the working directory of the process); the site
+loader may resolve them against the site file's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from evidence.event import RuleName
+
+# Debian package fonts-noto-cjk. The .ttc holds several faces; we pick the Simplified Chinese one by
+# name (face order inside the collection is not a promise).
+DEFAULT_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+DEFAULT_FONT_FACE = "Noto Sans CJK SC"
+
+
+class ViolationCode(BaseModel):
+    """One row of the violation code table: what the overlay and the record call the offence."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str = Field(min_length=1, max_length=16)  # GA 408.1-style code, e.g. "1039"
+    name: str = Field(min_length=1)  # Chinese name printed on the composite
+
+
+def _default_codes() -> dict[RuleName, ViolationCode]:
+    # Illustrative GA 408.1-style entries. Codes differ between editions and provinces: each site
+    # must set the ones its platform expects (``evidence.codes`` in the site YAML).
+    return {
+        "parking": ViolationCode(code="1039", name="机动车违反规定停放、临时停车"),
+        "u_turn": ViolationCode(code="1044", name="在禁止掉头的地点掉头"),
+        "helmet": ViolationCode(code="1240", name="驾驶摩托车不按规定戴安全头盔"),
+        "passengers": ViolationCode(code="1232", name="驾驶摩托车载人超过核定人数"),
+    }
 
 
 class EvidenceConfig(BaseModel):
+    """How a violation becomes a signed package on disk."""
+
     model_config = ConfigDict(extra="forbid")
+
+    output_dir: Path = Path("evidence")  # packages land in <output_dir>/<site_id>/<YYYY-MM-DD>/<event_key>/
+    layout: Literal["2x2", "1x3+closeup"] = "2x2"  # 2x2: three panoramas + close-up; 1x3+closeup: a row of three, close-up below
+    codes: dict[RuleName, ViolationCode] = Field(default_factory=_default_codes)  # rule -> code and Chinese name; rules not given keep the default row
+    font_path: Path = DEFAULT_FONT
+    font_face: str | None = DEFAULT_FONT_FACE  # face name inside a .ttc; None = first face
+    clip_before_s: float = Field(default=5.0, ge=0)  # ring-buffer seconds the engine hands over before the event
+    clip_after_s: float = Field(default=5.0, ge=0)
+    clip_crf: int = Field(default=23, ge=0, le=51)  # libx264 quality
+    signing_key: Path = Path("keys/evidence.key")  # Ed25519 private key (PEM, mode 0600), from `epolice keys new`
+    verify_key: Path | None = None  # public key for verification; default: signing_key with suffix .pub
+    min_key_frames: int = Field(default=3, ge=2)  # panoramas required in a package
+    parking_min_span_s: float = Field(default=10.0, ge=0)  # parking: first..last panorama at least max(this, min_dwell_s)
+    min_panorama_width: int = 1280  # GA/T 832 minimum; smaller cameras are recorded as a warning, never upscaled
+    min_panorama_height: int = 720
+    closeup_margin: float = Field(default=0.35, ge=0, le=3)  # crop margin around the vehicle box, share of box size
+    jpeg_quality: int = Field(default=92, ge=50, le=100)
+
+    @field_validator("codes")
+    @classmethod
+    def _keep_default_rows(cls, value: dict[str, ViolationCode]) -> dict[str, ViolationCode]:
+        return {**_default_codes(), **value}
+
+    @model_validator(mode="after")
+    def _clip_sane(self) -> "EvidenceConfig":
+        if self.clip_before_s + self.clip_after_s > 120:
+            raise ValueError("clip_before_s + clip_after_s must stay within 120 s (a short clip, not a recording)")
+        return self
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.verify_key if self.verify_key is not None else self.signing_key.with_suffix(".pub")
+
+    def code_for(self, rule: str) -> ViolationCode:
+        try:
+            return self.codes[rule]
+        except KeyError:
+            raise KeyError(f"evidence.codes has no entry for rule {rule!r} (add code and name to the site config)") from None
 
 
 class StoreConfig(BaseModel):
+    """Where violation records live: a SQLite file by default, PostgreSQL for many machines."""
+
     model_config = ConfigDict(extra="forbid")
+
+    url: str = "sqlite:///records.db"  # SQLAlchemy URL, e.g. postgresql+psycopg://user@host/epolice
+    echo: bool = False  # log SQL (debugging)

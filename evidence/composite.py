@@ -1,0 +1,169 @@
+"""The composite image (违法图片合成) and the vehicle close-up.
+
+Text is drawn with Pillow and a CJK font (OpenCV's putText has no CJK glyphs). Each panel gets its
+information bar ABOVE the picture, outside the image area, so the overlay can never hide the vehicle;
+the vehicle box is outlined just outside its edges for the same reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from evidence.event import Box
+
+BAR_BG = (20, 24, 32)
+BAR_FG = (255, 255, 255)
+BAR_ACCENT = (255, 214, 0)
+BOX_COLOR = (255, 40, 40)
+LETTERBOX = (40, 40, 40)
+
+ROLE_NAMES = {
+    "first": "首帧", "middle": "中间帧", "last": "末帧", "approach": "驶入", "turn": "掉头",
+    "exit": "驶离", "violation": "违法", "closeup": "特写",
+}
+PLATE_COLORS = {"blue": "蓝", "yellow": "黄", "green": "绿", "white": "白", "black": "黑", "unknown": "未知"}
+VEHICLE_NAMES = {
+    "car": "小型汽车", "bus": "客车", "truck": "货车", "motorcycle": "摩托车", "bicycle": "自行车",
+    "e_bike": "电动自行车", "tricycle": "三轮车", "tractor": "拖拉机",
+}
+
+
+class FontError(Exception):
+    """The configured CJK font is missing or has no face of the configured name."""
+
+
+@lru_cache(maxsize=16)
+def load_font(path: Path, face: str | None, size: int) -> ImageFont.FreeTypeFont:
+    if not path.exists():
+        raise FontError(f"CJK font {path} not found (apt-get install fonts-noto-cjk, or set evidence.font_path)")
+    if face is None:
+        return ImageFont.truetype(str(path), size, index=0)
+    names = []
+    for index in range(64):  # a .ttc holds a handful of faces; OSError marks the end
+        try:
+            font = ImageFont.truetype(str(path), size, index=index)
+        except OSError:
+            break
+        names.append(font.getname()[0])
+        if names[-1] == face:
+            return font
+    raise FontError(f"font {path} has no face {face!r} (faces: {', '.join(names)}); set evidence.font_face")
+
+
+def format_time(t: datetime, tz: str) -> str:
+    """Capture time to the millisecond with its UTC offset and zone name, e.g. 2024-05-01 08:30:12.345 +08:00."""
+    local = t.astimezone(ZoneInfo(tz))
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {offset[:3]}:{offset[3:]} {tz}"
+
+
+@dataclass(frozen=True)
+class Closeup:
+    image: np.ndarray  # BGR, upscaled crop
+    crop: tuple[int, int, int, int]  # x1, y1, x2, y2 in the source frame
+    scale: float
+    box: Box  # the vehicle box in close-up pixels
+
+
+def make_closeup(frame: np.ndarray, box: Box, margin: float, target_w: int, target_h: int) -> Closeup:
+    """Crop the vehicle with ``margin`` around it and upscale (Lanczos) to fit ``target_w`` x ``target_h``."""
+    h, w = frame.shape[:2]
+    bw, bh = max(box.x2 - box.x1, 1.0), max(box.y2 - box.y1, 1.0)
+    x1 = int(max(0, np.floor(box.x1 - margin * bw)))
+    y1 = int(max(0, np.floor(box.y1 - margin * bh)))
+    x2 = int(min(w, np.ceil(box.x2 + margin * bw)))
+    y2 = int(min(h, np.ceil(box.y2 + margin * bh)))
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        raise ValueError(f"vehicle box {box} lies outside the {w}x{h} frame")
+    crop = frame[y1:y2, x1:x2]
+    scale = min(target_w / crop.shape[1], target_h / crop.shape[0])
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    interp = cv2.INTER_LANCZOS4 if scale > 1 else cv2.INTER_AREA
+    image = cv2.resize(crop, size, interpolation=interp)
+    local = Box(x1=(box.x1 - x1) * scale, y1=(box.y1 - y1) * scale, x2=(box.x2 - x1) * scale, y2=(box.y2 - y1) * scale)
+    return Closeup(image=image, crop=(x1, y1, x2, y2), scale=float(scale), box=local)
+
+
+@dataclass(frozen=True)
+class Panel:
+    image: np.ndarray  # BGR
+    box: Box  # vehicle, in this image's pixels
+    lines: list[str]  # overlay text, top to bottom; the first is highlighted
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """Break ``text`` into lines no wider than ``width`` pixels (character-wise: CJK has no spaces)."""
+    out, cur = [], ""
+    for ch in text:
+        if font.getlength(cur + ch) > width and cur:
+            out.append(cur.rstrip())
+            cur = ch.lstrip()
+        else:
+            cur += ch
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _fit(image: np.ndarray, w: int, h: int, box: Box) -> tuple[Image.Image, Box]:
+    """Letterbox ``image`` into w x h (no distortion) and move ``box`` with it."""
+    ih, iw = image.shape[:2]
+    scale = min(w / iw, h / ih)
+    nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
+    resized = image if (nw, nh) == (iw, ih) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LANCZOS4)
+    canvas = Image.new("RGB", (w, h), LETTERBOX)
+    ox, oy = (w - nw) // 2, (h - nh) // 2
+    canvas.paste(Image.fromarray(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)), (ox, oy))
+    moved = Box(x1=box.x1 * scale + ox, y1=box.y1 * scale + oy, x2=box.x2 * scale + ox, y2=box.y2 * scale + oy)
+    return canvas, moved
+
+
+def render_composite(
+    panels: list[Panel],
+    layout: Literal["2x2", "1x3+closeup"],
+    font_path: Path,
+    font_face: str | None,
+) -> Image.Image:
+    """Lay out four panels (three panoramas then the close-up), each under its own text bar."""
+    if len(panels) != 4:
+        raise ValueError(f"a composite takes 4 panels (3 panoramas + close-up), got {len(panels)}")
+    pw, ph = panels[0].image.shape[1], panels[0].image.shape[0]
+    size = max(14, round(pw / 36))
+    font = load_font(font_path, font_face, size)
+    pad = max(4, size // 3)
+    line_h = round(size * 1.35)
+    wrapped = [[seg for line in p.lines for seg in _wrap(line, font, pw - 2 * pad)] for p in panels]
+    bar_h = max(len(w) for w in wrapped) * line_h + 2 * pad
+    cell_w, cell_h = pw, bar_h + ph
+    cols, rows = (2, 2) if layout == "2x2" else (4, 1)
+    gap = 2
+    sheet = Image.new("RGB", (cols * cell_w + (cols - 1) * gap, rows * cell_h + (rows - 1) * gap), (0, 0, 0))
+    draw = ImageDraw.Draw(sheet)
+    stroke = max(2, pw // 320)
+    for i, (panel, lines) in enumerate(zip(panels, wrapped)):
+        cx, cy = (i % cols) * (cell_w + gap), (i // cols) * (cell_h + gap)
+        draw.rectangle([cx, cy, cx + cell_w - 1, cy + bar_h - 1], fill=BAR_BG)
+        for j, text in enumerate(lines):
+            draw.text((cx + pad, cy + pad + j * line_h), text, font=font, fill=BAR_ACCENT if j == 0 else BAR_FG)
+        picture, box = _fit(panel.image, pw, ph, panel.box)
+        sheet.paste(picture, (cx, cy + bar_h))
+        # Outline just outside the vehicle so the outline itself hides none of it.
+        ox, oy = cx, cy + bar_h
+        draw.rectangle(
+            [
+                max(ox, ox + box.x1 - stroke - 1), max(oy, oy + box.y1 - stroke - 1),
+                min(ox + pw - 1, ox + box.x2 + stroke), min(oy + ph - 1, oy + box.y2 + stroke),
+            ],
+            outline=BOX_COLOR,
+            width=stroke,
+        )
+    return sheet

@@ -1,0 +1,160 @@
+"""Record-level checks and the export of approved records with their evidence.
+
+Export is at-least-once: the dated folder (or zip) is published atomically first, then each record is
+marked ``exported``. A crash between the two leaves records ``approved`` and a complete export on disk;
+the next export ships them again (the receiving side dedups on event_key).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field
+
+from evidence.atomic import TMP_PREFIX, fsync_dir, fsync_file, make_temp_dir, publish_dir, write_durable
+from evidence.manifest import MANIFEST, Problem, VerifyResult, sha256_file, verify_package
+from evidence.store.records import RecordQuery, ViolationRecord
+from evidence.store.store import RecordStore, StoreError
+
+CSV_FIELDS = [
+    "id", "event_key", "site_id", "camera_id", "rule", "code", "code_name", "start_time", "end_time",
+    "plate", "plate_machine", "plate_color", "plate_agreement", "vehicle_class", "status", "evidence_path",
+]
+
+
+def record_row(rec: ViolationRecord) -> dict[str, str]:
+    """The flat view of a record used by tables and CSV (reviewed plate wins, machine reading kept)."""
+    return {
+        "id": str(rec.id),
+        "event_key": rec.event_key,
+        "site_id": rec.site_id,
+        "camera_id": rec.camera_id,
+        "rule": rec.rule,
+        "code": rec.code,
+        "code_name": rec.code_name,
+        "start_time": rec.start_time.isoformat(timespec="milliseconds"),
+        "end_time": rec.end_time.isoformat(timespec="milliseconds"),
+        "plate": rec.plate or "",
+        "plate_machine": rec.plate_text or "",
+        "plate_color": rec.plate_color_reviewed or rec.plate_color,
+        "plate_agreement": f"{rec.plate_agreement:.2f}",
+        "vehicle_class": rec.vehicle_class,
+        "status": rec.status,
+        "evidence_path": rec.evidence_path,
+    }
+
+
+def rows_to_csv(rows: list[dict[str, str]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def verify_record(rec: ViolationRecord, public_key: Ed25519PublicKey) -> VerifyResult:
+    """Verify the record's package, and that it is the very package the record was stored with."""
+    res = verify_package(Path(rec.evidence_path), public_key)
+    mpath = Path(rec.evidence_path) / MANIFEST
+    if mpath.is_file() and sha256_file(mpath) != rec.manifest_sha256:
+        res.problems.append(
+            Problem(file=MANIFEST, kind="record_mismatch", detail=f"differs from the manifest stored with record {rec.id}")
+        )
+        res.ok = False
+    return res
+
+
+class Skipped(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: int
+    reason: str
+
+
+class ExportResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: Path | None  # the dated folder or zip; None when nothing was approved
+    batch: str
+    exported: list[int] = Field(default_factory=list)
+    skipped: list[Skipped] = Field(default_factory=list)
+
+
+def _unique_batch(out_dir: Path, now: datetime, as_zip: bool) -> str:
+    base = f"epolice-export-{now:%Y%m%d-%H%M%S}"
+    name, n = base, 1
+    while (out_dir / (name + (".zip" if as_zip else ""))).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def export_records(
+    store: RecordStore,
+    public_key: Ed25519PublicKey,
+    out_dir: Path,
+    query: RecordQuery | None = None,
+    *,
+    actor: str = "export",
+    as_zip: bool = False,
+    now: datetime | None = None,
+) -> ExportResult:
+    """Copy approved, verifying records and their packages into a dated folder (or zip), then mark them exported."""
+    now = now or datetime.now(timezone.utc)
+    q = (query or RecordQuery()).model_copy(update={"status": "approved", "limit": None, "offset": 0})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    batch = _unique_batch(out_dir, now, as_zip)
+    result = ExportResult(path=None, batch=batch)
+    chosen: list[ViolationRecord] = []
+    for rec in store.query(q):
+        check = verify_record(rec, public_key)
+        if check.ok:
+            chosen.append(rec)
+        else:
+            result.skipped.append(Skipped(id=rec.id, reason="evidence fails verification: " + "; ".join(map(str, check.problems))))
+    if not chosen:
+        return result
+    tmp = make_temp_dir(out_dir / batch)
+    try:
+        rows = []
+        lines = []
+        for rec in chosen:
+            rel = Path("evidence") / rec.site_id / rec.event_key
+            shutil.copytree(rec.evidence_path, tmp / rel)
+            row = record_row(rec)
+            row["evidence_path"] = rel.as_posix()
+            rows.append(row)
+            lines.append(rec.model_copy(update={"evidence_path": rel.as_posix()}).model_dump_json())
+        write_durable(tmp / "records.csv", rows_to_csv(rows).encode())
+        write_durable(tmp / "records.jsonl", ("\n".join(lines) + "\n").encode())
+        if as_zip:
+            final = out_dir / f"{batch}.zip"
+            tmp_zip = out_dir / f"{TMP_PREFIX}{batch}.zip"
+            with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for path in sorted(tmp.rglob("*")):
+                    if path.is_file():
+                        zf.write(path, Path(batch) / path.relative_to(tmp))
+            fsync_file(tmp_zip)
+            os.rename(tmp_zip, final)
+            fsync_dir(out_dir)
+            shutil.rmtree(tmp)
+        else:
+            final = out_dir / batch
+            publish_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    result.path = final
+    for rec in chosen:
+        try:
+            store.set_status(rec.id, "exported", actor, reason_code="export", note=batch,
+                             expected_version=rec.row_version, extra={"exported_at": now, "export_batch": batch})
+            result.exported.append(rec.id)
+        except StoreError as exc:
+            result.skipped.append(Skipped(id=rec.id, reason=f"copied into {batch} but not marked exported: {exc}"))
+    return result

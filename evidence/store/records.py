@@ -1,0 +1,138 @@
+"""Typed values going in and out of the record store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evidence.event import ViolationEvent
+from evidence.manifest import FileEntry
+from evidence.package import PackageInfo
+
+Status = Literal["pending_review", "approved", "rejected", "exported"]
+
+# Which status changes the store allows; the review app may widen this deliberately, not by accident.
+TRANSITIONS: dict[str, set[str]] = {
+    "pending_review": {"approved", "rejected"},
+    "approved": {"exported", "pending_review"},
+    "rejected": {"pending_review"},
+    "exported": set(),
+}
+
+
+class NewRecord(BaseModel):
+    """A record as written once an event's package exists."""
+
+    model_config = ConfigDict(extra="forbid")
+    event_key: str
+    site_id: str
+    camera_id: str
+    rule: str
+    code: str
+    code_name: str
+    track_id: int
+    start_time: datetime
+    end_time: datetime
+    plate_text: str | None
+    plate_color: str = "unknown"
+    plate_agreement: float = 0.0
+    vehicle_class: str
+    facts: dict[str, Any] = Field(default_factory=dict)
+    evidence_path: str
+    evidence_files: list[FileEntry]
+    manifest_sha256: str
+    signature: str
+    key_id: str
+    model_versions: dict[str, str] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_package(cls, event: ViolationEvent, info: PackageInfo) -> "NewRecord":
+        if info.event_key != event.event_key:
+            raise ValueError(f"package {info.event_key} belongs to another event than {event.event_key}")
+        facts: dict[str, Any] = dict(event.facts)
+        plate = event.plate
+        if plate is not None:
+            facts["plate_reads"] = plate.reads
+            if plate.reason:
+                facts["plate_reason"] = plate.reason
+        return cls(
+            event_key=event.event_key,
+            site_id=event.site_id,
+            camera_id=event.camera_id,
+            rule=event.rule,
+            code=info.code,
+            code_name=info.code_name,
+            track_id=event.track_id,
+            start_time=event.start_time,
+            end_time=event.end_time,
+            plate_text=plate.text if plate else None,
+            plate_color=plate.color if plate else "unknown",
+            plate_agreement=plate.agreement if plate else 0.0,
+            vehicle_class=event.vehicle_class,
+            facts=facts,
+            evidence_path=str(info.path.resolve()),
+            evidence_files=info.files,
+            manifest_sha256=info.manifest_sha256,
+            signature=info.signature,
+            key_id=info.key_id,
+            model_versions=dict(event.model_versions),
+            warnings=list(info.warnings),
+        )
+
+
+class ViolationRecord(NewRecord):
+    """A stored record, with its review state."""
+
+    id: int
+    status: Status
+    created_at: datetime
+    plate_text_reviewed: str | None = None  # reviewer's correction; the machine reading stays in plate_text
+    plate_color_reviewed: str | None = None
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    row_version: int = 1  # bumped on every change: optimistic concurrency for reviewers
+    updated_at: datetime | None = None
+    exported_at: datetime | None = None
+    export_batch: str | None = None
+
+    @property
+    def plate(self) -> str | None:
+        """The plate to act on: the reviewer's correction when there is one."""
+        return self.plate_text_reviewed or self.plate_text
+
+
+class AddResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: int
+    created: bool  # False: the event_key was already stored (re-run / redelivery)
+
+
+class RecordQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site_id: str | None = None
+    camera_id: str | None = None
+    rule: str | None = None
+    status: Status | None = None
+    plate: str | None = None  # matches the machine reading or the reviewer's correction, exactly
+    since: datetime | None = None  # start_time >= since
+    until: datetime | None = None  # start_time < until
+    limit: int | None = Field(default=100, ge=1)
+    offset: int = Field(default=0, ge=0)
+
+
+class Decision(BaseModel):
+    """One line of the review audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    record_id: int
+    actor: str
+    at: datetime
+    action: str
+    reason_code: str | None = None
+    note: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None

@@ -1,0 +1,114 @@
+"""The record tables as they stand at the latest schema version (what queries are written against).
+
+The migrations in ``evidence.store.migrations`` build exactly this; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeDecorator
+
+STATUSES = ("pending_review", "approved", "rejected", "exported")
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes stored as UTC. SQLite keeps no zone, so we normalise on the way in and out."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: record times must be timezone-aware")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # defensive: raw SQLite text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+
+metadata = sa.MetaData()
+
+schema_versions = sa.Table(
+    "epolice_schema",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+records = sa.Table(
+    "violation_records",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_key", sa.String(64), nullable=False),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("code", sa.String(16), nullable=False),
+    sa.Column("code_name", sa.String(200), nullable=False),
+    sa.Column("track_id", sa.BigInteger, nullable=False),
+    sa.Column("start_time", UTCDateTime, nullable=False),
+    sa.Column("end_time", UTCDateTime, nullable=False),
+    sa.Column("plate_text", sa.String(32), nullable=True),
+    sa.Column("plate_color", sa.String(16), nullable=False),
+    sa.Column("plate_agreement", sa.Float, nullable=False),
+    sa.Column("vehicle_class", sa.String(32), nullable=False),
+    sa.Column("facts", JSONType, nullable=False),
+    sa.Column("evidence_path", sa.String(1024), nullable=False),
+    sa.Column("evidence_files", JSONType, nullable=False),
+    sa.Column("manifest_sha256", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("model_versions", JSONType, nullable=False),
+    sa.Column("warnings", JSONType, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # v2: room for human review
+    sa.Column("plate_text_reviewed", sa.String(32), nullable=True),
+    sa.Column("plate_color_reviewed", sa.String(16), nullable=True),
+    sa.Column("claimed_by", sa.String(128), nullable=True),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
+    sa.Column("row_version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("updated_at", UTCDateTime, nullable=True),
+    sa.Column("exported_at", UTCDateTime, nullable=True),
+    sa.Column("export_batch", sa.String(128), nullable=True),
+    sa.UniqueConstraint("event_key", name="uq_violation_records_event_key"),
+    sa.CheckConstraint("status IN ('pending_review','approved','rejected','exported')", name="ck_violation_records_status"),
+    sa.Index("ix_violation_records_site_id", "site_id"),
+    sa.Index("ix_violation_records_camera_id", "camera_id"),
+    sa.Index("ix_violation_records_rule", "rule"),
+    sa.Index("ix_violation_records_start_time", "start_time"),
+    sa.Index("ix_violation_records_plate_text", "plate_text"),
+    sa.Index("ix_violation_records_status", "status"),
+    sa.Index("ix_violation_records_site_time", "site_id", "start_time"),
+    sa.Index("ix_violation_records_plate_reviewed", "plate_text_reviewed"),
+)
+
+decisions = sa.Table(
+    "review_decisions",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("record_id", BigId, sa.ForeignKey("violation_records.id", name="fk_review_decisions_record"), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("reason_code", sa.String(64), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("before", JSONType, nullable=True),
+    sa.Column("after", JSONType, nullable=True),
+    sa.Index("ix_review_decisions_record_id", "record_id"),
+    sa.Index("ix_review_decisions_at", "at"),
+)

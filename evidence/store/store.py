@@ -1,0 +1,213 @@
+"""The violation record store: one class over SQLAlchemy Core, SQLite file or PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+
+from evidence.config import StoreConfig
+from evidence.store.migrations import LATEST, current_version, migrate
+from evidence.store.records import TRANSITIONS, AddResult, Decision, NewRecord, RecordQuery, Status, ViolationRecord
+from evidence.store.schema import decisions, records
+
+
+class StoreError(Exception):
+    """Bad request to the store (unknown record, forbidden status change, stale version)."""
+
+
+class StoreMissing(StoreError):
+    """A read-only opener found no database (a typo in the URL should not create an empty one)."""
+
+
+def _engine(url: str, echo: bool) -> sa.Engine:
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        return sa.create_engine(u, echo=echo, pool_pre_ping=True, future=True)
+    engine = sa.create_engine(u, echo=echo, connect_args={"timeout": 30})
+
+    @sa_event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - trivial
+        # pysqlite's own transaction handling defers BEGIN and commits DDL implicitly; take it over
+        # so that every transaction is BEGIN IMMEDIATE (writers queue on busy_timeout, no upgrade deadlocks).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @sa_event.listens_for(engine, "begin")
+    def _on_begin(conn):  # pragma: no cover - trivial
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _sqlite_file(url: str) -> Path | None:
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+        return Path(u.database)
+    return None
+
+
+class RecordStore:
+    """Records keyed by event_key. Opening migrates the schema forward (``migrate=False`` to only check)."""
+
+    def __init__(self, url: str, *, echo: bool = False, migrate_schema: bool = True, must_exist: bool = False) -> None:
+        path = _sqlite_file(url)
+        if path is not None:
+            if must_exist and not path.exists():
+                raise StoreMissing(f"no record store at {path} (pass --db URL or --site with store.url)")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine = _engine(url, echo)
+        try:
+            if migrate_schema:
+                migrate(self.engine)
+            else:
+                with self.engine.connect() as conn:
+                    v = current_version(conn)
+                if v != LATEST:
+                    raise StoreError(f"record store schema is version {v}, this epolice expects {LATEST}")
+        except Exception:
+            self.engine.dispose()
+            raise
+
+    @classmethod
+    def from_config(cls, cfg: StoreConfig, **kw: Any) -> "RecordStore":
+        return cls(cfg.url, echo=cfg.echo, **kw)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "RecordStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return current_version(conn)
+
+    # -- writes ---------------------------------------------------------------------------------
+    def add(self, rec: NewRecord) -> AddResult:
+        """Insert once per event_key; a duplicate (re-run, redelivery, concurrent writer) returns the existing id."""
+        values = rec.model_dump(mode="python")
+        values["evidence_files"] = [f.model_dump(mode="json") for f in rec.evidence_files]
+        values.update(status="pending_review", created_at=datetime.now(timezone.utc))
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(records)
+        stmt = insert.values(**values).on_conflict_do_nothing(index_elements=["event_key"]).returning(records.c.id)
+        with self.engine.begin() as conn:
+            new_id = conn.execute(stmt).scalar_one_or_none()
+            if new_id is not None:
+                return AddResult(id=int(new_id), created=True)
+            existing = conn.execute(sa.select(records.c.id).where(records.c.event_key == rec.event_key)).scalar_one()
+            return AddResult(id=int(existing), created=False)
+
+    def set_status(
+        self,
+        record_id: int,
+        status: Status,
+        actor: str,
+        *,
+        reason_code: str | None = None,
+        note: str | None = None,
+        expected_version: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> ViolationRecord:
+        """Move a record along TRANSITIONS and log the decision (who, when, why) in one transaction."""
+        now = datetime.now(timezone.utc)
+        with self.engine.begin() as conn:
+            row = self._get(conn, record_id)
+            if row is None:
+                raise StoreError(f"no record {record_id}")
+            if status not in TRANSITIONS[row.status]:
+                raise StoreError(f"record {record_id} is {row.status}; cannot become {status}")
+            if expected_version is not None and row.row_version != expected_version:
+                raise StoreError(f"record {record_id} changed meanwhile (version {row.row_version}, expected {expected_version})")
+            changes: dict[str, Any] = {"status": status, "updated_at": now, "row_version": row.row_version + 1, **(extra or {})}
+            done = conn.execute(
+                records.update()
+                .where(records.c.id == record_id, records.c.row_version == row.row_version)
+                .values(**changes)
+            ).rowcount
+            if done != 1:
+                raise StoreError(f"record {record_id} changed meanwhile; reload and retry")
+            action = {"approved": "approve", "rejected": "reject", "exported": "export", "pending_review": "reopen"}[status]
+            conn.execute(
+                decisions.insert().values(
+                    record_id=record_id, actor=actor, at=now, action=action, reason_code=reason_code, note=note,
+                    before={"status": row.status}, after={"status": status, **{k: str(v) for k, v in (extra or {}).items()}},
+                )
+            )
+            updated = self._get(conn, record_id)
+            assert updated is not None
+            return updated
+
+    # -- reads ----------------------------------------------------------------------------------
+    @staticmethod
+    def _to_record(row: sa.Row) -> ViolationRecord:
+        return ViolationRecord.model_validate(dict(row._mapping))
+
+    def _get(self, conn: Connection, record_id: int) -> ViolationRecord | None:
+        row = conn.execute(sa.select(records).where(records.c.id == record_id)).first()
+        return None if row is None else self._to_record(row)
+
+    def get(self, ref: int | str) -> ViolationRecord | None:
+        """By numeric id or by event_key."""
+        col = records.c.id if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit() and len(ref) < 18) else records.c.event_key
+        value = int(ref) if col is records.c.id else ref
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(records).where(col == value)).first()
+        return None if row is None else self._to_record(row)
+
+    @staticmethod
+    def _where(q: RecordQuery) -> list[sa.ColumnElement[bool]]:
+        conds: list[sa.ColumnElement[bool]] = []
+        if q.site_id is not None:
+            conds.append(records.c.site_id == q.site_id)
+        if q.camera_id is not None:
+            conds.append(records.c.camera_id == q.camera_id)
+        if q.rule is not None:
+            conds.append(records.c.rule == q.rule)
+        if q.status is not None:
+            conds.append(records.c.status == q.status)
+        if q.plate is not None:
+            conds.append(sa.or_(records.c.plate_text == q.plate, records.c.plate_text_reviewed == q.plate))
+        if q.since is not None:
+            conds.append(records.c.start_time >= q.since)
+        if q.until is not None:
+            conds.append(records.c.start_time < q.until)
+        return conds
+
+    def query(self, q: RecordQuery | None = None) -> list[ViolationRecord]:
+        """Newest first."""
+        q = q or RecordQuery()
+        stmt = sa.select(records).where(*self._where(q)).order_by(records.c.start_time.desc(), records.c.id.desc())
+        if q.limit is not None:
+            stmt = stmt.limit(q.limit)
+        if q.offset:
+            stmt = stmt.offset(q.offset)
+        with self.engine.connect() as conn:
+            return [self._to_record(r) for r in conn.execute(stmt)]
+
+    def count(self, q: RecordQuery | None = None) -> int:
+        q = q or RecordQuery()
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(records).where(*self._where(q))).scalar_one())
+
+    def decisions(self, record_id: int) -> list[Decision]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(decisions).where(decisions.c.record_id == record_id).order_by(decisions.c.id))
+            return [Decision.model_validate(dict(r._mapping)) for r in rows]
