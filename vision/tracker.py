@@ -19,7 +19,7 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy.optimize import linear_sum_assignment
 
 from models.domain import CLASS_ID, DOMAIN_CLASSES
@@ -63,6 +63,14 @@ class TrackerConfig(BaseModel):
     history_points: int = Field(300, ge=10, description="recent updates kept per track")
     history_trail: int = Field(1800, ge=10, description="long-term trail points kept per track (one per trail tick)")
 
+    @field_validator("classes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in DOMAIN_CLASSES]
+        if unknown:
+            raise ValueError(f"unknown classes {unknown}; expected domain classes {list(DOMAIN_CLASSES)}")
+        return value
+
 
 class TrackState(enum.Enum):
     TENTATIVE = "tentative"
@@ -74,6 +82,11 @@ class TrackState(enum.Enum):
 _REF_FPS = 25.0
 _W_POS = 1.0 / 20
 _W_VEL = 1.0 / 160
+
+
+_EYE8 = np.eye(8)
+_VEL_ROWS = np.arange(4)
+_VEL_COLS = np.arange(4, 8)
 
 
 class _Kalman:
@@ -90,8 +103,8 @@ class _Kalman:
 
     @staticmethod
     def _f(dt: float) -> np.ndarray:
-        f = np.eye(8)
-        f[:4, 4:] = np.eye(4) * dt
+        f = _EYE8.copy()
+        f[_VEL_ROWS, _VEL_COLS] = dt
         return f
 
     def _q(self, dt: float) -> np.ndarray:
@@ -101,7 +114,9 @@ class _Kalman:
         return np.diag(np.concatenate([n * (_W_POS * s) ** 2, n * (_W_VEL * _REF_FPS * s) ** 2]))
 
     def predicted(self, dt: float) -> np.ndarray:
-        return self._f(dt) @ self.x
+        x = self.x.copy()
+        x[:4] += dt * x[4:]
+        return x
 
     def predict(self, dt: float) -> None:
         if dt <= 0:
@@ -181,7 +196,8 @@ class ByteTracker:
 
     def __init__(self, cfg: TrackerConfig | None = None) -> None:
         self.cfg = cfg or TrackerConfig()
-        self._tracked_ids = np.array([CLASS_ID[c] for c in self.cfg.classes], dtype=np.int32)
+        self._tracked = np.zeros(len(DOMAIN_CLASSES), bool)
+        self._tracked[[CLASS_ID[c] for c in self.cfg.classes]] = True
         self._tracks: list[Track] = []
         self._next_id = 1
         self._updates = 0
@@ -226,7 +242,7 @@ class ByteTracker:
         cfg = self.cfg
         self._updates += 1
         self.removed = []
-        keep = np.isin(dets.class_id, self._tracked_ids) & (dets.confidence >= cfg.low_conf)
+        keep = self._tracked[dets.class_id] & (dets.confidence >= cfg.low_conf)
         idx_all = np.nonzero(keep)[0]
         conf = dets.confidence[idx_all]
         high = idx_all[conf >= cfg.high_conf]
