@@ -67,7 +67,7 @@ def make_clip(
     if container not in CONTAINERS:
         raise ValueError(f"unknown container {container}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / (name or f"clip_{codec}_{fps}fps_{seconds:g}s.{container}")
+    path = out_dir / (name or f"clip_{codec}_{fps}fps_{seconds:g}s_{start:g}_{width or 0}_{gop}{'_ct' if creation_time else ''}{'' if faststart else '_nofs'}.{container}")
     frames = int(round(seconds * fps))
     vf = [f"fps={fps}"]
     if width:
@@ -123,3 +123,46 @@ def not_a_video(out_dir: Path, name: str = "notes.mp4") -> Path:
     dst = out_dir / name
     dst.write_text("this is not a video\n" * 50)
     return dst
+
+
+# --- pytest fixtures (import them into a test module to use) -------------------------------------
+
+import pytest  # noqa: E402  (kept below the helpers: they are usable without pytest)
+
+
+@pytest.fixture(scope="session")
+def real_clip(shared_data: Path) -> Path:
+    """The real street clip every generated test video is cut from."""
+    from tests.conftest import require
+
+    return require(shared_data / "videos" / "street_parking_a.mp4", "real street clip")
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not ffmpeg_available():
+        from tests.conftest import IN_CI
+
+        if IN_CI:
+            pytest.fail("ffmpeg/ffprobe not installed (apt-get install ffmpeg)")
+        pytest.skip("ffmpeg/ffprobe not installed (apt-get install ffmpeg)")
+    return tmp_path_factory.mktemp("media")
+
+
+class ClipFactory:
+    """Makes each distinct clip once per test session."""
+
+    def __init__(self, source: Path, out_dir: Path):
+        self.source, self.out_dir, self._made = source, out_dir, {}
+
+    def __call__(self, **kwargs: object) -> Clip:
+        key = tuple(sorted(kwargs.items()))
+        if key not in self._made:
+            kwargs.setdefault("start", 10.0)  # cars are moving in the street clip from here on
+            self._made[key] = make_clip(self.source, self.out_dir, **kwargs)  # type: ignore[arg-type]
+        return self._made[key]
+
+
+@pytest.fixture(scope="session")
+def clips(real_clip: Path, media_dir: Path) -> ClipFactory:
+    return ClipFactory(real_clip, media_dir)

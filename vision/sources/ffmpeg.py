@@ -153,11 +153,18 @@ def _rotation(stream: Mapping) -> int:
     return 0
 
 
-def _first_error(stderr: str) -> str:
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+def _probe_error(stderr: str, source: str) -> str:
+    """ffprobe's cause and its consequence on one line, without the path repeated."""
+    lines = []
+    for raw in stderr.splitlines():
+        text = clean_log_line(raw)
+        if text.startswith(f"{source}: "):
+            text = text[len(source) + 2 :]
+        if text and text not in lines:
+            lines.append(text)
     if not lines:
         return "ffprobe failed without a message"
-    return clean_log_line(lines[-1])
+    return lines[0] if len(lines) == 1 else f"{lines[0]} ({lines[-1]})"
 
 
 def probe(
@@ -189,7 +196,7 @@ def probe(
         raise ProbeError(src, f"ffprobe timed out after {timeout:.0f} s") from None
     stderr = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
-        raise ProbeError(src, f"not a readable video: {_first_error(stderr)}")
+        raise ProbeError(src, f"not a readable video: {_probe_error(stderr, src)}")
     try:
         data = json.loads(proc.stdout or b"{}")
     except json.JSONDecodeError:
@@ -201,7 +208,7 @@ def probe(
     fmt = data.get("format", {})
     width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
     if width <= 0 or height <= 0:
-        raise ProbeError(src, f"video stream has no frame size: {_first_error(stderr) if stderr.strip() else 'unknown codec parameters'}")
+        raise ProbeError(src, f"video stream has no frame size: {_probe_error(stderr, src) if stderr.strip() else 'unknown codec parameters'}")
     rotation = _rotation(stream)
     if rotation in (90, 270):
         width, height = height, width
@@ -338,6 +345,7 @@ def select_expression(*, stride: int | None = None, target_fps: float | None = N
 _LEVEL_RE = re.compile(r"\[(panic|fatal|error|warning|info|verbose|debug|trace)\]\s?")
 _CONTEXT_RE = re.compile(r"^\[([^\]@]+?)(?:@\w+)?\s@\s(?:0x[0-9a-f]+|\(nil\))\]\s*")
 _SHOWINFO_RE = re.compile(r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] n:\s*(\d+) pts:\s*(-?\d+) pts_time:(-?[\d.eE+-]+)")
+_TIMEBASE_RE = re.compile(r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] config in time_base: (\d+)/(\d+)")
 
 
 def clean_log_line(line: str) -> str:
@@ -538,6 +546,7 @@ class RawVideoPipe:
         pre: dict[int, int] = {}  # pts (time-base units) -> decoded index, for frames seen before select
         pre_order: deque[int] = deque()
         use_pre = self.spec.select is not None
+        time_base: dict[str, float] = {}
         stream = self._proc.stderr
         assert stream is not None
         buf = b""
@@ -550,11 +559,18 @@ class RawVideoPipe:
             for raw in lines:
                 line = raw.decode("utf-8", "replace")
                 m = _SHOWINFO_RE.search(line)
+                if not m and (tb := _TIMEBASE_RE.search(line)):
+                    num, den = int(tb.group(2)), int(tb.group(3))
+                    if num and den:
+                        time_base[tb.group(1)] = num / den
+                    continue
                 if not m:
                     if "color_range:" not in line and line.strip():
                         self.log.add(line, self.last_decoded_pts)
                     continue
-                which, n, pts, pts_time = m.group(1), int(m.group(2)), int(m.group(3)), float(m.group(4))
+                which, n, pts = m.group(1), int(m.group(2)), int(m.group(3))
+                # pts_time is printed with 6 significant digits; pts x time base is exact.
+                pts_time = pts * time_base[which] if which in time_base else float(m.group(4))
                 if which == "pre" or not use_pre:
                     self.decoded = n + 1
                     self.last_decoded_pts = pts_time
@@ -672,13 +688,14 @@ class RawVideoPipe:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        # The process is gone, so both reader threads see EOF; close the pipes only after they stop.
+        self._out_thread.join(timeout=5)
+        self._err_thread.join(timeout=5)
         for stream in (self._proc.stdout, self._proc.stderr):
             try:
                 stream.close()  # type: ignore[union-attr]
             except Exception:  # noqa: BLE001 - closing a dead pipe may fail; nothing to do
                 pass
-        self._out_thread.join(timeout=5)
-        self._err_thread.join(timeout=5)
 
     def __enter__(self) -> RawVideoPipe:
         return self

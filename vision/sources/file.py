@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FileSource", "DecodeError", "ProbeError"]
 
-# A segment's fast seek lands this far before its start; the exact cut is a trim on timestamps.
+# A segment's fast seek lands this far before its start; the exact cut is a select on timestamps.
 PREROLL_SECONDS = 3.0
 
 
@@ -93,20 +93,20 @@ class FileSource:
         return min(ends) if ends else None
 
     def _open(self) -> RawVideoPipe:
-        # Container timestamps throughout (-copyts): the exact segment cut is a trim filter on them,
+        # Container timestamps throughout (-copyts): the exact segment cut is a select on them,
         # and the fast seek lands PREROLL seconds early because some demuxers (MPEG-TS) overshoot.
         options: list[tuple[str, object]] = []
-        trim: list[str] = []
+        keep: list[str] = []  # a select on exact float times; trim's end rounds to coarse time bases (AVI: 1/fps)
         base = self.info.start_time
         seek = 0.0
         if self.start_seconds > 0:
             seek = max(0.0, self.start_seconds - PREROLL_SECONDS)
             if seek > 0:
                 options.append(("ss", seek))
-            trim.append(f"start={base + self.start_seconds - 0.0005:.6f}")
+            keep.append(f"gte(t,{base + self.start_seconds - 0.0005:.6f})")
         if self.end_seconds is not None:
             options.append(("t", self.end_seconds - seek + 1.0))
-            trim.append(f"end={base + self.end_seconds - 0.0005:.6f}")
+            keep.append(f"lt(t,{base + self.end_seconds - 0.0005:.6f})")
         return open_rawvideo_pipe(
             self.path,
             width=self.size[0],
@@ -115,7 +115,7 @@ class FileSource:
             stride=self.stride,
             target_fps=self.target_fps,
             hwaccel=self.hwaccel,
-            pre_filters=[f"trim={':'.join(trim)}"] if trim else [],
+            pre_filters=[f"select={'*'.join(keep)}"] if keep else [],
             copyts=True,
         )
 
@@ -139,7 +139,7 @@ class FileSource:
         last_seq = -1
         try:
             for raw in pipe:
-                pts = raw.pts - base
+                pts = round(raw.pts - base, 6)  # microseconds: drop float noise from time-base arithmetic
                 seq = max(number(pts, raw.index), last_seq + 1)  # strictly increasing, even for jittery VFR
                 last_seq = seq
                 self.frames_yielded += 1
