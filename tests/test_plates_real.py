@@ -13,7 +13,7 @@ from tests.conftest import IN_CI, require
 from vision.plates.evaluation import vehicle_crop
 
 # The sure plates the reader gets right today: (file, text, colour, rows). The ones it misses are
-# listed by `epolice eval plates` (Hong Kong local plates beside 粤Z…港 plates, one night photo).
+# listed by `epolice eval plates` (both plates of one night photo, which the detector does not find).
 READ_RIGHT = [
     ("ccpd_demo_0.jpg", "皖A195K9", "blue", 1),
     ("ccpd_demo_2.jpg", "皖AT022C", "blue", 1),
@@ -27,9 +27,12 @@ READ_RIGHT = [
     ("clpdr_old_18.jpg", "黑AD03210", "green", 1),
     ("clpdr_old_19.jpg", "闽EVL838", "blue", 1),
     ("clpdr_old_251.jpg", "粤ZEP33港", "black", 1),
+    ("clpdr_old_251.jpg", "UW6532", "white", 1),  # HK local plate, found beside the 粤Z…港 plate
     ("clpdr_old_3M港.jpg", "粤ZDJ76港", "black", 1),
+    ("clpdr_old_3M港.jpg", "MS6735", "white", 1),
     ("clpdr_old_8.jpg", "VA30093", "white", 1),
     ("clpdr_old_BD60港.jpg", "粤ZBD60港", "black", 1),
+    ("clpdr_old_BD60港.jpg", "DZ7333", "white", 2),
     ("hyperlpr_2.jpg", "藏DT5022", "blue", 1),
 ]
 NEGATIVES = ["ccpd_np_np1.jpg", "ccpd_np_np3.jpg", "ccpd_np_np5.jpg"]
@@ -124,6 +127,15 @@ def test_read_track_single_vehicle_crop(reader, plates_dir: Path, truth: dict[st
     image = _image(plates_dir, name)
     bbox = next(p["bbox"] for p in truth[name]["plates"] if p["text"] == text)
     assert reader.read_track([vehicle_crop(image, bbox)]).text == text
+
+
+def test_companion_search_off_reads_only_detected_plates(plates_dir: Path) -> None:
+    from vision.plates import PlateReader, PlateReaderConfig
+
+    require_plate_models()
+    plain = PlateReader.from_registry(config=PlateReaderConfig(companion_plates=False), threads=1)
+    texts = {r.text for r in plain.read_image(_image(plates_dir, "clpdr_old_251.jpg"))}
+    assert "粤ZEP33港" in texts and "UW6532" not in texts
 
 
 def test_read_track_without_plate_is_unreadable_with_reason(reader, plates_dir: Path) -> None:

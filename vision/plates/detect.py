@@ -92,7 +92,7 @@ class PlateDetector:
         h0, w0 = image.shape[:2]
         scale = min(1.0, limit / max(h0, w0))
         if scale < 1.0:
-            image = cv2.resize(image, (max(8, round(w0 * scale)), max(8, round(h0 * scale))), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(image, (max(8, round(w0 * scale)), max(8, round(h0 * scale))), interpolation=cv2.INTER_LINEAR)
         h, w = image.shape[:2]
         blob = (image.astype(np.float32) - _MEANS_BGR).transpose(2, 0, 1)[None]
         outputs = dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))

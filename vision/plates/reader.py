@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.plates.color import classify_color
+from vision.plates.companion import read_companion
 from vision.plates.detect import DetectorParams, PlateDetection, PlateDetector
 from vision.plates.grammar import KIND_COLOR, PLATE_CHARSET, Candidate, GrammarResult, normalise
 from vision.plates.ocr import TextRead, TextRecognizer
@@ -56,6 +57,7 @@ class PlateReaderConfig(BaseModel):
     track_candidates: int = Field(6, ge=1, description="vehicle crops of a track that get plate detection")
     track_reads: int = Field(3, ge=1, description="best plate crops of a track that are read and voted")
     min_agreement: float = Field(0.5, ge=0, le=1, description="voted plates below this agreement are unreadable")
+    companion_plates: bool = Field(True, description="read_image also reads the HK/Macau local plate beside a 粤Z…港/澳 plate")
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,11 @@ class PlateReader:
         dets = self.detector.detect(image, self.config.det_min_score, self.config.image_max_side)
         plates = [self._plate(image, d) for d in dets if d.width >= self.config.min_plate_width]
         self._read(plates)
-        return [self._single_result(p) for p in plates]
+        out = [self._single_result(p) for p in plates]
+        if self.config.companion_plates:
+            out += [c for p in plates if p.result and p.result.kind == "hk_macau_crossborder"
+                    for c in [self._companion(p)] if c is not None]
+        return out
 
     def read_track(self, crops: Sequence[np.ndarray]) -> PlateRead:
         """One plate for a track from BGR vehicle crops: the best few plate views, read and voted."""
@@ -143,8 +149,9 @@ class PlateReader:
         usable = [c for c in crops if c is not None and c.ndim == 3 and min(c.shape[:2]) >= 16]
         if not usable:
             return PlateRead(None, reason="no usable vehicle crop")
-        # cheap pre-selection before the detector: big, sharp crops first
-        ranked = sorted(usable, key=lambda c: -(c.shape[0] * c.shape[1]) * (_sharpness(c) ** 0.5))[: cfg.track_candidates]
+        ranked = usable
+        if len(usable) > cfg.track_candidates:  # cheap pre-selection before the detector: big, sharp crops
+            ranked = sorted(usable, key=lambda c: -(c.shape[0] * c.shape[1]) * (_sharpness(c) ** 0.5))[: cfg.track_candidates]
         plates: list[_Plate] = []
         for crop in ranked:
             dets = [d for d in self.detector.detect(crop, cfg.det_min_score, cfg.crop_max_side) if d.width >= cfg.min_plate_width]
@@ -212,6 +219,18 @@ class PlateReader:
             text=res.text, color=color, agreement=agreement, reason=res.reason, char_confidences=res.char_confidences,
             rows=p.rows, kind=res.kind, box=p.det.box, corners=_corner_tuple(p.corners), detection_score=p.det.score,
             raw=p.raw, reads=1,
+        )
+
+    def _companion(self, p: _Plate) -> PlateRead | None:
+        found = read_companion(p.image, p.corners, self.recognizer)
+        if found is None:
+            return None
+        xs, ys = found.corners[:, 0], found.corners[:, 1]
+        return PlateRead(
+            text=found.text, color=found.color, agreement=float(np.mean(found.char_confidences)),
+            char_confidences=found.char_confidences, rows=found.rows, kind="hk_macau_local",
+            box=(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())),
+            corners=_corner_tuple(found.corners), raw=found.text, reads=1,
         )
 
     def _score_quality(self, plates: list[_Plate]) -> None:
