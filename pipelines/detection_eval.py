@@ -159,7 +159,7 @@ def two_wheelers_with_riders(dets: Detections, person_conf: float) -> Detections
     return Detections(xyxy, bikes.confidence, bikes.class_id)
 
 
-def _head_accuracy(
+def head_accuracy(
     pairs: Iterable[tuple[Detections, LabelledImage]], conf: float, iou: float
 ) -> HeadAccuracy | None:
     labelled = matched = correct = 0
@@ -244,7 +244,7 @@ def evaluate(
         classes=rows,
         mean_ap50=float(np.mean(aps)) if aps else float("nan"),
         two_wheeler=_metrics(TWO_WHEELER, rider_acc, conf) if rider_row else None,
-        head_accuracy=_head_accuracy(pairs, conf, iou),
+        head_accuracy=head_accuracy(pairs, conf, iou),
         ignored_labels=ignored,
         ms_per_image=1000 * elapsed / max(len(labelled), 1),
     )
