@@ -17,7 +17,7 @@ class ClipError(Exception):
     """FFmpeg is missing or failed; the message carries its stderr."""
 
 
-def encode_clip(frames: Sequence[np.ndarray], fps: float, out: Path, crf: int = 23) -> None:
+def encode_clip(frames: Sequence[np.ndarray], fps: float, out: Path, crf: int = 23, preset: str = "veryfast") -> None:
     if not frames:
         raise ClipError("no frames to encode")
     if fps <= 0:
@@ -33,7 +33,7 @@ def encode_clip(frames: Sequence[np.ndarray], fps: float, out: Path, crf: int = 
         ffmpeg, "-v", "error", "-nostdin", "-y",
         "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", f"{fps:.6g}", "-i", "pipe:0",
         "-an", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",  # yuv420p needs even sides
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
         "-movflags", "+faststart", "-threads", "2", "-map_metadata", "-1",
         str(out),
     ]

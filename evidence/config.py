@@ -52,6 +52,7 @@ class EvidenceConfig(BaseModel):
     clip_before_s: float = Field(default=5.0, ge=0)  # ring-buffer seconds the engine hands over before the event
     clip_after_s: float = Field(default=5.0, ge=0)
     clip_crf: int = Field(default=23, ge=0, le=51)  # libx264 quality
+    clip_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"  # libx264 speed/size trade
     signing_key: Path = Path("keys/evidence.key")  # Ed25519 private key (PEM, mode 0600), from `epolice keys new`
     verify_key: Path | None = None  # public key for verification; default: signing_key with suffix .pub
     min_key_frames: int = Field(default=3, ge=2)  # panoramas required in a package

@@ -57,10 +57,10 @@ class CaptureContext(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     site_id: str = Field(min_length=1)
-    site_name: str = Field(min_length=1)
+    site_name: str = ""  # printed beside the id when given
     device_id: str = Field(min_length=1)  # camera id
-    direction: str = ""  # e.g. 由东向西
-    lane: str = ""  # e.g. 2 or 非机动车道
+    direction: str | None = None  # e.g. 由东向西
+    lane: str | None = None  # e.g. 2 or 非机动车道
     timezone: str = "Asia/Shanghai"  # IANA zone for the printed times
 
     @field_validator("timezone")
@@ -174,7 +174,8 @@ def _closeup_source(kfs: list[KeyFrame]) -> KeyFrame:
 def _overlay_lines(inp: PackageInput, cfg: EvidenceConfig, kf: KeyFrame, title: str) -> list[str]:
     ev, ctx = inp.event, inp.context
     code = cfg.code_for(ev.rule)
-    place = f"地点 {ctx.site_name}（{ctx.site_id}）  设备 {ctx.device_id}"
+    place = f"地点 {ctx.site_name}（{ctx.site_id}）" if ctx.site_name else f"地点 {ctx.site_id}"
+    place += f"  设备 {ctx.device_id}"
     if ctx.direction:
         place += f"  方向 {ctx.direction}"
     if ctx.lane:
@@ -232,7 +233,7 @@ def _build(inp: PackageInput, cfg: EvidenceConfig, signer: Signer, tmp: Path, wa
     _stage(tmp, "composite.jpg", buf.getvalue(), staged, kind="composite", width=sheet.width, height=sheet.height)
     if inp.clip is not None and inp.clip.frames:
         clip_path = tmp / "clip.mp4"
-        encode_clip(inp.clip.frames, inp.clip.fps, clip_path, cfg.clip_crf)
+        encode_clip(inp.clip.frames, inp.clip.fps, clip_path, cfg.clip_crf, cfg.clip_preset)
         h, w = inp.clip.frames[0].shape[:2]
         staged.entries.append(FileEntry(name="clip.mp4", kind="clip", sha256=sha256_file(clip_path),
                                         size=clip_path.stat().st_size, width=w + w % 2, height=h + h % 2))

@@ -237,3 +237,40 @@ def test_synthetic_killed_writer_leaves_nothing_that_verifies(tmp_path: Path, ke
     info = write_package(inp, cfg, signer)
     assert verify_package(info.path, load_public_key(pub)).ok
     assert not leftovers[0].exists()
+
+
+def test_synthetic_concurrent_writers_of_one_event_publish_one_package(tmp_path: Path, keys):
+    """Two workers handed the same (redelivered) event: one package, both get its description."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    signer, pub = keys
+    inp, cfg = synthetic_input(event()), config(tmp_path)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        infos = list(pool.map(lambda _: write_package(inp, cfg, signer), range(3)))
+    assert len({i.path for i in infos}) == 1 and len({i.manifest_sha256 for i in infos}) == 1
+    assert sum(not i.reused for i in infos) == 1
+    parent = infos[0].path.parent
+    assert [p.name for p in parent.iterdir()] == [infos[0].path.name]  # no temp folders left
+    assert verify_package(infos[0].path, load_public_key(pub)).ok
+
+
+def test_synthetic_context_without_name_lane_or_direction(tmp_path: Path, keys):
+    from evidence.package import CaptureContext, PackageInput
+
+    signer, pub = keys
+    inp = synthetic_input(event())
+    bare = PackageInput(inp.event, inp.key_images, CaptureContext(site_id="site-001", device_id="cam-01"))
+    info = write_package(bare, config(tmp_path), signer)
+    assert verify_package(info.path, load_public_key(pub)).ok
+    with pytest.raises(ValueError, match="unknown time zone"):
+        CaptureContext(site_id="s", device_id="c", timezone="Mars/Olympus")
+
+
+def test_synthetic_complete_but_unpublished_temp_folder_does_not_verify(tmp_path: Path, keys):
+    """Killed between the signature and the rename: every file is there, but it is not a package."""
+    signer, pub = keys
+    info = write_package(synthetic_input(event()), config(tmp_path), signer)
+    tmp = info.path.with_name(f"{TMP_PREFIX}{info.path.name}-deadbeef")
+    info.path.rename(tmp)
+    res = verify_package(tmp, load_public_key(pub))
+    assert not res.ok and [p.kind for p in res.problems] == ["unreadable"] and "unfinished write" in res.problems[0].detail
