@@ -13,6 +13,8 @@ from vision.plates.grammar import Candidate, candidates_from_text, is_valid, nor
         ("皖A195K9", "standard"),
         ("粤NBM959", "standard"),
         ("京AF0236", "standard"),
+        ("闽EVL838", "standard"),
+        ("苏ABC123", "standard"),  # three serial letters are still a plate
         ("鄂F8888警", "police"),
         ("粤ZR066港", "hk_macau_crossborder"),
         ("粤ZA123澳", "hk_macau_crossborder"),
@@ -76,6 +78,8 @@ def test_synthetic_confusables_resolved_by_position(read: str, expected: str) ->
         ("AB12345678", "too many"),
         ("皖A1234港港", "matches no"),
         ("皖0O8O2C", "repaired"),  # too many repairs for one read
+        ("皖AABCDE", "too many letters"),  # serials are mostly digits
+        ("皖AABCD警", "too many letters"),
     ],
 )
 def test_synthetic_invalid_reads_are_unreadable_with_reason(read: str, reason_part: str) -> None:
@@ -106,3 +110,26 @@ def test_synthetic_runner_up_below_threshold_is_ignored() -> None:
     cands = candidates_from_text("闽6M1862")
     cands[1] = Candidate("6", 0.9, (("G", 0.01),))
     assert normalise(cands).text is None
+
+
+@pytest.mark.parametrize(
+    ("read", "color", "text", "reason_part"),
+    [
+        ("皖A195K9", "blue", "皖A195K9", None),
+        ("VA30093", "white", "VA30093", None),
+        ("VA30093", "blue", None, "military"),  # military plates are white
+        ("AB1234", "yellow", None, "province missing"),  # HK shape alone: a mainland plate minus province
+        ("UW6532", "white", None, "粤Z"),
+        ("皖A19567", "green", None, "new-energy plates have 8"),
+        ("黑AD03210", "blue", "黑AD03210", None),  # the format decides: colour becomes green later
+    ],
+)
+def test_synthetic_read_validation_with_colour(read: str, color: str, text: str | None, reason_part: str | None) -> None:
+    from vision.plates.reader import validate_read
+
+    res = validate_read(read, color)
+    assert res.text == text
+    if reason_part:
+        assert reason_part in res.reason
+    else:
+        assert res.reason is None

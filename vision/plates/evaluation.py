@@ -9,7 +9,6 @@ the engine; ``ms_per_image`` is the whole-photo ``read_image``.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Literal

@@ -7,7 +7,8 @@ for that character, or from the fixed look-alike pairs that are unambiguous in t
 character is never invented: the read is then unreadable with the reason.
 
 Formats (GA 36 plates, without the separator dot):
-- standard: province, issuing-authority letter, 5 serial characters (digits/letters, never I or O);
+- standard: province, issuing-authority letter, 5 serial characters (digits/letters, never I or O,
+  at most 3 letters -- serials are mostly digits; more letters is a misread of a sign or banner);
 - suffixed: province, letter, 4 serial characters, then 警 (police), 学 (driving school), 挂 (trailer),
   港/澳 (Hong Kong/Macau cross-border), 领 (consulate);
 - embassy: 使 then 6 digits;
@@ -170,6 +171,9 @@ def normalise(
             fits.append((repairs, -sum(confs) / len(confs), kind, text, confs))
     if not fits:
         return GrammarResult(None, None, _why_no_format(cleaned))
+    fits = [f for f in fits if _serial_letters_ok(f[2], f[3])]
+    if not fits:
+        return GrammarResult(None, None, f"{''.join(c.char for c in cleaned)!r} has too many letters for a plate serial")
     fits.sort(key=lambda f: (f[0], f[1]))
     repairs, _, kind, text, confs = fits[0]
     if repairs > max_repairs:
@@ -179,6 +183,16 @@ def normalise(
         pos = confs.index(weakest)
         return GrammarResult(None, kind, f"character {pos + 1} of {text!r} is uncertain ({weakest:.2f})", repairs, confs)
     return GrammarResult(text, kind, None, repairs, confs)
+
+
+MAX_SERIAL_LETTERS = 3
+
+
+def _serial_letters_ok(kind: str, text: str) -> bool:
+    """Mainland serials (after province + letter) carry at most ``MAX_SERIAL_LETTERS`` letters."""
+    if kind in ("embassy", "military", "hk_macau_local", "tractor"):
+        return True
+    return sum(ch in ALL_LETTERS for ch in text[2:]) <= MAX_SERIAL_LETTERS
 
 
 def _why_no_format(cands: Sequence[Candidate]) -> str:

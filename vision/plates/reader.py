@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
@@ -23,7 +23,7 @@ from vision.plates.color import classify_color
 from vision.plates.companion import read_companion
 from vision.plates.detect import DetectorParams, PlateDetection, PlateDetector
 from vision.plates.grammar import KIND_COLOR, PLATE_CHARSET, Candidate, GrammarResult, normalise
-from vision.plates.ocr import TextRead, TextRecognizer
+from vision.plates.ocr import TextRecognizer, charset_from_session
 from vision.plates.rectify import quad_aspect, rectify, split_rows
 from vision.plates.vote import Ballot, vote
 
@@ -36,7 +36,7 @@ OCR_MODEL = "ocr_rec_ppocrv4"
 # detector corner order (BR, BL, TL, TR, as trained on CCPD) -> TL, TR, BR, BL
 _CORNER_ORDER = [2, 3, 0, 1]
 # formats that are only ever printed on these colours; a read on another colour is a misread
-_FORMAT_COLORS = {"military": {"white"}, "hk_macau_local": {"white", "yellow"}}
+_FORMAT_COLORS = {"military": {"white"}}
 
 
 class PlateReaderConfig(BaseModel):
@@ -120,8 +120,6 @@ class PlateReader:
         ocr_manifest = registry.manifest(OCR_MODEL)
         detector = PlateDetector(create_session(det_path, providers, threads), DetectorParams.from_manifest(det_manifest.params))
         ocr_session = create_session(ocr_path, providers, threads)
-        from vision.plates.ocr import charset_from_session
-
         charset = charset_from_session(
             ocr_session,
             key=ocr_manifest.params.get("character_metadata_key", "character"),
@@ -203,13 +201,7 @@ class PlateReader:
                     p.result, p.raw, p.rows = result, "".join(r.text for r in parts), 2 if kind == "double" else 1
 
     def _grammar(self, cands: Sequence[Candidate], color: str) -> GrammarResult:
-        cfg = self.config
-        res = normalise(cands, max_repairs=cfg.max_repairs, min_char_confidence=cfg.min_char_confidence)
-        if res.valid and res.kind in _FORMAT_COLORS and color not in _FORMAT_COLORS[res.kind]:
-            return replace(res, text=None, reason=f"{res.text!r} reads as a {res.kind} plate but the plate is {color}")
-        if res.valid and res.kind == "standard" and color == "green":
-            return replace(res, text=None, reason=f"7 characters ({res.text!r}) on a green plate: new-energy plates have 8")
-        return res
+        return validate_read(cands, color, self.config)
 
     def _single_result(self, p: _Plate) -> PlateRead:
         res = p.result or GrammarResult(None, None, "not read")
@@ -265,6 +257,28 @@ class PlateReader:
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def validate_read(cands: Sequence[Candidate] | str, color: str, config: PlateReaderConfig | None = None) -> GrammarResult:
+    """The grammar, plus what the plate's colour rules out (see ``_FORMAT_COLORS``).
+
+    HK/Macau local plates are refused here: in mainland traffic they only ride beside a 粤Z…港/澳
+    plate (the companion search reads them); alone, the same shape is far likelier a mainland plate
+    whose province was not read. Seven characters on a green plate are a new-energy plate missing one.
+    """
+    cfg = config or PlateReaderConfig()
+    res = normalise(cands, max_repairs=cfg.max_repairs, min_char_confidence=cfg.min_char_confidence)
+    if not res.valid:
+        return res
+    if res.kind == "hk_macau_local":
+        return replace(res, text=None, reason=f"{res.text!r} has the shape of a HK/Macau local plate, "
+                       "but no 粤Z…港/澳 plate was read beside it (province missing?)")
+    if res.kind in _FORMAT_COLORS and color not in _FORMAT_COLORS[res.kind]:
+        return replace(res, text=None, reason=f"{res.text!r} reads as a {res.kind} plate but the plate is {color}")
+    if res.kind == "standard" and color == "green":
+        return replace(res, text=None, reason=f"7 characters ({res.text!r}) on a green plate: new-energy plates have 8")
+    return res
+
 
 
 def _better(new: GrammarResult, old: GrammarResult | None) -> bool:
