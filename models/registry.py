@@ -128,7 +128,7 @@ class Registry:
             if expected is None:
                 raise ModelCorruptError(
                     f"model {name!r} at {path} has no checksum ({path.name}{SIDECAR_SUFFIX} absent); "
-                    f"delete it and run: {fix}",
+                    f"run: {fix}",
                     name,
                     path,
                     fix,
@@ -137,7 +137,7 @@ class Registry:
             if actual != expected:
                 raise ModelCorruptError(
                     f"model {name!r} at {path} is corrupt (sha256 {actual[:12]}, expected {expected[:12]}); "
-                    f"delete it and run: {fix}",
+                    f"run: {fix}",
                     name,
                     path,
                     fix,
