@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import IN_CI, require
+from tests.conftest import require
+from tests.fixtures_models import require_model
 from vision.plates.evaluation import vehicle_crop
 
 # The sure plates the reader gets right today: (file, text, colour, rows). The ones it misses are
@@ -51,15 +52,10 @@ def truth(plates_dir: Path) -> dict[str, dict]:
 
 def require_plate_models() -> None:
     """Skip (dev) or fail (CI) with the fetch command when the plate models are not fetched."""
-    from models.registry import ModelMissingError, Registry
+    from models.registry import Registry
 
-    try:
-        for name in ("plate_det_clp", "ocr_rec_ppocrv4"):
-            Registry().path(name)
-    except ModelMissingError as exc:
-        if IN_CI:
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    for name in ("plate_det_clp", "ocr_rec_ppocrv4"):
+        require_model(Registry(), name)
 
 
 @pytest.fixture(scope="module")
