@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -53,9 +53,16 @@ class BoxDetector(Protocol):
 
 
 class PlateReader(Protocol):
-    """What the engine needs of a plate reader: one voted read from a track's best crops."""
+    """What the engine needs of a plate reader (vision.plates.reader.PlateReader fits): one voted
+    read from a track's best vehicle crops, as PlateFacts or as a value with ``to_facts()``."""
 
-    def read_track(self, crops: Sequence[np.ndarray]) -> PlateFacts: ...
+    def read_track(self, crops: Sequence[np.ndarray]) -> Any: ...
+
+
+def _plate_facts(read: Any) -> PlateFacts | None:
+    if read is None or isinstance(read, PlateFacts):
+        return read
+    return read.to_facts()
 
 
 @dataclass
@@ -283,11 +290,13 @@ class CameraPipeline:
         return heads, checked
 
     def _collect_crops(self, frame: Frame, tracked: Detections) -> None:
-        """Keep each track's best few crops (large and sharp) for the plate reader."""
+        """Keep each track's best few crops (large and sharp, box plus a margin) for the plate reader."""
         k = self.site.engine.plate_crops
         h_img, w_img = frame.image.shape[:2]
         for i in range(len(tracked)):
-            x1, y1, x2, y2 = (int(round(v)) for v in tracked.xyxy[i])
+            bx1, by1, bx2, by2 = (float(v) for v in tracked.xyxy[i])
+            mx, my = 0.08 * (bx2 - bx1), 0.08 * (by2 - by1)
+            x1, y1, x2, y2 = (int(round(v)) for v in (bx1 - mx, by1 - my, bx2 + mx, by2 + my))
             x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w_img), min(y2, h_img)
             if x2 - x1 < 16 or y2 - y1 < 16:
                 continue
@@ -326,7 +335,7 @@ class CameraPipeline:
     def _event(self, d: Decision) -> ViolationEvent:
         extra = self._extras.setdefault(d.track_id, _TrackExtras())
         if self.plate_reader is not None and extra.plate is None and extra.crops:
-            extra.plate = self.plate_reader.read_track([c for _, c in extra.crops])
+            extra.plate = _plate_facts(self.plate_reader.read_track([c for _, c in extra.crops]))
             self.stats.plate_reads += 1
         d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
         return d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
@@ -344,3 +353,21 @@ class CameraPipeline:
 
 
 __all__ = ["CameraPipeline", "StageStats", "BoxDetector", "PlateReader"]
+
+
+def detectors_from_site(site: SiteConfig, camera: CameraConfig, registry=None, threads: int | None = None):
+    """(detector, helmet detector or None) named by the site's ``models`` section.
+
+    The helmet model is only loaded when the camera runs the helmet rule. A missing model raises
+    models.registry.ModelMissingError, whose message says how to fetch it.
+    """
+    from models.registry import Registry
+    from vision.detector import Detector
+
+    registry = registry or Registry()
+    m = site.models
+    detector = Detector(registry, m.detector, conf=m.detector_conf, iou=m.detector_iou, threads=threads)
+    helmet = None
+    if m.helmet and "helmet" in site.rules_for(camera):
+        helmet = Detector(registry, m.helmet, conf=m.helmet_conf, iou=m.detector_iou, threads=threads)
+    return detector, helmet

@@ -33,7 +33,7 @@ T0 = datetime(2025, 6, 2, 10, 0, 0, tzinfo=timezone.utc)  # a Monday, 18:00 in A
 
 # -- paths -------------------------------------------------------------------------------------
 @dataclass
-class Path:
+class Route:
     """Ground point (bottom-centre) over time: keys (t, x, y, visible) interpolated linearly."""
 
     keys: list[tuple[float, float, float, bool]]
@@ -108,15 +108,15 @@ class PathBuilder:
         self.heading = heading % 360
         return self
 
-    def build(self) -> Path:
-        return Path(list(self.keys))
+    def build(self) -> Route:
+        return Route(list(self.keys))
 
 
 @dataclass
 class Vehicle:
     """A scripted vehicle: a path and a box size (w, h) at the path's scale."""
 
-    path: Path
+    path: Route
     size: tuple[float, float] = (70.0, 45.0)
     class_name: str = "car"
     jitter_px: float = 0.0
@@ -163,44 +163,44 @@ def history_from(
 
 
 # -- the scripted scenes (640x352 street frame; road from bottom-right up to the top-middle) --
-def u_turn_path() -> Path:
+def u_turn_path() -> Route:
     return (
         PathBuilder((610, 300), heading=180).line_to(420, 300, 90).arc(180, 45, 60).line_to(610, 210, 90).build()
     )
 
 
-def left_turn_path() -> Path:
+def left_turn_path() -> Route:
     # moving left along the road, then turning down-screen (heading 180 -> 90) = a 90 degree turn
     return PathBuilder((610, 250), heading=180).line_to(420, 250, 90).arc(-90, 50, 60).line_to(370, 350, 90).build()
 
 
-def right_turn_path() -> Path:
+def right_turn_path() -> Route:
     return PathBuilder((610, 300), heading=180).line_to(420, 300, 90).arc(90, 50, 60).line_to(370, 160, 90).build()
 
 
-def pass_through_path() -> Path:
+def pass_through_path() -> Route:
     return PathBuilder((620, 330), heading=180).line_to(260, 200, 110).build()
 
 
-def lane_change_path() -> Path:
+def lane_change_path() -> Route:
     return PathBuilder((620, 300), heading=180).line_to(470, 300, 100).line_to(380, 260, 100).line_to(200, 260, 100).build()
 
 
-def park_path(dwell_s: float = 30.0, spot: tuple[float, float] = (470, 300), leave: bool = True) -> Path:
+def park_path(dwell_s: float = 30.0, spot: tuple[float, float] = (470, 300), leave: bool = True) -> Route:
     b = PathBuilder((640, 320), heading=180).line_to(spot[0] + 40, spot[1] + 5, 80).line_to(*spot, 15).wait(dwell_s)
     if leave:
         b.line_to(200, 300, 80)
     return b.build()
 
 
-def park_with_occlusion_path(dwell_s: float = 40.0, hide_at: float = 12.0, hide_s: float = 4.0) -> Path:
+def park_with_occlusion_path(dwell_s: float = 40.0, hide_at: float = 12.0, hide_s: float = 4.0) -> Route:
     spot = (470, 300)
     b = PathBuilder((640, 320), heading=180).line_to(spot[0] + 40, spot[1] + 5, 80).line_to(*spot, 15)
     b.wait(hide_at).hidden(hide_s).wait(dwell_s - hide_at - hide_s)
     return b.build()
 
 
-def slow_traffic_path() -> Path:
+def slow_traffic_path() -> Route:
     """Creeping through a queue: 2 px/s with short stops, never still for long."""
     b = PathBuilder((600, 300), heading=180)
     for _ in range(12):
@@ -208,7 +208,7 @@ def slow_traffic_path() -> Path:
     return b.build()
 
 
-def lost_refound_path() -> Path:
+def lost_refound_path() -> Route:
     """Leftward, unseen for 3 s, then a vehicle going the other way re-found as the same id."""
     return (
         PathBuilder((610, 300), heading=180)
@@ -220,7 +220,7 @@ def lost_refound_path() -> Path:
     )
 
 
-def parked_jitter_path(seconds: float = 40.0) -> Path:
+def parked_jitter_path(seconds: float = 40.0) -> Route:
     return PathBuilder((470, 300), heading=180).wait(seconds).build()
 
 
