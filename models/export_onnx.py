@@ -109,10 +109,15 @@ def export(weights: str, out: Path, imgsz: int, opset: int, dynamic: bool, simpl
     """Export beside a private copy of the weights (ultralytics writes next to them; sources may be read-only)."""
     import tempfile
 
-    if Path(weights).is_file():
-        private = Path(tempfile.mkdtemp(prefix="epolice-export-")) / Path(weights).name
-        shutil.copyfile(weights, private)
-        weights = str(private)
+    with tempfile.TemporaryDirectory(prefix="epolice-export-") as tmp:
+        if Path(weights).is_file():
+            private = Path(tmp) / Path(weights).name
+            shutil.copyfile(weights, private)
+            weights = str(private)
+        return _export(weights, out, imgsz, opset, dynamic, simplify)
+
+
+def _export(weights: str, out: Path, imgsz: int, opset: int, dynamic: bool, simplify: bool) -> Path:
     model = load(weights)
     produced = Path(model.export(format="onnx", imgsz=imgsz, opset=opset, dynamic=dynamic, simplify=simplify, batch=1))
     out.parent.mkdir(parents=True, exist_ok=True)

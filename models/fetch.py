@@ -124,8 +124,12 @@ def _resolve_export_python(export_python: str | None, manifest: ModelManifest) -
             f"{manifest.name}: exporting .pt to ONNX needs a python with torch and ultralytics; "
             f"pass --export-python PY or set {ENV_EXPORT_PYTHON} (see the 'export' extra in pyproject.toml)"
         )
-    if not shutil.which(python) and not Path(python).is_file():
-        raise FetchError(f"{manifest.name}: export python {python!r} not found")
+    if os.sep in python:
+        python = os.path.abspath(python)  # not resolve(): a venv's python is a symlink that must stay one
+    elif shutil.which(python):
+        python = shutil.which(python)
+    if not Path(python).is_file() or not os.access(python, os.X_OK):
+        raise FetchError(f"{manifest.name}: export python {python!r} not found or not executable")
     return python
 
 
@@ -147,7 +151,10 @@ def _export_and_install(
             cmd.append("--dynamic")
         if recipe.simplify:
             cmd.append("--simplify")
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+        except OSError as exc:
+            raise FetchError(f"{manifest.name}: cannot run export python {python}: {exc.strerror}") from None
         if proc.returncode != 0 or not out.is_file():
             lines = (proc.stderr or proc.stdout).strip().splitlines()
             raise FetchError(f"{manifest.name}: export with {python} failed: {lines[-1] if lines else 'no output'}")

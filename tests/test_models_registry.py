@@ -169,6 +169,8 @@ def test_export_without_a_torch_interpreter_says_how(tmp_path, monkeypatch):
     raw.write_bytes(b"x")
     with pytest.raises(fetch_mod.FetchError, match="--export-python"):
         fetch_mod._export_and_install(reg, reg.manifest("helmet_yolov12m"), str(raw), "test", None)
+    with pytest.raises(fetch_mod.FetchError, match="not found or not executable"):
+        fetch_mod._export_and_install(reg, reg.manifest("helmet_yolov12m"), str(raw), "test", "no/such/python")
 
 
 runner = CliRunner()

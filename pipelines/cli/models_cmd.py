@@ -66,8 +66,8 @@ def fetch_models(
     for name in wanted:
         try:
             result = fetch(registry, name, from_dirs=from_dir, export_python=export_python, online=not offline, force=force)
-        except FetchError as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        except (FetchError, OSError) as exc:  # OSError: unwritable models dir, disk full
+            typer.secho(f"error: {name}: {exc}" if isinstance(exc, OSError) else f"error: {exc}", fg=typer.colors.RED, err=True)
             failures.append(name)
             continue
         typer.echo(f"{name}: {result.path} ({result.source}, sha256 {result.sha256[:12]})")
