@@ -49,7 +49,9 @@ def eval_plates(
         f"detection recall (sure) {r.detection_recall:6.1%}   (all labelled: {r.detection_recall_all:.1%})",
         f"colour accuracy         {r.color_accuracy:6.1%}  ({r.color_checked} detected plates)",
         f"wrong valid reads       {r.wrong_valid_reads}",
-        f"ms per plate            {r.ms_per_plate:6.1f}  (p90 {r.ms_per_plate_p90:.1f}; vehicle crop, {r.threads} thread(s))",
+        f"track exact (1 crop)    {r.track_exact_match:6.1%}  (read_track on a vehicle-sized crop; no HK companion search)",
+        f"ms per plate            {r.ms_per_plate:6.1f}  (median {r.ms_per_plate_median:.1f}, p90 {r.ms_per_plate_p90:.1f}; "
+        f"vehicle crop, {r.threads} thread(s))",
         f"CPU ms per plate        {r.cpu_ms_per_plate:6.1f}  (process time of the same runs)",
         f"ms per photo            {r.ms_per_image:6.1f}",
         f"negatives               {r.negatives_with_false_plates}/{r.negative_images} with a false plate "

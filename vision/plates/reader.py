@@ -45,6 +45,7 @@ class PlateReaderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     det_min_score: float = Field(0.5, ge=0, le=1, description="plate detector score to keep a plate")
     crop_max_side: int = Field(416, ge=64, description="vehicle crops are downscaled to this before detection")
+    crop_retry_max_side: int = Field(832, ge=64, description="finer detection scale when nothing was readable at crop_max_side")
     image_max_side: int = Field(2048, ge=64, description="whole photos are downscaled to this before detection")
     min_plate_width: float = Field(16.0, ge=0, description="plates narrower than this (input px) are not read")
     margin_x: float = Field(0.04, ge=0, le=0.3, description="rectification margin, fraction of plate width")
@@ -150,17 +151,31 @@ class PlateReader:
         ranked = usable
         if len(usable) > cfg.track_candidates:  # cheap pre-selection before the detector: big, sharp crops
             ranked = sorted(usable, key=lambda c: -(c.shape[0] * c.shape[1]) * (_sharpness(c) ** 0.5))[: cfg.track_candidates]
+        plates = self._track_plates(ranked, cfg.crop_max_side)
+        if not any(p.result and p.result.valid for p in plates):
+            # nothing readable at the fast scale: large crops get one look at a finer scale, where
+            # the detector finds more plates and places corners better (no province cut off)
+            finer = [c for c in ranked if max(c.shape[:2]) > cfg.crop_max_side * 1.25]
+            if finer and cfg.crop_retry_max_side > cfg.crop_max_side:
+                plates = self._track_plates(finer, cfg.crop_retry_max_side) or plates
+        if not plates:
+            return PlateRead(None, reason="no plate found on the vehicle", reads=0)
+        return self._vote(plates)
+
+    def _track_plates(self, crops: Sequence[np.ndarray], max_side: int) -> list[_Plate]:
+        """Detect the vehicle's plate in each crop at ``max_side``; read the best ``track_reads``."""
+        cfg = self.config
         plates: list[_Plate] = []
-        for crop in ranked:
-            dets = [d for d in self.detector.detect(crop, cfg.det_min_score, cfg.crop_max_side) if d.width >= cfg.min_plate_width]
+        for crop in crops:
+            dets = [d for d in self.detector.detect(crop, cfg.det_min_score, max_side) if d.width >= cfg.min_plate_width]
             if dets:
                 plates.append(self._plate(crop, _vehicle_plate(dets, crop.shape)))
         if not plates:
-            return PlateRead(None, reason="no plate found on the vehicle", reads=0)
+            return []
         self._score_quality(plates)
         plates = sorted(plates, key=lambda p: -p.quality)[: cfg.track_reads]
         self._read(plates)
-        return self._vote(plates)
+        return plates
 
     # ---------------------------------------------------------------- internals
 
