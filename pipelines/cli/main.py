@@ -7,6 +7,8 @@ from pipelines.cli import (  # noqa: F401  (imported for their registrations)
     engine_cmd,
     plates_cmd,
     evidence_cmd,
+    live_cmd,
+    review_cmd,
 )
 from pipelines.cli.app import app
 

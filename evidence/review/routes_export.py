@@ -1,0 +1,170 @@
+"""Export to the national platform, the statistics CSV and the dashboard.
+
+The export package is the record store's own export (``evidence.export.export_records``, zip
+form): approved records whose evidence verifies, as JSON lines + CSV + evidence files, then marked
+exported. The app only remembers which zip it made, so the download is by export id, never by name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from evidence.export import CSV_FIELDS, export_records, record_row
+from evidence.manifest import sha256_file
+from evidence.review import audit, dashboard
+from evidence.review.app import ctx_of, guard, language, render
+from evidence.review.auth import Permission, Session
+from evidence.review.i18n import translate
+from evidence.review.routes_review import filter_query, parse_filter
+from evidence.review.tables import exports, now_utc
+from evidence.review.workflow import WorkflowError
+from evidence.store import RecordQuery
+from evidence.store.schema import decisions
+
+router = APIRouter()
+# The store's CSV columns without the server-side evidence path, plus who decided what, when.
+STATS_FIELDS = [f for f in CSV_FIELDS if f != "evidence_path"] + ["decision", "decided_by", "decided_at", "reason_code",
+                                                                   "second_reviewer"]
+
+
+def _history(request: Request) -> list[dict]:
+    with ctx_of(request).store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(exports).order_by(exports.c.id.desc()).limit(50))]
+
+
+@router.get("/export")
+def export_page(request: Request, sess: Session = Depends(guard(Permission.EXPORT))) -> Response:
+    ctx = ctx_of(request)
+    pending = ctx.store.count(RecordQuery(status="approved", limit=None))
+    done = request.query_params.get("done")
+    return render(request, "export.html", sess, pending=pending, history=_history(request),
+                  done=int(done) if done and done.isdigit() else None,
+                  skipped=request.query_params.get("skipped"), fq=filter_query(request))
+
+
+@router.post("/export")
+def export_run(request: Request, sess: Session = Depends(guard(Permission.EXPORT))) -> Response:
+    ctx = ctx_of(request)
+    out_dir = ctx.cfg.export_dir
+    res = export_records(ctx.store, ctx.public_key, out_dir, actor=sess.user.name, as_zip=True)
+    skipped = [{"id": s.id, "reason": s.reason} for s in res.skipped]
+    if res.path is None:
+        audit.append_retrying(ctx.store.engine, sess.user.name, "export", after={"exported": [], "skipped": skipped})
+        return RedirectResponse(f"/export?skipped={len(skipped)}", status_code=303)
+    digest = sha256_file(res.path)
+    with ctx.store.engine.begin() as conn:
+        eid = conn.execute(sa.insert(exports).values(actor=sess.user.name, at=now_utc(), kind="zip", file_name=res.path.name,
+                                                     count=len(res.exported), sha256=digest)).inserted_primary_key[0]
+        audit.append(conn, sess.user.name, "export", None, None,
+                     {"export_id": int(eid), "file": res.path.name, "sha256": digest, "exported": res.exported,
+                      "skipped": skipped})
+    return RedirectResponse(f"/export?done={eid}&skipped={len(skipped)}", status_code=303)
+
+
+@router.get("/export/{export_id}/download")
+def export_download(request: Request, export_id: int, sess: Session = Depends(guard(Permission.EXPORT))) -> Response:
+    ctx = ctx_of(request)
+    with ctx.store.engine.connect() as conn:
+        row = conn.execute(sa.select(exports).where(exports.c.id == export_id)).first()
+    if row is None or "/" in row.file_name or "\\" in row.file_name or row.file_name.startswith("."):
+        raise WorkflowError(404, f"no export {export_id}")
+    path = ctx.cfg.export_dir / row.file_name
+    if not path.is_file():
+        raise WorkflowError(404, f"export {export_id} ({row.file_name}) is no longer on disk")
+    if sha256_file(path) != row.sha256:
+        raise WorkflowError(409, f"export {export_id} changed on disk since it was made")
+    audit.append_retrying(ctx.store.engine, sess.user.name, "download_export", after={"export_id": export_id})
+    return FileResponse(path, media_type="application/zip", filename=row.file_name)
+
+
+def stats_rows(request: Request) -> list[dict[str, str]]:
+    """One row per record under the filter: the store's CSV columns plus who decided what, when."""
+    ctx = ctx_of(request)
+    recs = ctx.store.query(parse_filter(request).query(ctx.tz))
+    ids = [r.id for r in recs]
+    latest: dict[int, dict] = {}
+    second: dict[int, str] = {}
+    with ctx.store.engine.connect() as conn:
+        for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+            for d in conn.execute(sa.select(decisions).where(decisions.c.record_id.in_(chunk),
+                                                             decisions.c.action.in_(("approve", "reject", "approve_first")))
+                                  .order_by(decisions.c.id)):
+                if d.action == "approve_first":
+                    latest[d.record_id] = {"first": d.actor}
+                    continue
+                prev = latest.get(d.record_id, {})
+                if prev.get("first"):
+                    second[d.record_id] = d.actor
+                latest[d.record_id] = {"decision": d.action, "decided_by": prev.get("first") or d.actor,
+                                       "decided_at": d.at.astimezone(ctx.tz).isoformat(timespec="seconds"),
+                                       "reason_code": d.reason_code or ""}
+    rows = []
+    for r in recs:
+        row = record_row(r)
+        dec = latest.get(r.id, {})
+        row.update(decision=dec.get("decision", ""), decided_by=dec.get("decided_by", ""),
+                   decided_at=dec.get("decided_at", ""), reason_code=dec.get("reason_code", ""),
+                   second_reviewer=second.get(r.id, ""))
+        rows.append(row)
+    return rows
+
+
+@router.get("/stats.csv")
+def stats_csv(request: Request, sess: Session = Depends(guard(Permission.STATS))) -> Response:
+    ctx = ctx_of(request)
+    rows = stats_rows(request)
+    buf = io.StringIO()
+    buf.write("\ufeff")  # BOM: spreadsheet programs then read the Chinese text as UTF-8
+    writer = csv.DictWriter(buf, fieldnames=STATS_FIELDS, lineterminator="\r\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    audit.append_retrying(ctx.store.engine, sess.user.name, "stats_csv", after={"rows": len(rows), "filter": filter_query(request)})
+    name = f"epolice-stats-{datetime.now(ctx.tz):%Y%m%d-%H%M%S}.csv"
+    return Response(buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def figures(request: Request) -> dict:
+    ctx = ctx_of(request)
+    return {"per_day": dashboard.per_day(ctx.store, ctx.tz), "by_rule": dashboard.approval_by(ctx.store, "rule"),
+            "by_camera": dashboard.approval_by(ctx.store, "camera_id"), "helmet": dashboard.helmet_rate(ctx.store)}
+
+
+@router.get("/dashboard")
+def dashboard_page(request: Request, sess: Session = Depends(guard(Permission.STATS))) -> Response:
+    lang = language(request)
+    f = figures(request)
+
+    def t(key: str) -> str:
+        return translate(lang, key)
+
+    charts = {
+        "per_day": dashboard.per_day_chart(f["per_day"], t("dashboard.per_day")) if f["per_day"] else None,
+        "by_rule": dashboard.rate_chart([(t(f"rule.{r.key}"), r.rate, f"({r.approved}/{r.decided})") for r in f["by_rule"]],
+                                        t("dashboard.approval_rule")) if f["by_rule"] else None,
+        "by_camera": dashboard.rate_chart([(r.key, r.rate, f"({r.approved}/{r.decided})") for r in f["by_camera"]],
+                                          t("dashboard.approval_camera")) if f["by_camera"] else None,
+        "helmet": dashboard.rate_chart([(h.site_id, h.rate, f"({h.helmeted}/{h.judged})") for h in f["helmet"]],
+                                       t("dashboard.helmet_rate")) if f["helmet"] else None,
+    }
+    return render(request, "dashboard.html", sess, f=f, charts=charts)
+
+
+@router.get("/api/stats")
+def stats_api(request: Request, sess: Session = Depends(guard(Permission.STATS))) -> dict:
+    f = figures(request)
+    return {
+        "per_day": [{"day": d.day.isoformat(), "reviewer": d.actor, "approved": d.approved, "rejected": d.rejected}
+                    for d in f["per_day"]],
+        "approval_by_rule": [{"rule": r.key, "approved": r.approved, "rejected": r.rejected, "rate": r.rate} for r in f["by_rule"]],
+        "approval_by_camera": [{"camera_id": r.key, "approved": r.approved, "rejected": r.rejected, "rate": r.rate}
+                               for r in f["by_camera"]],
+        "helmet_rate_by_site": [{"site_id": h.site_id, "helmeted": h.helmeted, "judged": h.judged, "records": h.records,
+                                 "rate": h.rate} for h in f["helmet"]],
+    }
