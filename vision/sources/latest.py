@@ -15,7 +15,8 @@ T = TypeVar("T")
 
 
 class LatestQueue(Generic[T]):
-    def __init__(self, maxsize: int = 2) -> None:
+    def __init__(self, maxsize: int = 2, notify: threading.Event | None = None) -> None:
+        """``notify`` is set on every put: one consumer can wait on many queues (a worker's cameras)."""
         if maxsize < 1:
             raise ValueError(f"LatestQueue maxsize must be >= 1, got {maxsize}")
         self.maxsize = maxsize
@@ -24,6 +25,7 @@ class LatestQueue(Generic[T]):
         self._dropped = 0
         self._put = 0
         self._closed = False
+        self._notify = notify
 
     def put(self, item: T) -> int:
         """Append ``item``; returns how many old items were dropped to make room (0 or more)."""
@@ -36,7 +38,9 @@ class LatestQueue(Generic[T]):
             self._dropped += dropped
             self._put += 1
             self._cond.notify()
-            return dropped
+        if self._notify is not None:
+            self._notify.set()
+        return dropped
 
     def get(self, timeout: float | None = None) -> T | None:
         """Oldest retained item, waiting up to ``timeout`` s; None on timeout or when closed and empty."""

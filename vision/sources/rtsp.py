@@ -98,13 +98,21 @@ class RtspSource:
         url: str,
         config: RtspConfig | None = None,
         on_health: Callable[[HealthEvent], None] | None = None,
+        notify: threading.Event | None = None,
+        size: tuple[int, int] | None = None,
     ) -> None:
+        """``on_health`` runs on the reader thread (keep it quick); ``notify`` is set on every new frame.
+
+        ``size`` (width, height) fixes the output frame size, e.g. the frame the site's zones were
+        drawn on; the stream is scaled to it and no probe is needed. Without it the first
+        connection probes the stream (and ``max_width`` may shrink it).
+        """
         register_url_secrets(url)
         self.url = validate_live_url(url)
         self.camera_id = camera_id
         self.masked_url = mask_url(url)
         self.config = config or RtspConfig()
-        self.frames: LatestQueue[Frame] = LatestQueue(self.config.queue_size)
+        self.frames: LatestQueue[Frame] = LatestQueue(self.config.queue_size, notify)
         self.health = HealthMonitor(camera_id, self.config.stall_after_s, self.config.alert_after_s)
         self.stats = SourceStats()
         self._on_health = on_health
@@ -115,7 +123,7 @@ class RtspSource:
         self._seq = 0
         self._t0 = time.monotonic()
         self._last_pts = -1.0
-        self._size: tuple[int, int] | None = None
+        self._size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> RtspSource:

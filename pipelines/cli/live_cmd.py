@@ -1,0 +1,246 @@
+"""Live sites: ``epolice run`` (the camera worker), ``epolice status``, ``epolice writer``, ``epolice soak``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from pipelines.cli.app import app, fail
+
+
+def _site(path: Path):
+    from pipelines.config import SiteConfigError, load_site
+
+    try:
+        return load_site(path)
+    except SiteConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def _live_config(path: Path | None, spool_dir: Path | None):
+    from pipelines.live.config import load_live_config
+
+    try:
+        cfg = load_live_config(path)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    return cfg.model_copy(update={"spool_dir": spool_dir}) if spool_dir else cfg
+
+
+def _redis(url: str):
+    import redis
+
+    from pipelines.live.bus import redis_client
+    from vision.sources.redact import mask_url
+
+    client = redis_client(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise fail(f"cannot reach Redis at {mask_url(url)}: {exc}") from None
+    return client
+
+
+def _store(site):
+    from evidence.store import RecordStore, StoreError
+
+    try:
+        return RecordStore(site.store.url, echo=site.store.echo)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command("run")
+def run(
+    site_path: Path = typer.Option(..., "--site", help="site YAML (cameras with rtsp:// sources)"),
+    cameras: str | None = typer.Option(None, help="comma-separated camera ids to run (default: all of the site)"),
+    redis_url: str | None = typer.Option(None, "--redis", help="share the site's cameras with other workers via Redis leases"),
+    metrics_port: int | None = typer.Option(9108, help="port for /metrics and /healthz (0 = any free port)"),
+    metrics_host: str = typer.Option("0.0.0.0", help="address the metrics port binds to"),
+    live_config: Path | None = typer.Option(None, help="YAML with live settings (rtsp, motion, leases...; see README)"),
+    spool_dir: Path | None = typer.Option(None, help="where events wait during a Redis outage (default ./spool)"),
+    worker_id: str | None = typer.Option(None, help="name of this worker in leases and status (default host-pid)"),
+    writer: bool = typer.Option(True, help="with --redis: also run a record writer in this process"),
+    log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING..."),
+    threads: int | None = typer.Option(None, help="ONNX Runtime threads per model"),
+) -> None:
+    """Run the live cameras of a site until SIGTERM/Ctrl-C, then finish in-flight evidence and exit 0."""
+    import signal
+
+    from evidence.signing import KeyFileError, Signer
+    from models.registry import ModelMissingError
+    from pipelines.engine import detectors_from_site
+    from pipelines.live.logs import setup_json_logging
+    from pipelines.live.worker import LiveWorker, live_cameras
+
+    setup_json_logging(log_level.upper())
+    site = _site(site_path)
+    live = _live_config(live_config, spool_dir)
+    chosen = [c.strip() for c in cameras.split(",") if c.strip()] if cameras else None
+    try:
+        cams = live_cameras(site, chosen)
+    except (KeyError, ValueError) as exc:
+        raise fail(str(exc).strip('"')) from None
+    try:
+        signer = Signer.from_file(site.evidence.signing_key)
+    except KeyFileError as exc:
+        raise fail(str(exc)) from None
+    helmet_cam = next((c for c in cams if "helmet" in site.rules_for(c)), cams[0])
+    try:
+        detector, helmet = detectors_from_site(site, helmet_cam, threads=threads)
+        plates = None
+        if any(site.rules_for(c) for c in cams):
+            from vision.plates.reader import PlateReader
+
+            plates = PlateReader.from_registry(threads=threads)
+    except ModelMissingError as exc:
+        raise fail(str(exc)) from None
+    client = _redis(redis_url) if redis_url else None
+    store = _store(site) if (client is None or writer) else None
+    worker = LiveWorker(
+        site, live, detector, evidence_cfg=site.evidence, signer=signer, cameras=chosen, helmet_detector=helmet,
+        plate_reader=plates, store=store, redis_client=client, run_writer=writer, worker_id=worker_id,
+        metrics_port=metrics_port, metrics_host=metrics_host,
+    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.request_stop())
+    raise typer.Exit(worker.run())
+
+
+@app.command("writer")
+def writer_cmd(
+    site_path: Path = typer.Option(..., "--site", help="site YAML (its store: section says where records go)"),
+    redis_url: str = typer.Option(..., "--redis", help="Redis holding the site's events stream"),
+    consumer: str | None = typer.Option(None, help="consumer name in the group (default host-pid)"),
+    claim_idle_s: float = typer.Option(30.0, help="reclaim entries another writer left pending this long"),
+    log_level: str = typer.Option("INFO"),
+) -> None:
+    """Store records from the site's Redis events stream (consumer group; safe to run several)."""
+    import signal
+    import threading
+
+    from pipelines.live.logs import setup_json_logging
+    from pipelines.live.writer import RecordWriter
+
+    setup_json_logging(log_level.upper())
+    site = _site(site_path)
+    client = _redis(redis_url)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    RecordWriter(client, site.id, _store(site), consumer=consumer, claim_idle_ms=int(claim_idle_s * 1000)).run(stop)
+
+
+@app.command("status")
+def status(
+    url: str | None = typer.Option(None, help="a worker's health URL, e.g. http://127.0.0.1:9108/healthz"),
+    redis_url: str | None = typer.Option(None, "--redis", help="read every worker's status from Redis (needs --site)"),
+    site_id: str | None = typer.Option(None, "--site", help="site id (with --redis)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Camera health of running workers: state, time down, alerts, frames, drops, reconnects."""
+    from pipelines.live.worker import WorkerStatus
+
+    if (url is None) == (redis_url is None):
+        raise fail("give either --url http://HOST:PORT/healthz or --redis URL --site ID")
+    docs: list[WorkerStatus] = []
+    if url is not None:
+        import httpx
+
+        target = url if "/health" in url else url.rstrip("/") + "/healthz"
+        try:
+            resp = httpx.get(target, timeout=5)
+            resp.raise_for_status()
+            docs.append(WorkerStatus.model_validate(resp.json()))
+        except (httpx.HTTPError, ValueError) as exc:
+            raise fail(f"cannot read worker health at {target}: {exc}") from None
+    else:
+        if not site_id:
+            raise fail("--redis needs --site ID")
+        client = _redis(redis_url)
+        for key in sorted(client.scan_iter(match=f"epolice:{site_id}:status:*")):
+            raw = client.get(key)
+            if raw:
+                docs.append(WorkerStatus.model_validate_json(raw))
+    if as_json:
+        typer.echo(json.dumps({"workers": [d.model_dump(mode="json") for d in docs]}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not docs:
+        console.print(f"no live workers report for site {site_id!r}")
+        raise typer.Exit(1)
+    for d in docs:
+        table = Table(title=f"site {d.site_id} — worker {d.worker} — {d.status} (redis: {d.redis or 'off'}, spooled {d.spooled})")
+        for col in ("camera", "state", "down s", "alert", "decoded", "dropped", "reconnects", "last error"):
+            table.add_column(col)
+        colours = {"live": "green", "connecting": "yellow", "stalled": "yellow", "offline": "red"}
+        for c in d.cameras:
+            table.add_row(
+                c.camera_id, f"[{colours[c.state]}]{c.state}[/]", f"{c.down_for_s:.0f}", "ALERT" if c.alerting else "",
+                str(c.decoded), str(c.dropped), str(c.reconnects), c.last_error or "",
+            )
+        console.print(table)
+
+
+@app.command("soak")
+def soak(
+    url: str = typer.Option(..., help="rtsp:// camera to stream from"),
+    minutes: float = typer.Option(30.0, help="how long to stream"),
+    interval_s: float = typer.Option(60.0, help="seconds between RSS samples"),
+    consumer_ms: float = typer.Option(0.0, help="simulated per-frame work of the consumer (ms)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object at the end"),
+) -> None:
+    """Stream a camera for N minutes and print RSS over time: memory must stay flat."""
+    import time
+
+    from vision.sources.rtsp import RtspSource
+
+    def rss_mb() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+        return float("nan")
+
+    try:
+        src = RtspSource("soak", url).start()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    samples: list[dict] = []
+    start = time.monotonic()
+    next_sample = start
+    consumed = 0
+    try:
+        while time.monotonic() - start < minutes * 60:
+            frame = src.frames.get(timeout=0.5)
+            if frame is not None:
+                consumed += 1
+                if consumer_ms:
+                    time.sleep(consumer_ms / 1000)
+            if time.monotonic() >= next_sample:
+                s = {
+                    "t_s": round(time.monotonic() - start, 1), "rss_mb": round(rss_mb(), 1), "decoded": src.stats.decoded,
+                    "consumed": consumed, "dropped": src.frames.dropped, "reconnects": src.stats.reconnects, "state": src.health.state,
+                }
+                samples.append(s)
+                if not as_json:
+                    typer.echo("t={t_s:>7.1f}s rss={rss_mb:>7.1f}MB decoded={decoded} consumed={consumed} dropped={dropped} reconnects={reconnects} state={state}".format(**s))
+                next_sample += interval_s
+    except KeyboardInterrupt:
+        pass
+    finally:
+        src.stop()
+    steady = [s["rss_mb"] for s in samples[1:]] or [s["rss_mb"] for s in samples]
+    summary = {
+        "minutes": round((time.monotonic() - start) / 60, 2), "samples": samples,
+        "rss_first_mb": steady[0] if steady else None, "rss_last_mb": steady[-1] if steady else None,
+        "rss_max_mb": max(steady) if steady else None, "decoded": src.stats.decoded, "reconnects": src.stats.reconnects,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(f"rss after warm-up {summary['rss_first_mb']} MB, at end {summary['rss_last_mb']} MB, max {summary['rss_max_mb']} MB")

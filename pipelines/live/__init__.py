@@ -1,0 +1,1 @@
+"""Live camera sites: RTSP workers, leases, event transport, metrics and health (see worker)."""

@@ -1,0 +1,135 @@
+"""Event transport between live workers and record writers: Redis streams with a disk spool.
+
+Workers ``XADD`` each finished record (evidence package already on disk) to the site's events
+stream, and camera alerts to its alerts stream. When Redis is unreachable the message goes to the
+local :class:`~pipelines.live.spool.DiskSpool` instead, and :meth:`EventBus.replay` sends the
+spool in order once Redis answers again. Delivery is at-least-once (a crash between ``XADD`` and
+deleting the spool file re-sends); the record writer's idempotent insert by ``event_key`` makes
+the end result exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Literal
+
+import redis
+from pydantic import BaseModel, ConfigDict
+
+from evidence.store.records import NewRecord
+from pipelines.live.spool import DiskSpool
+from vision.sources.health import HealthEventKind, HealthState
+
+log = logging.getLogger(__name__)
+
+
+def events_stream(site_id: str) -> str:
+    return f"epolice:{site_id}:events"
+
+
+def alerts_stream(site_id: str) -> str:
+    return f"epolice:{site_id}:alerts"
+
+
+class CameraAlert(BaseModel):
+    """An offline alert or a recovery, as published for operators (reason is credential-free)."""
+
+    model_config = ConfigDict(extra="forbid")
+    site_id: str
+    camera_id: str
+    kind: HealthEventKind
+    state: HealthState
+    wall_time: datetime
+    down_for_s: float
+    reason: str | None = None
+    worker: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.camera_id}|{self.kind}|{self.wall_time.isoformat()}"
+
+
+class LiveMessage(BaseModel):
+    """One stream entry: a record to store, or a camera alert."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["record", "alert"]
+    key: str  # idempotency key: the record's event_key, or the alert's key
+    record: NewRecord | None = None
+    alert: CameraAlert | None = None
+
+
+class _Spooled(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stream: str
+    key: str
+    data: str  # LiveMessage JSON
+
+
+def redis_client(url: str, timeout_s: float = 2.0) -> redis.Redis:
+    """A client that fails fast: an outage must divert to the spool, not block the caller for minutes."""
+    return redis.Redis.from_url(
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, health_check_interval=10, retry_on_timeout=False
+    )
+
+
+class EventBus:
+    def __init__(self, client: redis.Redis, site_id: str, spool: DiskSpool, maxlen: int | None = 100_000) -> None:
+        self.client = client
+        self.site_id = site_id
+        self.spool = spool
+        self.maxlen = maxlen
+        self.published = 0
+        self.spooled = 0
+        self.replayed = 0
+        self._replay_lock = threading.Lock()
+
+    def _xadd(self, stream: str, key: str, data: str) -> None:
+        self.client.xadd(stream, {"key": key, "data": data}, maxlen=self.maxlen, approximate=True)
+
+    def publish_record(self, record: NewRecord) -> bool:
+        return self._publish(events_stream(self.site_id), LiveMessage(kind="record", key=record.event_key, record=record))
+
+    def publish_alert(self, alert: CameraAlert) -> bool:
+        return self._publish(alerts_stream(self.site_id), LiveMessage(kind="alert", key=alert.key, alert=alert))
+
+    def _publish(self, stream: str, message: LiveMessage) -> bool:
+        """Send now, or spool durably; True when it reached Redis. Never raises on a Redis outage."""
+        data = message.model_dump_json()
+        if len(self.spool) and not self.replay():  # keep order: older spooled messages go first
+            self._to_spool(stream, message.key, data)
+            return False
+        try:
+            self._xadd(stream, message.key, data)
+        except redis.RedisError as exc:
+            log.warning("redis unavailable, spooling %s", message.kind, extra={"key": message.key, "error": str(exc)})
+            self._to_spool(stream, message.key, data)
+            return False
+        self.published += 1
+        return True
+
+    def _to_spool(self, stream: str, key: str, data: str) -> None:
+        self.spool.append(key, _Spooled(stream=stream, key=key, data=data).model_dump_json().encode())
+        self.spooled += 1
+
+    def replay(self) -> bool:
+        """Send spooled messages oldest first; True when the spool is empty afterwards."""
+        with self._replay_lock:
+            for path in self.spool.pending():
+                try:
+                    item = _Spooled.model_validate_json(path.read_bytes())
+                except (OSError, ValueError) as exc:
+                    # unreadable: keep it for an operator, out of the replay path
+                    log.error("unreadable spool file set aside", extra={"path": str(path), "error": str(exc)})
+                    path.rename(path.with_suffix(".bad"))
+                    continue
+                try:
+                    self._xadd(item.stream, item.key, item.data)
+                except redis.RedisError:
+                    return False
+                self.spool.remove(path)
+                self.replayed += 1
+                self.published += 1
+            return True

@@ -1,0 +1,41 @@
+"""Settings of a live worker (``epolice run``): ingest, motion gating, batching, leases, transport."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vision.motion import MotionConfig
+from vision.sources.rtsp import RtspConfig
+
+
+class LiveConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rtsp: RtspConfig = Field(default_factory=RtspConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+    max_batch: int = Field(8, ge=1, description="most frames per detector call, across cameras")
+    evidence_threads: int = Field(2, ge=1, description="threads packaging evidence off the inference loop")
+    lease_ttl_s: float = Field(10.0, ge=0.3, description="camera lease lifetime; a dead worker's cameras move after at most this")
+    claim_idle_s: float = Field(30.0, gt=0, description="record writer reclaims entries pending this long (writer died)")
+    stream_maxlen: int | None = Field(100_000, ge=1000, description="approximate cap of the events stream; None = unbounded")
+    spool_dir: Path = Field(Path("spool"), description="events spooled here during a Redis outage, and unpackaged events")
+    status_interval_s: float = Field(2.0, gt=0, description="how often health is published to Redis for `epolice status`")
+    shutdown_grace_s: float = Field(30.0, ge=0, description="on SIGTERM, wait this long for evidence in flight")
+
+
+def load_live_config(path: Path | None) -> LiveConfig:
+    """Read a YAML file of LiveConfig fields (or defaults); errors name the field."""
+    if path is None:
+        return LiveConfig()
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return LiveConfig.model_validate(data)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read live config ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ValueError(f"{path}: " + "; ".join(lines)) from None
