@@ -48,9 +48,9 @@ class TrackerConfig(BaseModel):
         default_factory=lambda: ["car", "bus", "truck", "motorcycle", "bicycle", "e_bike", "tricycle", "tractor"],
         description="domain classes to track; others are ignored",
     )
-    high_conf: float = Field(0.45, gt=0, le=1, description="first-stage detections (and the floor for new tracks)")
+    high_conf: float = Field(0.3, gt=0, le=1, description="first-stage detections (and the floor for new tracks)")
     low_conf: float = Field(0.1, gt=0, le=1, description="second-stage detections: only continue tracks")
-    new_track_conf: float = Field(0.5, gt=0, le=1, description="an unmatched detection starts a track above this")
+    new_track_conf: float = Field(0.3, gt=0, le=1, description="an unmatched detection starts a track above this")
     match_iou: float = Field(0.2, gt=0, le=1, description="first-stage gate on (buffered) IoU")
     low_match_iou: float = Field(0.4, gt=0, le=1, description="second-stage gate on IoU")
     buffer: float = Field(0.3, ge=0, description="grow boxes by this share of their size before first-stage IoU")
