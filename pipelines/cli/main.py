@@ -9,6 +9,7 @@ from pipelines.cli import (  # noqa: F401  (imported for their registrations)
     evidence_cmd,
     live_cmd,
     review_cmd,
+    batch_cmd,
 )
 from pipelines.cli.app import app
 

@@ -457,6 +457,7 @@ class PipeSpec:
     copyts: bool = False  # keep container timestamps (pts not shifted to start at 0)
     read_timeout: float | None = None
     queue_size: int = 4
+    hwaccel_auto: bool = False  # chosen by "auto": a failure is expected on machines without a device
 
 
 _END = object()
@@ -651,7 +652,10 @@ class RawVideoPipe:
             if rc != 0 and self.frames_out == 0 and self.spec.hwaccel:
                 name = self.spec.hwaccel
                 mark_hwaccel_failed(name)
-                log.warning("hardware decode (%s) failed for %s (%s); retrying in software", name, self.spec.source, self.log.reason())
+                log.log(
+                    logging.INFO if self.spec.hwaccel_auto else logging.WARNING,
+                    "hardware decode (%s) failed for %s (%s); retrying in software", name, self.spec.source, self.log.reason(),
+                )
                 self.fell_back_to_software = True
                 from dataclasses import replace
 
@@ -743,6 +747,7 @@ def open_rawvideo_pipe(
         input_options=tuple((str(k), _fmt_option(v)) for k, v in items),
         select=select_expression(stride=stride, target_fps=target_fps),
         hwaccel=resolve_hwaccel(hwaccel),
+        hwaccel_auto=(hwaccel or "").strip().lower() == "auto",
         pre_filters=tuple(pre_filters),
         extra_filters=tuple(extra_filters),
         copyts=copyts,

@@ -1,0 +1,1 @@
+"""Batch reprocessing of recorded footage: segment planning, job ledger, local and Redis runners."""

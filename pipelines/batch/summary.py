@@ -1,0 +1,122 @@
+"""The end-of-batch report: files, hours of footage, violations by rule, failures, speed."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.batch.files import InputProblem
+from pipelines.batch.jobs import SegmentResult
+
+
+class FileFailure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str
+    reason: str
+    segments: list[int] = Field(default_factory=list)  # failed segments; empty: the file never started
+
+
+class BatchSummary(BaseModel):
+    """Whole-batch totals (this run plus segments finished by earlier runs) and this run's speed."""
+
+    model_config = ConfigDict(extra="forbid")
+    batch_id: str
+    files: int  # inputs found
+    files_ok: int
+    files_failed: int
+    segments: int
+    segments_run: int  # processed by this run
+    segments_skipped: int  # already finished by an earlier run
+    footage_hours: float  # finished footage of the batch
+    violations: int
+    by_rule: dict[str, int] = Field(default_factory=dict)
+    new_records: int = 0  # created by this run
+    failures: list[FileFailure] = Field(default_factory=list)
+    frames_run: int = 0
+    footage_seconds_run: float = 0.0
+    wall_seconds: float = 0.0
+    fps: float = 0.0  # frames handed to the processor per wall second, this run
+    realtime_multiple: float = 0.0  # footage seconds processed per wall second, this run
+    workers: int = 1
+
+
+def summarize(
+    *,
+    batch_id: str,
+    total_segments: int,
+    results: list[SegmentResult],
+    run: list[SegmentResult],
+    problems: list[InputProblem],
+    wall_seconds: float,
+    workers: int,
+    files_total: int,
+) -> BatchSummary:
+    """``results``: the final result of every segment of the batch known now; ``run``: those this run produced."""
+    by_rule: Counter[str] = Counter()
+    failed: dict[str, list[SegmentResult]] = defaultdict(list)
+    for r in results:
+        by_rule.update(r.by_rule)
+        if r.status != "done":
+            failed[r.path].append(r)
+    failures = [FileFailure(path=p.path, reason=p.reason) for p in problems]
+    for path, rs in sorted(failed.items()):
+        rs.sort(key=lambda r: r.index)
+        reasons = list(dict.fromkeys(r.error or r.status for r in rs))
+        failures.append(FileFailure(path=path, reason="; ".join(reasons), segments=[r.index for r in rs]))
+    frames = sum(r.frames for r in run)
+    footage_run = sum(r.footage_seconds for r in run)
+    wall = max(wall_seconds, 1e-9)
+    paths = {r.path for r in results}
+    return BatchSummary(
+        batch_id=batch_id,
+        files=files_total,
+        files_ok=len(paths - set(failed)),
+        files_failed=len(failures),
+        segments=total_segments,
+        segments_run=len(run),
+        segments_skipped=len(results) - len(run),
+        footage_hours=sum(r.footage_seconds for r in results) / 3600.0,
+        violations=sum(r.events for r in results),
+        by_rule=dict(sorted(by_rule.items())),
+        new_records=sum(r.new_records for r in run),
+        failures=failures,
+        frames_run=frames,
+        footage_seconds_run=footage_run,
+        wall_seconds=wall_seconds,
+        fps=frames / wall if run else 0.0,
+        realtime_multiple=footage_run / wall if run else 0.0,
+        workers=workers,
+    )
+
+
+def render(summary: BatchSummary, console=None) -> None:  # noqa: ANN001 - rich Console
+    """Print the summary as rich tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    s = summary
+    table = Table(title=f"batch {s.batch_id}", show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("files", f"{s.files} ({s.files_ok} ok, {s.files_failed} failed)")
+    table.add_row("segments", f"{s.segments} ({s.segments_run} processed now, {s.segments_skipped} already done)")
+    table.add_row("footage", f"{s.footage_hours:.2f} h")
+    rules = ", ".join(f"{k} {v}" for k, v in s.by_rule.items()) or "none"
+    table.add_row("violations", f"{s.violations} ({rules}); {s.new_records} new records")
+    if s.segments_run:
+        table.add_row(
+            "throughput",
+            f"{s.footage_seconds_run / 3600:.2f} h in {s.wall_seconds:.1f} s with {s.workers} worker(s): "
+            f"{s.realtime_multiple:.1f}x real time, {s.fps:.1f} frames/s",
+        )
+    console.print(table)
+    if s.failures:
+        fail = Table(title="failed files", show_lines=False)
+        fail.add_column("file")
+        fail.add_column("segments")
+        fail.add_column("reason", overflow="fold")
+        for f in s.failures:
+            fail.add_row(f.path, ",".join(map(str, f.segments)) or "-", f.reason)
+        console.print(fail)
