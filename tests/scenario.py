@@ -2,7 +2,7 @@
 
 Two uses:
 - rule tests feed the paths' boxes straight into a ``TrackHistory`` (synthetic trajectories,
-  no pixels): ``history_from(path.observations(...))``;
+  no pixels): ``replay(Vehicle(route).observations(fps), evaluate)``;
 - engine tests render the same paths as real-looking frames: real vehicle crops cut from
   ``../shared/data/cctv/train`` (Pascal VOC boxes) pasted onto a clean background of
   ``../shared/data/videos/street_parking_a.mp4`` (temporal median of its frames, which removes
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import random
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -143,25 +143,6 @@ class Vehicle:
         return out
 
 
-def history_from(
-    observations: list[tuple[float, tuple[float, float, float, float]]],
-    track_id: int = 1,
-    class_name: str = "car",
-    fps: float = 5.0,
-    trail_interval_s: float = 1.0,
-    wall0: datetime = T0,
-) -> TrackHistory:
-    """Feed boxes into a TrackHistory as the engine would (seq = frame index at 25 fps)."""
-    hist = TrackHistory(track_id)
-    last_tick = -1e9
-    for t, box in observations:
-        tick = t - last_tick >= trail_interval_s - 1e-6
-        if tick:
-            last_tick = t
-        hist.add(int(round(t * 25)), t, wall0.timestamp() + t, box, True, 0.9, class_name, trail_tick=tick)
-    return hist
-
-
 # -- the scripted scenes (640x352 street frame; road from bottom-right up to the top-middle) --
 def u_turn_path() -> Route:
     return (
@@ -284,7 +265,6 @@ class Scene:
     duration: float
     fps: float = 10.0
     camera_id: str = "scene"
-    truth: list[dict] = field(default_factory=list)  # e.g. {"rule": "u_turn", "start": s, "end": e}
 
     def render(self, t: float) -> np.ndarray:
         img = self.background.copy()

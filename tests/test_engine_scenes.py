@@ -13,7 +13,8 @@ import pytest
 from pipelines.config import parse_site
 from pipelines.engine import CameraPipeline
 from tests import scenario as sc
-from tests.fixtures_models import registry, yolov5n_detector  # noqa: F401  (fixtures)
+from tests.conftest import require
+from tests.fixtures_models import registry, yolov5n_detector  # noqa: F401,F811  (fixtures)
 from vision.detections import box_iou
 
 ZONES = [
@@ -24,15 +25,9 @@ ZONES = [
 
 @pytest.fixture(scope="module")
 def stage(shared_data):
-    video = sc_require(shared_data / "videos" / "street_parking_a.mp4")
-    train = sc_require(shared_data / "cctv" / "train")
+    video = require(shared_data / "videos" / "street_parking_a.mp4", "street_parking_a.mp4 (scene background)")
+    train = require(shared_data / "cctv" / "train", "cctv/train (vehicle crops)")
     return sc.clean_background(str(video)), sc.voc_crops(train, "car", min_w=120, max_count=12)
-
-
-def sc_require(path):
-    from tests.conftest import require
-
-    return require(path, "shared scenario data")
 
 
 SCENES = {
