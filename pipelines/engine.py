@@ -209,6 +209,10 @@ class CameraPipeline:
     def frame(self, seq: int) -> Frame | None:
         return self.ring.get(seq)
 
+    def frames_between(self, t0: float, t1: float) -> list[Frame]:
+        """Full-rate frames between two times on the frame clock (pts), for an evidence clip."""
+        return self.ring.between(t0, t1)
+
     def frames_for(self, event: ViolationEvent) -> dict[int, Frame]:
         """The key frames of an event still held by the ring buffer, by seq."""
         out: dict[int, Frame] = {}

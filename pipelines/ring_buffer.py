@@ -67,6 +67,10 @@ class RingBuffer:
             return Frame(stub.camera_id, stub.seq, stub.pts, stub.wall_time, image)
         return None
 
+    def between(self, t0: float, t1: float) -> list[Frame]:
+        """Every full-rate frame with ``t0 <= pts <= t1`` still held (for an evidence clip)."""
+        return [f for f in self._recent if t0 <= f.pts <= t1]
+
     def nearest(self, seq: int) -> Frame | None:
         """The exact frame if held, else the closest held frame (kept tier frames are about 1 s apart)."""
         exact = self.get(seq)

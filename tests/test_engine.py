@@ -127,6 +127,8 @@ def test_engine_synthetic_detects_at_detect_fps_and_bounds_ring():
     # 12 s of frames at 25 fps, plus one kept panorama a second over parking T + 60 s
     assert pipe.ring.recent_count <= 12 * 25 + 1
     assert pipe.ring.kept_count <= 31
+    clip = pipe.frames_between(25.0, 27.0)
+    assert [f.seq for f in clip] == list(range(625, 676))  # every frame, in order
     st = pipe.stats.as_dict()
     assert set(st) >= {"detect_s", "track_s", "attributes_s", "rules_s"}
 
