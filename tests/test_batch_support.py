@@ -8,6 +8,7 @@ record store's idempotent event keys, into a SQLite results file shared by all w
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -29,7 +30,12 @@ def expected_events(frame_count: int, fps: float) -> set[tuple[str, int]]:
 
 
 class FakeEventProcessor:
-    def __init__(self, results_db: str, frame_sleep: float = 0.0, marker_dir: str | None = None):
+    def __init__(
+        self, results_db: str, frame_sleep: float = 0.0, marker_dir: str | None = None,
+        crash_once: str | None = None, crash_index: int = 1,
+    ):
+        self.crash_once = Path(crash_once) if crash_once else None  # marker: die hard once on segment crash_index
+        self.crash_index = crash_index
         self.db_path = results_db
         self.frame_sleep = frame_sleep
         self.marker_dir = Path(marker_dir) if marker_dir else None
@@ -43,11 +49,12 @@ class FakeEventProcessor:
     def process(self, job: SegmentJob, progress: ProgressFn) -> SegmentResult:
         from vision.sources.ffmpeg import DecodeError
 
-        import os
-
         self.db.execute("INSERT INTO attempts VALUES (?, ?, ?)", (job.segment_id, str(os.getpid()), time.time()))
         if self.marker_dir is not None:  # tells a test which process holds which segment
             (self.marker_dir / f"{os.getpid()}.{job.segment_id.replace('#', '_')}").touch()
+        if self.crash_once is not None and job.index == self.crash_index and not self.crash_once.exists():
+            self.crash_once.touch()
+            os._exit(137)  # like the OOM killer: no cleanup, no result
         window = job.window
         events: list[tuple[str, int, float]] = []
         open_long: dict[int, float] = {}
