@@ -75,7 +75,11 @@ def is_api(request: Request) -> bool:
 
 
 def language(request: Request) -> Language:
-    return pick_language(request.cookies.get(LANG_COOKIE), ctx_of(request).cfg.language)
+    """The user's choice (cookie); the login page also takes ``?lang=`` since there is no session yet."""
+    default = pick_language(request.cookies.get(LANG_COOKIE), ctx_of(request).cfg.language)
+    if request.url.path == "/login":
+        return pick_language(request.query_params.get("lang"), default)
+    return default
 
 
 def guard(permission: Permission) -> Callable[..., Any]:

@@ -122,8 +122,10 @@ def _record_view(ctx: AppContext, rec: ViolationRecord, sess: Session) -> dict:
     except EvidenceFileError:
         file_kinds = []
     can_decide = (rec.status == "pending_review" and claim is not None and claim.ok
-                  and (stage == "first" or (sess.user.can(Permission.SECOND_REVIEW) and first != sess.user.name)))
+                  and workflow.may_decide(stage, first, sess.user) is None)
+    why_not = workflow.may_decide(stage, first, sess.user) if rec.status == "pending_review" else None
     return {"record": rec, "stage": stage, "first_reviewer": first, "claim": claim, "can_decide": can_decide,
+            "why_not": why_not,
             "verify": check, "kinds": file_kinds, "log": ctx.store.decisions(rec.id),
             "two_person": rec.rule in ctx.cfg.second_review_rules}
 

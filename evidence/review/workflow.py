@@ -147,10 +147,18 @@ class Claim:
 
 
 def claim(store: RecordStore, record_id: int, user: User, seconds: int) -> Claim:
-    """Reserve a pending record for ``user``; atomic, so two reviewers never both hold it."""
+    """Reserve a pending record for ``user``; atomic, so two reviewers never both hold it. A user who
+    may not decide the record's stage (a reviewer on a second-stage record, the first approver) never
+    claims it, so merely looking does not block the supervisor who must decide."""
     now = now_utc()
     until = now + timedelta(seconds=seconds)
     with store.engine.begin() as conn:
+        stage, first = stage_of(conn, record_id)
+        if may_decide(stage, first, user):
+            row = conn.execute(sa.select(records.c.claimed_by, records.c.claimed_until).where(records.c.id == record_id)).first()
+            if row is None:
+                raise WorkflowError(404, f"no record {record_id}")
+            return Claim(False, row.claimed_by, row.claimed_until)
         done = conn.execute(
             records.update()
             .where(records.c.id == record_id, records.c.status == "pending_review",
@@ -196,8 +204,8 @@ def release(store: RecordStore, record_id: int, user: User) -> None:
 
 
 # -- changes --------------------------------------------------------------------------------------
-def _locked(conn: Connection, record_id: int, user: User) -> ViolationRecord:
-    """Read the record for a change, requiring a live claim by ``user`` (FOR UPDATE on PostgreSQL)."""
+def _locked(conn: Connection, record_id: int) -> ViolationRecord:
+    """Read a pending record for a change (FOR UPDATE on PostgreSQL)."""
     stmt = sa.select(records).where(records.c.id == record_id)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
@@ -207,10 +215,24 @@ def _locked(conn: Connection, record_id: int, user: User) -> ViolationRecord:
     rec = ViolationRecord.model_validate(dict(row._mapping))
     if rec.status != "pending_review":
         raise WorkflowError(409, f"record {record_id} is already {rec.status}")
-    if rec.claimed_by != user.name or rec.claimed_until is None or rec.claimed_until <= now_utc():
-        holder = rec.claimed_by if rec.claimed_until and rec.claimed_until > now_utc() else None
-        raise WorkflowError(409, f"record {record_id} is not claimed by you" + (f" (held by {holder})" if holder else "; open it again"))
     return rec
+
+
+def _require_claim(rec: ViolationRecord, user: User) -> None:
+    now = now_utc()
+    if rec.claimed_by != user.name or rec.claimed_until is None or rec.claimed_until <= now:
+        holder = rec.claimed_by if rec.claimed_until and rec.claimed_until > now else None
+        raise WorkflowError(409, f"record {rec.id} is not claimed by you" + (f" (held by {holder})" if holder else "; open it again"))
+
+
+def may_decide(stage: Stage, first_reviewer: str | None, user: User) -> str | None:
+    """Why ``user`` may not decide at this stage, or None when they may."""
+    if stage == "second":
+        if not user.can(Permission.SECOND_REVIEW):
+            return "this record waits for a supervisor's second review"
+        if first_reviewer == user.name:
+            return "the second review must be done by someone other than the first reviewer"
+    return None
 
 
 def _bump(conn: Connection, rec: ViolationRecord, values: dict[str, Any]) -> None:
@@ -246,17 +268,15 @@ def decide(store: RecordStore, record_id: int, user: User, decision: Literal["ap
     if decision == "approve" and reason_code:
         raise WorkflowError(422, "an approval takes no reason code")
     with store.engine.begin() as conn:
-        rec = _locked(conn, record_id, user)
+        rec = _locked(conn, record_id)
+        stage, first = stage_of(conn, record_id)
+        why_not = may_decide(stage, first, user)
+        if why_not:
+            raise WorkflowError(403, why_not)
+        _require_claim(rec, user)
         if decision == "reject" and reason_code not in active_reasons(conn):
             raise WorkflowError(422, f"unknown or disabled reason code {reason_code!r}")
-        stage, first = stage_of(conn, record_id)
-        note = None
-        if stage == "second":
-            if not user.can(Permission.SECOND_REVIEW):
-                raise WorkflowError(403, "this record waits for a supervisor's second review")
-            if first == user.name:
-                raise WorkflowError(403, "the second review must be done by someone other than the first reviewer")
-            note = f"second review of {first}'s approval"
+        note = f"second review of {first}'s approval" if stage == "second" else None
         if stage == "first" and decision == "approve" and rec.rule in second_review_rules:
             action, status = FIRST_APPROVAL, "pending_review"
             note = "first approval; a second reviewer must confirm"
@@ -288,7 +308,12 @@ def correct_plate(store: RecordStore, record_id: int, user: User, text: str, col
     if color not in PLATE_COLORS:
         raise WorkflowError(422, f"plate colour must be one of {', '.join(PLATE_COLORS)}")
     with store.engine.begin() as conn:
-        rec = _locked(conn, record_id, user)
+        rec = _locked(conn, record_id)
+        stage, first = stage_of(conn, record_id)
+        why_not = may_decide(stage, first, user)
+        if why_not:
+            raise WorkflowError(403, why_not)
+        _require_claim(rec, user)
         before = {"machine_text": rec.plate_text, "machine_color": rec.plate_color,
                   "reviewed_text": rec.plate_text_reviewed, "reviewed_color": rec.plate_color_reviewed}
         after = {**before, "reviewed_text": plate, "reviewed_color": color}
