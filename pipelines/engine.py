@@ -54,15 +54,20 @@ class BoxDetector(Protocol):
 
 class PlateReader(Protocol):
     """What the engine needs of a plate reader (vision.plates.reader.PlateReader fits): one voted
-    read from a track's best vehicle crops, as PlateFacts or as a value with ``to_facts()``."""
+    read from a track's best vehicle crops, as PlateFacts or a vision PlateRead."""
 
     def read_track(self, crops: Sequence[np.ndarray]) -> Any: ...
 
 
-def _plate_facts(read: Any) -> PlateFacts | None:
+_PLATE_COLORS = ("blue", "yellow", "green", "white", "black")
+
+
+def plate_facts(read: Any) -> PlateFacts | None:
+    """A vision PlateRead as the evidence record's PlateFacts (here, so vision never imports evidence)."""
     if read is None or isinstance(read, PlateFacts):
         return read
-    return read.to_facts()
+    color = read.color if read.color in _PLATE_COLORS else "unknown"
+    return PlateFacts(text=read.text, color=color, agreement=round(float(read.agreement), 4), reason=read.reason, reads=read.reads)
 
 
 @dataclass
@@ -78,6 +83,8 @@ class StageStats:
     helmet_crops: int = 0
     plate_reads: int = 0
     events: int = 0
+    helmet_s: float = 0.0  # part of attributes_s spent in the helmet model
+    plates_s: float = 0.0  # part of rules_s spent reading plates (once per event, in _event)
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -279,7 +286,9 @@ class CameraPipeline:
             extra.last_helmet_t = frame.pts
         if not crops:
             return Detections.empty(), checked
+        t0 = time.perf_counter()
         results = self.helmet_detector.detect(crops)
+        self.stats.helmet_s += time.perf_counter() - t0
         self.stats.helmet_crops += len(crops)
         parts = []
         for (ox, oy), i, res in zip(offsets, owners, results):
@@ -339,7 +348,9 @@ class CameraPipeline:
     def _event(self, d: Decision) -> ViolationEvent:
         extra = self._extras.setdefault(d.track_id, _TrackExtras())
         if self.plate_reader is not None and extra.plate is None and extra.crops:
-            extra.plate = _plate_facts(self.plate_reader.read_track([c for _, c in extra.crops]))
+            t0 = time.perf_counter()
+            extra.plate = plate_facts(self.plate_reader.read_track([c for _, c in extra.crops]))
+            self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
         d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
         return d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
