@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from pipelines.engine import plate_facts
+
 from tests.conftest import require
 from tests.fixtures_models import require_model
 from vision.plates.evaluation import vehicle_crop
@@ -113,7 +115,7 @@ def test_read_track_votes_vehicle_crops(reader, plates_dir: Path, truth: dict[st
     assert plate.color == "blue"
     assert plate.reads == 3  # track_reads best views are read
     assert 0.7 < plate.agreement <= 1.0
-    facts = plate.to_facts()
+    facts = plate_facts(plate)
     assert (facts.text, facts.color, facts.reads) == ("闽GM1862", "blue", 3)
     assert facts.agreement == pytest.approx(plate.agreement, abs=1e-4)
 
@@ -139,6 +141,6 @@ def test_read_track_without_plate_is_unreadable_with_reason(reader, plates_dir: 
     plate = reader.read_track([image[:400, :400], image[300:700, 200:600]])
     assert plate.text is None
     assert plate.reason
-    facts = plate.to_facts()
+    facts = plate_facts(plate)
     assert facts.text is None and facts.reason == plate.reason
     assert reader.read_track([]).text is None

@@ -28,7 +28,6 @@ from vision.plates.rectify import quad_aspect, rectify, split_rows
 from vision.plates.vote import Ballot, vote
 
 if TYPE_CHECKING:
-    from evidence.event import PlateFacts
     from models.registry import Registry
 
 DETECTOR_MODEL = "plate_det_clp"
@@ -77,13 +76,6 @@ class PlateRead:
     detection_score: float = 0.0
     raw: str = ""  # what the recogniser output before the grammar
     reads: int = 0  # crops read (voted)
-
-    def to_facts(self) -> "PlateFacts":
-        from evidence.event import PlateFacts  # the shared record type; vision only fills it
-
-        color = self.color if self.color in ("blue", "yellow", "green", "white", "black") else "unknown"
-        return PlateFacts(text=self.text, color=color, agreement=round(float(self.agreement), 4),
-                          reason=self.reason, reads=self.reads)
 
 
 @dataclass
