@@ -8,6 +8,7 @@ running the same command again resumes, and a finished batch re-run does nothing
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -360,7 +361,7 @@ def status(
         pending = queue.pending_count()
         if as_json:
             typer.echo(json.dumps({
-                "batches": [s.__dict__ for s in stats],
+                "batches": [dataclasses.asdict(s) for s in stats],
                 "workers": [{"name": n, "segment": seg, "seen_s_ago": round(age, 1), "pending": p} for n, seg, age, p in workers],
                 "in_flight": pending,
             }))
