@@ -198,13 +198,13 @@ def new_result(job: SegmentJob, **fields: Any) -> SegmentResult:
     )
 
 
-def open_source(job: SegmentJob, *, clock: Any = None):  # noqa: ANN201 - FileSource, imported lazily
-    """The FileSource for a job's decode window and settings."""
+def open_source(job: SegmentJob, *, clock: Any = None, size: tuple[int, int] | None = None):  # noqa: ANN201 - FileSource
+    """The FileSource for a job's decode window and settings (``size``: exact output size)."""
     from vision.sources.file import FileSource
 
     d = job.decode
     return FileSource(
-        job.path, job.camera_id, stride=d.stride, target_fps=d.target_fps, scale=d.scale, max_width=d.max_width,
+        job.path, job.camera_id, stride=d.stride, target_fps=d.target_fps, scale=d.scale, max_width=d.max_width, size=size,
         start_time=d.start_time, clock=clock, hwaccel=d.hwaccel,
         start_seconds=job.start if job.start > 0 else None, end_seconds=job.end,
     )

@@ -42,7 +42,8 @@ class FileSource:
     """Frames of a recorded file (or a segment of it) for the engine.
 
     ``stride``: hand over every Nth decoded frame; ``target_fps``: at most this rate (true pts kept).
-    ``scale``: a factor for the frame size (e.g. 0.5); ``max_width``: cap the width (keeps aspect).
+    ``scale``: a factor for the frame size (e.g. 0.5); ``max_width``: cap the width (keeps aspect);
+    ``size``: an exact (width, height), e.g. the camera's configured frame size (overrides both).
     ``start_time``: the recording's wall-clock start (else ``clock`` decides; see vision.sources.clock).
     ``hwaccel``: "auto", "none" or an ffmpeg hwaccel name; falls back to software if it fails.
     """
@@ -56,6 +57,7 @@ class FileSource:
         stride: int | None = None,
         scale: float | None = None,
         max_width: int | None = None,
+        size: tuple[int, int] | None = None,
         start_time: datetime | None = None,
         clock: ClockConfig | None = None,
         hwaccel: str | None = "auto",
@@ -74,7 +76,12 @@ class FileSource:
         self.start_seconds = float(start_seconds or 0.0)
         self.end_seconds = end_seconds
         self.info: MediaInfo = probe(self.path)  # raises ProbeError now: bad files fail before any work
-        self.size = output_size(self.info.width, self.info.height, scale=scale, max_width=max_width)
+        if size is not None:
+            if size[0] <= 0 or size[1] <= 0:
+                raise ValueError(f"size must be positive, got {size}")
+            self.size = (int(size[0]), int(size[1]))
+        else:
+            self.size = output_size(self.info.width, self.info.height, scale=scale, max_width=max_width)
         clock = clock or ClockConfig()
         if start_time is not None:
             self.clock_start = ClockStart(start=localize(start_time, clock.tz), source="start_time")
