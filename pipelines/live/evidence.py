@@ -144,7 +144,7 @@ class EvidenceWriter:
             self.failed += 1
             path = self.save_failed(ev)
             log.error(
-                "evidence failed; event saved for replay",
+                "evidence failed (%s); event saved to %s", exc, path,
                 extra={"camera": ev.camera_id, "rule": ev.rule, "event_key": ev.event_key, "error": str(exc), "saved": str(path)},
             )
             if self.on_done:

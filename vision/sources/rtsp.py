@@ -55,6 +55,9 @@ class RtspConfig(BaseModel):
     alert_after_s: float = Field(30.0, ge=0, description="down this long: raise the offline alert once")
     queue_size: int = Field(2, ge=1, description="frames kept for the consumer; older ones are dropped")
     max_width: int | None = Field(None, gt=0, description="downscale wider streams to this width (saves memory and conversion)")
+    max_clock_skew_s: float = Field(
+        2.0, gt=0, description="frame wall times follow the stream clock; re-anchor to the local clock when they drift this far"
+    )
     hwaccel: str = Field("none", description="FFmpeg hardware decoder: none, auto, cuda, vaapi...")
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
 
@@ -124,6 +127,8 @@ class RtspSource:
         self._t0 = time.monotonic()
         self._last_pts = -1.0
         self._size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
+        self._anchor: float | None = None  # wall seconds at pts 0 (see _wall_time)
+        self._last_wall = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> RtspSource:
@@ -137,8 +142,7 @@ class RtspSource:
         self._stop.set()
         pipe = self._pipe
         if pipe is not None:
-            if self.health.state != "live":
-                _kill(pipe)
+            _kill(pipe)
             pipe.close()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -223,10 +227,25 @@ class RtspSource:
         try:
             return self._pump(pipe)
         finally:
-            if self.health.state != "live":
-                _kill(pipe)
+            _kill(pipe)
             pipe.close()
             self._pipe = None
+
+    def _wall_time(self, pts: float) -> datetime:
+        """Capture time of a frame: the local clock anchored once, then advanced by the stream's pts.
+
+        Arrival times are jittery (bursts after a TCP stall, a buffering server), and the engine
+        measures dwell and speed on pts, so evidence times must advance exactly with pts or a
+        10 s stay could show panoramas 9.6 s apart. The anchor moves only when the two clocks
+        drift more than ``max_clock_skew_s`` apart (camera clock drift over days); wall times
+        never go backwards.
+        """
+        now = time.time()
+        if self._anchor is None or abs(self._anchor + pts - now) > self.config.max_clock_skew_s:
+            self._anchor = now - pts
+        wall = max(self._anchor + pts, self._last_wall + 1e-6)
+        self._last_wall = wall
+        return datetime.fromtimestamp(wall, timezone.utc)
 
     def _pump(self, pipe: RawVideoPipe) -> str:
         cfg = self.config
@@ -259,7 +278,7 @@ class RtspSource:
             self.stats.last_decode_lag_s = max(0.0, (now - first[0]) - (pts - first[1]))
             frame_pts = pts_base + pts
             self._last_pts = frame_pts
-            frame = Frame(self.camera_id, self._seq, frame_pts, datetime.now(timezone.utc), raw.image)
+            frame = Frame(self.camera_id, self._seq, frame_pts, self._wall_time(frame_pts), raw.image)
             self._seq += 1
             self.stats.decoded += 1
             self.frames.put(frame)
@@ -268,11 +287,12 @@ class RtspSource:
 
 
 def _kill(pipe: RawVideoPipe) -> None:
-    """SIGKILL FFmpeg before closing the pipe when the link is dead.
+    """SIGKILL FFmpeg before closing the pipe.
 
     A polite close (SIGTERM) makes FFmpeg send RTSP TEARDOWN and wait for the answer, which a
-    frozen camera never gives: seconds lost per reconnect. On a live link we close politely so
-    cameras with few RTSP sessions free ours at once.
+    frozen camera never gives, and FFmpeg blocked on a full stdout pipe ignores it until killed:
+    seconds lost per reconnect or shutdown. Over RTSP/TCP the camera ends the session when the
+    connection closes, so nothing is left behind on its side.
     """
     proc = getattr(pipe, "_proc", None)  # RawVideoPipe exposes no kill(); its process is the only handle
     if proc is not None and proc.poll() is None:
