@@ -343,6 +343,7 @@ def status(
     redis_url: Optional[str] = typer.Option(None, "--redis", help="redis://host:6379/0"),
     batch: Optional[str] = typer.Option(None, "--batch", help="one batch id (default: all)"),
     ledger: Optional[Path] = typer.Option(None, "--ledger", help="local ledger file (without --redis)"),
+    site: Optional[Path] = typer.Option(None, "--site", help="find the ledger beside this site's record store"),
     as_json: bool = JsonOpt,
 ) -> None:
     from rich.console import Console
@@ -386,7 +387,7 @@ def status(
         return
     from pipelines.batch.ledger import Ledger, default_ledger_path
 
-    path = ledger or default_ledger_path()
+    path = ledger or default_ledger_path(_load_site(site).store.url if site else None)
     if not path.exists():
         raise fail(f"no ledger at {path} (pass --ledger, or --redis for distributed batches)")
     with Ledger(path) as led:
