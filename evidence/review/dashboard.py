@@ -140,7 +140,7 @@ def per_day_chart(rows: list[DayCount], title: str, width: int = 720, height: in
     top = max(totals.values(), default=1) or 1
     left, bottom, legend_h = 40, 36, 24
     plot_h = height - bottom - legend_h
-    col_w = (width - left - 10) / max(1, len(days))
+    col_w = min(64.0, (width - left - 10) / max(1, len(days)))  # a lone day stays a column, not a wall
     body = [f'<line x1="{left}" y1="{legend_h + plot_h}" x2="{width - 5}" y2="{legend_h + plot_h}" stroke="#999"/>',
             f'<text x="{left - 6}" y="{legend_h + 10}" text-anchor="end" class="val">{top}</text>',
             f'<text x="{left - 6}" y="{legend_h + plot_h}" text-anchor="end" class="val">0</text>']

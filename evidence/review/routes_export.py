@@ -43,8 +43,9 @@ def export_page(request: Request, sess: Session = Depends(guard(Permission.EXPOR
     ctx = ctx_of(request)
     pending = ctx.store.count(RecordQuery(status="approved", limit=None))
     done = request.query_params.get("done")
-    return render(request, "export.html", sess, pending=pending, history=_history(request),
-                  done=int(done) if done and done.isdigit() else None,
+    history = _history(request)
+    done_row = next((h for h in history if done and done.isdigit() and h["id"] == int(done)), None)
+    return render(request, "export.html", sess, pending=pending, history=history, done_row=done_row,
                   skipped=request.query_params.get("skipped"), fq=filter_query(request))
 
 

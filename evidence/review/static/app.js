@@ -81,7 +81,8 @@
     post("/api/records/" + rid + "/plate", { text: plateInput.value, color: document.getElementById("plate-color").value })
       .then(function (j) {
         document.getElementById("plate-current").textContent = j.plate_reviewed;
-        document.getElementById("plate-reviewed").textContent = j.plate_reviewed + " · " + j.plate_color_reviewed;
+        var sel = document.getElementById("plate-color");
+        document.getElementById("plate-reviewed").textContent = j.plate_reviewed + " · " + sel.options[sel.selectedIndex].text;
         plateInput.value = j.plate_reviewed;
         plateInput.blur();
         say("✔ " + body.getAttribute("data-msg-saved"), true);
