@@ -190,3 +190,28 @@ def test_motion_gate_skips_static_frames_and_forces_periodic_detection_synthetic
 def test_motion_gate_disabled_always_detects_synthetic() -> None:
     gate = MotionGate(MotionConfig(enabled=False))
     assert all(gate.should_detect(_scene(0), pts=i * 0.1) for i in range(5))
+
+
+# -- structured logs -------------------------------------------------------------------------------
+def test_json_logs_are_one_object_per_line_with_extras_and_masked_secrets_synthetic() -> None:
+    import io
+    import json
+
+    from pipelines.live.logs import setup_json_logging
+
+    stream = io.StringIO()
+    handler = setup_json_logging("INFO", stream)
+    try:
+        log = logging.getLogger("epolice.test.live")
+        log.info("camera %s", "live", extra={"camera": "gate-1", "source": "rtsp://admin:topsecret9@10.1.1.1/s"})
+        try:
+            raise ConnectionError("rtsp://admin:topsecret9@10.1.1.1/s: refused")
+        except ConnectionError:
+            log.exception("connect failed")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [ln["msg"] for ln in lines] == ["camera live", "connect failed"]
+    assert lines[0]["camera"] == "gate-1" and lines[0]["level"] == "info" and lines[0]["source"] == "rtsp://admin:***@10.1.1.1/s"
+    assert "ConnectionError" in lines[1]["exc"]
+    assert "topsecret9" not in stream.getvalue()

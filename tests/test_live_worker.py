@@ -30,6 +30,7 @@ from tests.conftest import require
 from tests.fixtures_live import RedisServer, free_port, redis_server, wait_for  # noqa: F401  (fixture)
 from tests.fixtures_models import registry, require_model  # noqa: F401  (fixture)
 from tests.fixtures_rtsp import RtspServer, _video
+from vision.motion import MotionConfig
 from vision.sources.backoff import BackoffConfig
 from vision.sources.rtsp import RtspConfig
 
@@ -79,7 +80,9 @@ def test_worker_records_a_parked_car_and_reports_health_through_an_outage(street
     site = parse_site(site_doc(street_camera.url, tmp_path))
     store = RecordStore(site.store.url)
     detector, _ = detectors_from_site(site, site.cameras[0], registry)
-    live = LiveConfig(rtsp=FAST_RTSP, spool_dir=tmp_path / "spool", shutdown_grace_s=20)
+    # motion gating on: the parked car does not move, yet it must stay tracked and be reported
+    motion = MotionConfig(enabled=True, min_area=0.02, max_skip_s=1.0)
+    live = LiveConfig(rtsp=FAST_RTSP, motion=motion, spool_dir=tmp_path / "spool", shutdown_grace_s=20)
     worker = LiveWorker(
         site, live, detector, evidence_cfg=site.evidence, signer=Signer.from_file(site.evidence.signing_key),
         store=store, metrics_port=0,
@@ -105,6 +108,9 @@ def test_worker_records_a_parked_car_and_reports_health_through_an_outage(street
         assert 'epolice_violations_total{camera="street-a",rule="parking"} 1.0' in metrics
         assert 'epolice_frames_detected_total{camera="street-a"}' in metrics
         assert 'epolice_camera_health{camera="street-a",state="live"} 1.0' in metrics
+        skipped = _metric(metrics, 'epolice_frames_motion_skipped_total{camera="street-a"}')
+        detected = _metric(metrics, 'epolice_frames_detected_total{camera="street-a"}')
+        assert skipped > 0 and detected > 0  # the gate skipped still frames, detection still ran
 
         street_camera.kill()  # camera drops off the network
         wait_for(lambda: httpx.get(f"{base}/healthz").json()["cameras"][0]["alerting"], 20, "offline alert in /healthz")
@@ -126,6 +132,13 @@ def test_worker_records_a_parked_car_and_reports_health_through_an_outage(street
         thread.join(60)
     assert exit_codes == [0]
     assert store.count() == 1  # one parked car, one record, even across the reconnect (same event key is idempotent)
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"metric {name} not exported")
 
 
 def _run_worker(site_file: Path, redis_url: str, live_file: Path, tmp_path: Path, name: str) -> subprocess.Popen:

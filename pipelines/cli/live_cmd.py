@@ -52,30 +52,16 @@ def _store(site):
         raise fail(str(exc)) from None
 
 
-@app.command("run")
-def run(
-    site_path: Path = typer.Option(..., "--site", help="site YAML (cameras with rtsp:// sources)"),
-    cameras: str | None = typer.Option(None, help="comma-separated camera ids to run (default: all of the site)"),
-    redis_url: str | None = typer.Option(None, "--redis", help="share the site's cameras with other workers via Redis leases"),
-    metrics_port: int | None = typer.Option(9108, help="port for /metrics and /healthz (0 = any free port)"),
-    metrics_host: str = typer.Option("0.0.0.0", help="address the metrics port binds to"),
-    live_config: Path | None = typer.Option(None, help="YAML with live settings (rtsp, motion, leases...; see README)"),
-    spool_dir: Path | None = typer.Option(None, help="where events wait during a Redis outage (default ./spool)"),
-    worker_id: str | None = typer.Option(None, help="name of this worker in leases and status (default host-pid)"),
-    writer: bool = typer.Option(True, help="with --redis: also run a record writer in this process"),
-    log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING..."),
-    threads: int | None = typer.Option(None, help="ONNX Runtime threads per model"),
-) -> None:
-    """Run the live cameras of a site until SIGTERM/Ctrl-C, then finish in-flight evidence and exit 0."""
-    import signal
-
+def _build_worker(
+    site_path: Path, cameras: str | None, redis_url: str | None, metrics_port: int | None, metrics_host: str,
+    live_config: Path | None, spool_dir: Path | None, worker_id: str | None, writer: bool, threads: int | None,
+):
+    """Everything ``run`` needs, each failure one clean error line (site, camera, key, model, Redis, store)."""
     from evidence.signing import KeyFileError, Signer
     from models.registry import ModelMissingError
     from pipelines.engine import detectors_from_site
-    from pipelines.live.logs import setup_json_logging
     from pipelines.live.worker import LiveWorker, live_cameras
 
-    setup_json_logging(log_level.upper())
     site = _site(site_path)
     live = _live_config(live_config, spool_dir)
     chosen = [c.strip() for c in cameras.split(",") if c.strip()] if cameras else None
@@ -99,11 +85,34 @@ def run(
         raise fail(str(exc)) from None
     client = _redis(redis_url) if redis_url else None
     store = _store(site) if (client is None or writer) else None
-    worker = LiveWorker(
+    return LiveWorker(
         site, live, detector, evidence_cfg=site.evidence, signer=signer, cameras=chosen, helmet_detector=helmet,
         plate_reader=plates, store=store, redis_client=client, run_writer=writer, worker_id=worker_id,
         metrics_port=metrics_port, metrics_host=metrics_host,
     )
+
+
+@app.command("run")
+def run(
+    site_path: Path = typer.Option(..., "--site", help="site YAML (cameras with rtsp:// sources)"),
+    cameras: str | None = typer.Option(None, help="comma-separated camera ids to run (default: all of the site)"),
+    redis_url: str | None = typer.Option(None, "--redis", help="share the site's cameras with other workers via Redis leases"),
+    metrics_port: int | None = typer.Option(9108, help="port for /metrics and /healthz (0 = any free port)"),
+    metrics_host: str = typer.Option("0.0.0.0", help="address the metrics port binds to"),
+    live_config: Path | None = typer.Option(None, help="YAML with live settings (rtsp, motion, leases...; see README)"),
+    spool_dir: Path | None = typer.Option(None, help="where events wait during a Redis outage (default ./spool)"),
+    worker_id: str | None = typer.Option(None, help="name of this worker in leases and status (default host-pid)"),
+    writer: bool = typer.Option(True, help="with --redis: also run a record writer in this process"),
+    log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING..."),
+    threads: int | None = typer.Option(None, help="ONNX Runtime threads per model"),
+) -> None:
+    """Run the live cameras of a site until SIGTERM/Ctrl-C, then finish in-flight evidence and exit 0."""
+    import signal
+
+    from pipelines.live.logs import setup_json_logging
+
+    setup_json_logging(log_level.upper())
+    worker = _build_worker(site_path, cameras, redis_url, metrics_port, metrics_host, live_config, spool_dir, worker_id, writer, threads)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.request_stop())
     raise typer.Exit(worker.run())
@@ -187,60 +196,85 @@ def status(
         console.print(table)
 
 
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
 @app.command("soak")
 def soak(
-    url: str = typer.Option(..., help="rtsp:// camera to stream from"),
+    url: str | None = typer.Option(None, help="rtsp:// camera: ingest only (decode, reconnect, latest-frame queue)"),
+    site_path: Path | None = typer.Option(None, "--site", help="site YAML: the full worker (detector, tracker, rules, evidence)"),
     minutes: float = typer.Option(30.0, help="how long to stream"),
     interval_s: float = typer.Option(60.0, help="seconds between RSS samples"),
-    consumer_ms: float = typer.Option(0.0, help="simulated per-frame work of the consumer (ms)"),
+    live_config: Path | None = typer.Option(None, help="with --site: live settings YAML"),
+    spool_dir: Path | None = typer.Option(None, help="with --site: spool directory"),
+    threads: int | None = typer.Option(None, help="with --site: ONNX Runtime threads per model"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object at the end"),
 ) -> None:
-    """Stream a camera for N minutes and print RSS over time: memory must stay flat."""
+    """Stream for N minutes and print RSS over time: memory must stay flat (not part of the test run)."""
+    import logging
+    import threading
     import time
 
-    from vision.sources.rtsp import RtspSource
+    if (url is None) == (site_path is None):
+        raise fail("give either --url rtsp://... (ingest only) or --site SITE.yaml (full worker)")
+    logging.basicConfig(level=logging.WARNING)
+    worker = src = None
+    if site_path is not None:
+        worker = _build_worker(site_path, None, None, None, "127.0.0.1", live_config, spool_dir, "soak", False, threads)
+        thread = threading.Thread(target=worker.run, name="soak-worker", daemon=True)
+        thread.start()
+    else:
+        from vision.sources.rtsp import RtspSource
 
-    def rss_mb() -> float:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-        return float("nan")
-
-    try:
-        src = RtspSource("soak", url).start()
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+        try:
+            src = RtspSource("soak", url).start()
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     samples: list[dict] = []
     start = time.monotonic()
     next_sample = start
     consumed = 0
     try:
         while time.monotonic() - start < minutes * 60:
-            frame = src.frames.get(timeout=0.5)
-            if frame is not None:
-                consumed += 1
-                if consumer_ms:
-                    time.sleep(consumer_ms / 1000)
-            if time.monotonic() >= next_sample:
-                s = {
-                    "t_s": round(time.monotonic() - start, 1), "rss_mb": round(rss_mb(), 1), "decoded": src.stats.decoded,
-                    "consumed": consumed, "dropped": src.frames.dropped, "reconnects": src.stats.reconnects, "state": src.health.state,
-                }
-                samples.append(s)
-                if not as_json:
-                    typer.echo("t={t_s:>7.1f}s rss={rss_mb:>7.1f}MB decoded={decoded} consumed={consumed} dropped={dropped} reconnects={reconnects} state={state}".format(**s))
-                next_sample += interval_s
+            if src is not None:
+                if src.frames.get(timeout=0.5) is not None:
+                    consumed += 1
+            else:
+                time.sleep(0.5)
+            if time.monotonic() < next_sample:
+                continue
+            next_sample += interval_s
+            sample: dict = {"t_s": round(time.monotonic() - start, 1), "rss_mb": round(_rss_mb(), 1)}
+            if src is not None:
+                sample.update(decoded=src.stats.decoded, consumed=consumed, dropped=src.frames.dropped, reconnects=src.stats.reconnects, state=src.health.state)
+            else:
+                st = worker.status()
+                sample.update(
+                    decoded=sum(c.decoded for c in st.cameras), dropped=sum(c.dropped for c in st.cameras),
+                    reconnects=sum(c.reconnects for c in st.cameras), records=st.records, state=",".join(c.state for c in st.cameras),
+                )
+            samples.append(sample)
+            if not as_json:
+                typer.echo("  ".join(f"{k}={v}" for k, v in sample.items()))
     except KeyboardInterrupt:
         pass
     finally:
-        src.stop()
+        if src is not None:
+            src.stop()
+        if worker is not None:
+            worker.request_stop()
+            thread.join(60)
     steady = [s["rss_mb"] for s in samples[1:]] or [s["rss_mb"] for s in samples]
     summary = {
-        "minutes": round((time.monotonic() - start) / 60, 2), "samples": samples,
-        "rss_first_mb": steady[0] if steady else None, "rss_last_mb": steady[-1] if steady else None,
-        "rss_max_mb": max(steady) if steady else None, "decoded": src.stats.decoded, "reconnects": src.stats.reconnects,
+        "mode": "ingest" if src is not None else "worker", "minutes": round((time.monotonic() - start) / 60, 2),
+        "rss_after_warmup_mb": steady[0] if steady else None, "rss_end_mb": steady[-1] if steady else None,
+        "rss_max_mb": max(steady) if steady else None, "samples": samples,
     }
     if as_json:
         typer.echo(json.dumps(summary))
     else:
-        typer.echo(f"rss after warm-up {summary['rss_first_mb']} MB, at end {summary['rss_last_mb']} MB, max {summary['rss_max_mb']} MB")
+        typer.echo(f"rss after warm-up {summary['rss_after_warmup_mb']} MB, at end {summary['rss_end_mb']} MB, max {summary['rss_max_mb']} MB")
