@@ -10,6 +10,7 @@ from pipelines.cli import (  # noqa: F401  (imported for their registrations)
     live_cmd,
     review_cmd,
     batch_cmd,
+    bench_cmd,
 )
 from pipelines.cli.app import app
 

@@ -1,0 +1,59 @@
+"""`epolice bench`: per-stage cost, end-to-end speed, efficiency, memory, and an ultralytics comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pipelines.cli.app import app, fail
+
+
+@app.command("bench")
+def bench(
+    video: Optional[Path] = typer.Option(
+        None, "--video", help="Clip to benchmark (default: $EPOLICE_SHARED or ../shared, data/videos/street_parking_a.mp4)."
+    ),
+    site: Optional[Path] = typer.Option(None, "--site", help="Site YAML (default: one camera of the clip's size, no zones, every rule)."),
+    camera: Optional[str] = typer.Option(None, "--camera", help="Camera id in the site file (default: the first)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Detector registry name (default: the site's models.detector)."),
+    detect_fps: Optional[float] = typer.Option(None, "--detect-fps", help="Detector rate (default: the camera's detect_fps)."),
+    frames: int = typer.Option(0, "--frames", min=0, help="Benchmark the first N frames (0 = the whole clip)."),
+    repeat: int = typer.Option(3, "--repeat", min=1, help="Run every figure this many times (mean, min-max)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="ONNX Runtime intra-op threads per model (default: one per core)."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="End-to-end worker processes at once (peak RSS per worker, total fps)."),
+    plates: bool = typer.Option(True, "--plates/--no-plates", help="Read plates of events (the plate models must be fetched)."),
+    evidence: bool = typer.Option(True, "--evidence/--no-evidence", help="Package events (write_package) inside the timed loop."),
+    compare: bool = typer.Option(True, "--compare/--no-compare", help="Also run the ultralytics loop side by side (needs ultralytics)."),
+    compare_model: str = typer.Option("helmet_yolov12m", "--compare-model", help="YOLOv8-layout registry model for the comparison."),
+    compare_frames: int = typer.Option(24, "--compare-frames", min=1, help="Frames for the comparison (every frame detected)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of tables."),
+) -> None:
+    """Benchmark the pipeline on a real clip: ms per frame and share per stage, fps, efficiency, memory."""
+    from models.registry import ModelMissingError
+    from pipelines.bench import BenchError, BenchOptions, default_video, format_report, prepare, run_bench
+    from pipelines.config import SiteConfigError, load_site
+    from vision.sources.ffmpeg import DecodeError
+
+    video = video or default_video()
+    if not video.is_file():
+        raise fail(f"video not found: {video} (give --video or set EPOLICE_SHARED)")
+    try:
+        site_cfg = load_site(site) if site is not None else None
+        site_cfg, cam = prepare(video, site_cfg, camera, model, detect_fps)
+        opts = BenchOptions(
+            video=video, site=site_cfg, camera_id=cam.id, frames=frames, repeat=repeat, threads=threads, jobs=jobs,
+            plates=plates, evidence=evidence, compare=compare, compare_model=compare_model, compare_frames=compare_frames,
+        )
+        progress = (lambda msg: typer.echo(msg, err=True)) if not as_json else (lambda msg: None)
+        report = run_bench(opts, progress)
+    except (SiteConfigError, BenchError, DecodeError, ModelMissingError) as exc:
+        raise fail(str(exc))
+    except KeyError as exc:  # unknown camera or model name
+        raise fail(str(exc).strip("'\""))
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        return
+    typer.echo(format_report(report))
