@@ -74,11 +74,6 @@ class Figure:
         r = lambda v: round(v, digits)  # noqa: E731
         return {"mean": r(self.mean), "min": r(self.min), "max": r(self.max), "stdev": r(self.stdev), "runs": [r(v) for v in self.runs]}
 
-    def text(self, fmt: str = "{:.2f}") -> str:
-        if len(self.runs) == 1:
-            return fmt.format(self.mean)
-        return f"{fmt.format(self.mean)} ({fmt.format(self.min)}-{fmt.format(self.max)})"
-
 
 @dataclass(frozen=True)
 class Timing:
@@ -800,51 +795,58 @@ def run_bench(opts: BenchOptions, progress: ProgressFn = lambda _: None) -> Benc
 # text
 
 
-def format_report(rep: BenchReport) -> str:
-    m, s = rep.machine, rep.settings
+def _fig(d: dict, fmt: str = "{:.2f}") -> str:
+    """A figure dict (Figure.as_dict) as 'mean (min-max)'."""
+    if len(d["runs"]) == 1:
+        return fmt.format(d["mean"])
+    return f"{fmt.format(d['mean'])} ({fmt.format(d['min'])}-{fmt.format(d['max'])})"
+
+
+def format_report(rep: dict) -> str:
+    """The text tables of a report, from the same dict that --json prints."""
+    m, s = rep["machine"], rep["settings"]
+    e2e = rep["end_to_end"]
     lines = [
-        f"machine: {m.cpu_model}, {m.cpus_usable}/{m.cpu_count} cores, Python {m.python}, onnxruntime {m.onnxruntime} "
-        f"({', '.join(m.providers)}), threads {m.threads}",
-        f"         {m.ffmpeg}; load average {m.load_avg_start[0]:.2f} at start, {m.load_avg_end[0]:.2f} at end",
+        f"machine: {m['cpu_model']}, {m['cpus_usable']}/{m['cpu_count']} cores, Python {m['python']}, onnxruntime {m['onnxruntime']} "
+        f"({', '.join(m['providers'])}), threads {m['threads']}",
+        f"         {m['ffmpeg'][:40]}; load average {m['load_avg_start'][0]:.2f} at start, {m['load_avg_end'][0]:.2f} at end",
         f"clip: {s['video']} {s['frame_size'][0]}x{s['frame_size'][1]} @ {s['clip_fps']} fps, {s['frames']} frames ({s['clip_seconds']} s); "
         f"detector {s['detector']} at {s['detect_fps']} fps ({s['detection_frames']} detection frames); "
         f"rules {','.join(s['rules'])}; helmet {s['helmet_model'] or 'off'}; plates {'on' if s['plate_reader'] else 'off'}; "
-        f"repeat {s['repeat']} (mean (min-max))",
+        f"repeat {s['repeat']}, figures are mean (min-max)",
         "",
-        f"{'stage':<11} {'ms/frame':>22} {'share':>6}  what",
+        f"{'stage':<11} {'ms/frame':>24} {'share':>6}  what",
     ]
-    for r in rep.stages:
-        lines.append(f"{r.stage:<11} {r.ms_per_frame.text('{:.3f}'):>22} {100 * r.share:5.1f}%  {r.note}")
-    lines.append(f"{'sum':<11} {rep.stage_total_ms:>22.3f} {100.0:5.1f}%")
+    for r in rep["stages"]:
+        lines.append(f"{r['stage']:<11} {_fig(r['ms_per_frame'], '{:.3f}'):>24} {100 * r['share']:5.1f}%  {r['note']}")
+    lines.append(f"{'sum':<11} {rep['stage_total_ms_per_frame']:>24.3f} {100.0:5.1f}%")
     lines.append("")
-    bd = rep.e2e_breakdown_ms
     lines.append(
-        f"end to end: {rep.e2e_fps.text('{:.1f}')} fps = {rep.e2e_ms_per_frame.text('{:.2f}')} ms/frame; "
-        f"real time x{rep.realtime_x.text('{:.2f}')} on {rep.cores_used.text('{:.2f}')} cores = x{rep.realtime_x_per_core.text('{:.2f}')} per core"
+        f"end to end: {_fig(e2e['fps'], '{:.1f}')} fps = {_fig(e2e['ms_per_frame'])} ms/frame; "
+        f"real time x{_fig(e2e['realtime_x'])} on {_fig(e2e['cores_used'])} cores = x{_fig(e2e['realtime_x_per_core'])} per core"
     )
-    lines.append("  loop wall time, ms/frame: " + ", ".join(f"{k} {v.mean:.2f}" for k, v in bd.items()))
-    lines.append(f"detector only: {rep.detector_only_fps.text('{:.1f}')} fps (same frames, same detection frames)")
-    lines.append(f"pipeline efficiency (end-to-end fps / detector-only fps): {rep.efficiency.text('{:.3f}')}  (target >= 0.9)")
-    ev = rep.evidence
+    lines.append("  loop wall time, ms/frame: " + ", ".join(f"{k} {v['mean']:.2f}" for k, v in e2e["breakdown_ms_per_frame"].items()))
+    lines.append(f"detector only: {_fig(rep['detector_only']['fps'], '{:.1f}')} fps (same frames, same detection frames)")
+    lines.append(f"pipeline efficiency (end-to-end fps / detector-only fps): {_fig(rep['efficiency'], '{:.3f}')}  (target >= 0.9)")
+    ev = rep["evidence"]
     per = ev["ms_per_event"]
     lines.append(
-        f"evidence: {ev['events_per_run']} event(s) per run, {per['mean']:.0f} ms per event ({ev['per_event_from']})"
+        f"evidence: {ev['events_per_run']} event(s) per run, {_fig(per, '{:.0f}')} ms per event ({ev['per_event_from']})"
         if per
         else f"evidence: not measured ({'; '.join(ev['notes']) or 'no event'})"
     )
-    for note in ev["notes"]:
-        lines.append(f"  {note}")
-    mem = rep.memory["peak_rss_mb_per_worker"]
-    lines.append(f"memory: peak RSS per worker {mem['mean']:.0f} MB (max {mem['max']:.0f}); bench process {rep.memory['bench_process_peak_rss_mb']:.0f} MB")
-    if rep.jobs.get("jobs", 1) > 1:
-        j = rep.jobs
+    lines.extend(f"  {note}" for note in ev["notes"])
+    mem = rep["memory"]["peak_rss_mb_per_worker"]
+    lines.append(f"memory: peak RSS per worker {_fig(mem, '{:.0f}')} MB; bench process {rep['memory']['bench_process_peak_rss_mb']:.0f} MB")
+    j = rep["jobs"]
+    if j.get("jobs", 1) > 1:
         lines.append(
-            f"jobs {j['jobs']}: aggregate {j['aggregate_fps']['mean']:.1f} fps (x{j['aggregate_realtime_x']['mean']:.2f} real time), "
-            f"{j['per_worker_fps']['mean']:.1f} fps per worker"
+            f"jobs {j['jobs']}: aggregate {_fig(j['aggregate_fps'], '{:.1f}')} fps (x{_fig(j['aggregate_realtime_x'])} real time), "
+            f"{_fig(j['per_worker_fps'], '{:.1f}')} fps per worker"
         )
-    if rep.comparison is not None:
+    if rep.get("comparison") is not None:
         from pipelines.bench_ultralytics import format_comparison
 
         lines.append("")
-        lines.extend(format_comparison(rep.comparison))
+        lines.extend(format_comparison(rep["comparison"]))
     return "\n".join(lines)

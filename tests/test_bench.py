@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.bench import STAGES, E2ERun, Figure, e2e_breakdown, stage_rows
+from pipelines.bench import STAGES, E2ERun, Figure, e2e_breakdown, format_report, stage_rows
 from pipelines.cli.main import app
 from tests.fixtures_models import registry, require_model  # noqa: F401  (fixture)
 
@@ -110,6 +110,8 @@ def test_bench_cli_json_on_real_clip(shared_data, registry):
     assert machine["cpu_count"] >= 1 and machine["onnxruntime"] and "CPUExecutionProvider" in machine["providers"]
     assert len(machine["load_avg_start"]) == 3
     assert rep["comparison"] is None
+    text = format_report(rep)  # the table is drawn from the same figures
+    assert all(f"{name} " in text for name in STAGES) and "pipeline efficiency" in text
 
 
 def test_bench_site_file_is_valid_for_the_clip():

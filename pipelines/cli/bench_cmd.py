@@ -53,7 +53,8 @@ def bench(
         raise fail(str(exc))
     except KeyError as exc:  # unknown camera or model name
         raise fail(str(exc).strip("'\""))
+    result = report.as_dict()
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        typer.echo(json.dumps(result, ensure_ascii=False))
         return
-    typer.echo(format_report(report))
+    typer.echo(format_report(result))
