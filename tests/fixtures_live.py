@@ -1,5 +1,5 @@
-"""Live-site test helpers: a real redis-server that can be stopped and started on the same port
-(a Redis outage), synthetic records, and a waiting helper."""
+"""Live-site test helpers: a redis-server that can be killed and restarted on the same port (a Redis
+outage; tests that need no outage use ``tests.fixtures_redis``), synthetic records, and a waiting helper."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class RedisServer:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+def restartable_redis(tmp_path: Path) -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         reason = "redis-server not installed (apt-get install redis-server)"
         if IN_CI:

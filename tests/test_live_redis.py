@@ -21,14 +21,15 @@ from pipelines.live.bus import EventBus, LiveMessage, alerts_stream, events_stre
 from pipelines.live.leases import LeaseManager
 from pipelines.live.spool import DiskSpool
 from pipelines.live.writer import GROUP, RecordWriter
-from tests.fixtures_live import RedisServer, redis_server, synthetic_record, wait_for  # noqa: F401  (fixture)
+from tests.fixtures_live import RedisServer, restartable_redis, synthetic_record, wait_for  # noqa: F401  (fixture)
+from tests.fixtures_redis import redis_server, redis_url  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 CAMERAS = ["cam-a", "cam-b", "cam-c", "cam-d"]
 
 
-def _client(server: RedisServer) -> redis.Redis:
-    return redis.Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
 def _child(code: str) -> subprocess.Popen:
@@ -37,13 +38,13 @@ def _child(code: str) -> subprocess.Popen:
     )
 
 
-def test_leases_fair_share_and_takeover_after_worker_kill(redis_server: RedisServer) -> None:
+def test_leases_fair_share_and_takeover_after_worker_kill(redis_url: str) -> None:
     ttl_ms = 1500
     other = _child(
         f"""
         import time, redis
         from pipelines.live.leases import LeaseManager
-        m = LeaseManager(redis.Redis.from_url({redis_server.url!r}), "site-1", "worker-a", ttl_ms={ttl_ms})
+        m = LeaseManager(redis.Redis.from_url({redis_url!r}), "site-1", "worker-a", ttl_ms={ttl_ms})
         while True:
             m.balance({CAMERAS!r})
             print(",".join(sorted(m.owned)), flush=True)
@@ -53,7 +54,7 @@ def test_leases_fair_share_and_takeover_after_worker_kill(redis_server: RedisSer
     try:
         assert other.stdout is not None
         wait_for(lambda: other.stdout.readline().strip().count(",") == 3, 20, "the first worker to own all 4 cameras")
-        mine = LeaseManager(_client(redis_server), "site-1", "worker-b", ttl_ms=ttl_ms)
+        mine = LeaseManager(_client(redis_url), "site-1", "worker-b", ttl_ms=ttl_ms)
 
         def balance_until(n: int, timeout: float) -> float:
             start = time.monotonic()
@@ -78,9 +79,9 @@ def test_leases_fair_share_and_takeover_after_worker_kill(redis_server: RedisSer
             other.wait()
 
 
-def test_lease_renewal_is_compare_and_extend(redis_server: RedisServer) -> None:
-    a = LeaseManager(_client(redis_server), "site-1", "worker-a", ttl_ms=400)
-    b = LeaseManager(_client(redis_server), "site-1", "worker-b", ttl_ms=5000)
+def test_lease_renewal_is_compare_and_extend(redis_url: str) -> None:
+    a = LeaseManager(_client(redis_url), "site-1", "worker-a", ttl_ms=400)
+    b = LeaseManager(_client(redis_url), "site-1", "worker-b", ttl_ms=5000)
     assert a.try_acquire("cam-a")
     assert not b.try_acquire("cam-a")
     time.sleep(0.6)  # worker-a paused past its lease (GC, suspended VM)
@@ -92,10 +93,10 @@ def test_lease_renewal_is_compare_and_extend(redis_server: RedisServer) -> None:
     assert b.renew("cam-a")
 
 
-def test_killed_record_writer_mid_event_gives_each_record_exactly_once(redis_server: RedisServer, tmp_path: Path) -> None:
+def test_killed_record_writer_mid_event_gives_each_record_exactly_once(redis_url: str, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'records.db'}"
     marker = tmp_path / "written-before-ack"
-    bus = EventBus(_client(redis_server), "site-1", DiskSpool(tmp_path / "spool"))
+    bus = EventBus(_client(redis_url), "site-1", DiskSpool(tmp_path / "spool"))
     records = [synthetic_record(i) for i in range(5)]
     for rec in records:
         assert bus.publish_record(rec)
@@ -110,7 +111,7 @@ def test_killed_record_writer_mid_event_gives_each_record_exactly_once(redis_ser
                 result = store.add(rec)
                 pathlib.Path({str(marker)!r}).write_text(rec.event_key)
                 time.sleep(120)  # killed here: the record is stored, the entry never acknowledged
-        RecordWriter(redis.Redis.from_url({redis_server.url!r}), "site-1", StoreThenHang(), consumer="w1").step(block_ms=100)
+        RecordWriter(redis.Redis.from_url({redis_url!r}), "site-1", StoreThenHang(), consumer="w1").step(block_ms=100)
         """
     )
     try:
@@ -120,7 +121,7 @@ def test_killed_record_writer_mid_event_gives_each_record_exactly_once(redis_ser
     finally:
         if crashing.poll() is None:
             crashing.kill()
-    client = _client(redis_server)
+    client = _client(redis_url)
     assert client.xpending(events_stream("site-1"), GROUP)["pending"] == 5  # all delivered to w1, none acked
     store = RecordStore(db)
     assert store.count() == 1
@@ -130,11 +131,12 @@ def test_killed_record_writer_mid_event_gives_each_record_exactly_once(redis_ser
     assert survivor.duplicates == 1 and survivor.stored == 4  # the half-finished one was recognised, not duplicated
 
 
-def test_redis_outage_spools_to_disk_and_replays_without_loss(redis_server: RedisServer, tmp_path: Path) -> None:
+def test_redis_outage_spools_to_disk_and_replays_without_loss(restartable_redis: RedisServer, tmp_path: Path) -> None:
+    server = restartable_redis
     store = RecordStore(f"sqlite:///{tmp_path / 'records.db'}")
     spool = DiskSpool(tmp_path / "spool")
-    bus = EventBus(redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5), "site-1", spool)
-    writer = RecordWriter(_client(redis_server), "site-1", store, consumer="w1", claim_idle_ms=500)
+    bus = EventBus(redis.Redis.from_url(server.url, socket_timeout=0.5, socket_connect_timeout=0.5), "site-1", spool)
+    writer = RecordWriter(_client(server.url), "site-1", store, consumer="w1", claim_idle_ms=500)
     stop = threading.Event()
     thread = threading.Thread(target=writer.run, args=(stop, 200), daemon=True)
     thread.start()
@@ -143,7 +145,7 @@ def test_redis_outage_spools_to_disk_and_replays_without_loss(redis_server: Redi
             assert bus.publish_record(synthetic_record(i))
         wait_for(lambda: store.count() == 3, 10, "records before the outage")
 
-        redis_server.stop()  # outage: Redis gone, with everything in memory
+        server.stop()  # outage: Redis gone, with everything in memory
         from pipelines.live.bus import CameraAlert
         from datetime import datetime, timezone
 
@@ -156,29 +158,29 @@ def test_redis_outage_spools_to_disk_and_replays_without_loss(redis_server: Redi
         assert len(spool) == 6
 
         # the worker restarts during the outage: a new bus over the same spool directory
-        bus2 = EventBus(_client(redis_server), "site-1", DiskSpool(tmp_path / "spool"))
-        redis_server.start()  # back, and empty (no persistence)
+        bus2 = EventBus(_client(server.url), "site-1", DiskSpool(tmp_path / "spool"))
+        server.start()  # back, and empty (no persistence)
         assert bus2.replay() is True
         assert len(spool) == 0 and bus2.replayed == 6
         wait_for(lambda: store.count() == 8, 15, "spooled records to be stored after Redis returned")
         assert sorted(r.track_id for r in store.query()) == list(range(8))
-        [(_, fields)] = _client(redis_server).xrange(alerts_stream("site-1"))
+        [(_, fields)] = _client(server.url).xrange(alerts_stream("site-1"))
         assert LiveMessage.model_validate_json(fields[b"data"]).alert == alert
     finally:
         stop.set()
         thread.join(5)
 
 
-def test_spool_survives_torn_writes_and_sets_bad_files_aside_synthetic(tmp_path: Path, redis_server: RedisServer) -> None:
+def test_spool_survives_torn_writes_and_sets_bad_files_aside_synthetic(tmp_path: Path, redis_url: str) -> None:
     d = tmp_path / "spool"
     d.mkdir()
     (d / "00000000000000000001-1-000001-x.msg.json.tmp").write_bytes(b'{"stream": "torn')  # crash mid-write
     (d / "00000000000000000002-1-000001-y.msg.json").write_bytes(b"not json")  # corrupted on disk
     spool = DiskSpool(d)
     assert not list(d.glob("*.tmp")) and len(spool) == 1
-    bus = EventBus(_client(redis_server), "site-1", spool)
+    bus = EventBus(_client(redis_url), "site-1", spool)
     bus._to_spool(events_stream("site-1"), "k", LiveMessage(kind="record", key="k", record=synthetic_record(1)).model_dump_json())
     assert bus.replay() is True
     assert len(spool) == 0 and list(d.glob("*.bad"))  # the bad file is kept for an operator
-    assert _client(redis_server).xlen(events_stream("site-1")) == 1
+    assert _client(redis_url).xlen(events_stream("site-1")) == 1
     assert os.stat(d).st_mode  # directory still there

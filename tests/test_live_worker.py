@@ -27,7 +27,8 @@ from pipelines.engine import detectors_from_site
 from pipelines.live.config import LiveConfig
 from pipelines.live.worker import LiveWorker, status_key
 from tests.conftest import require
-from tests.fixtures_live import RedisServer, free_port, redis_server, wait_for  # noqa: F401  (fixture)
+from tests.fixtures_live import wait_for
+from tests.fixtures_redis import redis_server, redis_url  # noqa: F401  (fixtures)
 from tests.fixtures_models import registry, require_model  # noqa: F401  (fixture)
 from tests.fixtures_rtsp import RtspServer, _video
 from vision.motion import MotionConfig
@@ -152,7 +153,7 @@ def _run_worker(site_file: Path, redis_url: str, live_file: Path, tmp_path: Path
 
 
 def test_killed_worker_camera_is_taken_over_within_the_lease_and_sigterm_exits_zero(
-    street_camera: RtspServer, redis_server: RedisServer, tmp_path: Path, registry
+    street_camera: RtspServer, redis_url: str, tmp_path: Path, registry
 ) -> None:
     require_model(registry, "yolov5n_coco")
     site_file = tmp_path / "site.yaml"
@@ -160,18 +161,18 @@ def test_killed_worker_camera_is_taken_over_within_the_lease_and_sigterm_exits_z
     live_file = tmp_path / "live.yaml"
     ttl = 3.0
     live_file.write_text(yaml.safe_dump({"lease_ttl_s": ttl, "status_interval_s": 0.5, "rtsp": {"alert_after_s": 2.0, "analyze_s": 0.5}}))
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis.Redis.from_url(redis_url)
     lease = "epolice:live-test:lease:street-a"
 
     def live_on(worker: str) -> bool:
         raw = client.get(status_key("live-test", worker))
         return bool(raw) and any(c["state"] == "live" for c in json.loads(raw)["cameras"])
 
-    a = _run_worker(site_file, redis_server.url, live_file, tmp_path, "worker-a")
+    a = _run_worker(site_file, redis_url, live_file, tmp_path, "worker-a")
     b = None
     try:
         wait_for(lambda: client.get(lease) == b"worker-a" and live_on("worker-a"), 60, "worker-a to own and stream the camera")
-        b = _run_worker(site_file, redis_server.url, live_file, tmp_path, "worker-b")
+        b = _run_worker(site_file, redis_url, live_file, tmp_path, "worker-b")
         wait_for(lambda: client.get(status_key("live-test", "worker-b")) is not None, 60, "worker-b to report")
         assert client.get(lease) == b"worker-a"  # one camera, one owner
         a.send_signal(signal.SIGKILL)
@@ -181,7 +182,7 @@ def test_killed_worker_camera_is_taken_over_within_the_lease_and_sigterm_exits_z
         took = time.monotonic() - killed
         assert took <= ttl + 2.0, f"takeover after {took:.1f}s with a {ttl}s lease"
         wait_for(lambda: live_on("worker-b"), 30, "worker-b streaming the camera")
-        cli = CliRunner().invoke(app, ["status", "--redis", redis_server.url, "--site", "live-test", "--json"])
+        cli = CliRunner().invoke(app, ["status", "--redis", redis_url, "--site", "live-test", "--json"])
         assert cli.exit_code == 0, cli.output
         workers = {w["worker"]: w for w in json.loads(cli.stdout)["workers"]}
         assert workers["worker-b"]["cameras"][0]["camera_id"] == "street-a"
