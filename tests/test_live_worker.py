@@ -199,3 +199,43 @@ def test_killed_worker_camera_is_taken_over_within_the_lease_and_sigterm_exits_z
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
     assert any(line["msg"] == "worker stopped" for line in lines)  # structured JSON logs
     assert "S3cret" not in logs and "S3cret" not in (tmp_path / "worker-a.log").read_text()
+
+
+class RecordingDetector:
+    """The real detector, remembering the batch sizes it was called with."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.batches: list[int] = []
+        self.model_version = getattr(inner, "model_version", None)
+
+    def detect(self, images):
+        self.batches.append(len(images))
+        return self.inner.detect(images)
+
+
+def test_worker_batches_inference_across_cameras_and_runs_a_chosen_subset(street_camera: RtspServer, tmp_path: Path, registry) -> None:
+    require_model(registry, "yolov5n_coco")
+    doc = site_doc(street_camera.url, tmp_path)
+    doc["cameras"] += [dict(doc["cameras"][0], id=cam) for cam in ("street-b", "street-c")]
+    site = parse_site(doc)
+    detector, _ = detectors_from_site(site, site.cameras[0], registry)
+    recording = RecordingDetector(detector)
+    worker = LiveWorker(
+        site, LiveConfig(rtsp=FAST_RTSP, spool_dir=tmp_path / "spool"), recording, evidence_cfg=site.evidence,
+        signer=Signer.from_file(site.evidence.signing_key), store=RecordStore(site.store.url), cameras=["street-a", "street-b"],
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: len(worker.status().cameras) == 2 and all(c.state == "live" for c in worker.status().cameras), 30, "both cameras live")
+        wait_for(lambda: 2 in recording.batches, 30, "a detector batch holding frames of both cameras")
+    finally:
+        worker.request_stop()
+        thread.join(60)
+    assert max(recording.batches) <= 2  # one frame per camera per batch; street-c was not chosen
+    assert [c.camera_id for c in worker.status().cameras] == ["street-a", "street-b"]
+    metrics = worker.metrics.render().decode()
+    assert _metric(metrics, 'epolice_frames_detected_total{camera="street-a"}') > 0
+    assert _metric(metrics, 'epolice_frames_detected_total{camera="street-b"}') > 0
+    assert 'camera="street-c"' not in metrics

@@ -174,7 +174,8 @@ class LiveWorker:
         """Reader thread: count and queue; publishing happens on the housekeeping thread."""
         if event.kind in ("alert", "recovery"):
             self.metrics.alerts.labels(event.camera_id, event.kind).inc()
-            self._alerts.put(event)
+            if self.bus is not None:  # without Redis the alert is the log line and the metric
+                self._alerts.put(event)
 
     def _start_camera(self, cam_id: str) -> None:
         cfg = self.camera_configs[cam_id]
