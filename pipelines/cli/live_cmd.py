@@ -73,6 +73,7 @@ def _build_worker(
         signer = Signer.from_file(site.evidence.signing_key)
     except KeyFileError as exc:
         raise fail(str(exc)) from None
+    client = _redis(redis_url) if redis_url else None  # cheap checks first, models last
     helmet_cam = next((c for c in cams if "helmet" in site.rules_for(c)), cams[0])
     try:
         detector, helmet = detectors_from_site(site, helmet_cam, threads=threads)
@@ -83,7 +84,6 @@ def _build_worker(
             plates = PlateReader.from_registry(threads=threads)
     except ModelMissingError as exc:
         raise fail(str(exc)) from None
-    client = _redis(redis_url) if redis_url else None
     store = _store(site) if (client is None or writer) else None
     return LiveWorker(
         site, live, detector, evidence_cfg=site.evidence, signer=signer, cameras=chosen, helmet_detector=helmet,
@@ -111,8 +111,8 @@ def run(
 
     from pipelines.live.logs import setup_json_logging
 
-    setup_json_logging(log_level.upper())
     worker = _build_worker(site_path, cameras, redis_url, metrics_port, metrics_host, live_config, spool_dir, worker_id, writer, threads)
+    setup_json_logging(log_level.upper())  # after the checks: their errors are one plain line
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.request_stop())
     raise typer.Exit(worker.run())
