@@ -133,13 +133,14 @@ def writer_cmd(
     from pipelines.live.logs import setup_json_logging
     from pipelines.live.writer import RecordWriter
 
-    setup_json_logging(log_level.upper())
     site = _site(site_path)
     client = _redis(redis_url)
+    store = _store(site)
+    setup_json_logging(log_level.upper())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    RecordWriter(client, site.id, _store(site), consumer=consumer, claim_idle_ms=int(claim_idle_s * 1000)).run(stop)
+    RecordWriter(client, site.id, store, consumer=consumer, claim_idle_ms=int(claim_idle_s * 1000)).run(stop)
 
 
 @app.command("status")
@@ -259,7 +260,7 @@ def soak(
                 )
             samples.append(sample)
             if not as_json:
-                typer.echo("  ".join(f"{k}={v}" for k, v in sample.items()))
+                print("  ".join(f"{k}={v}" for k, v in sample.items()), flush=True)  # live progress, even into a file
     except KeyboardInterrupt:
         pass
     finally:
