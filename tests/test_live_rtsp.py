@@ -116,17 +116,18 @@ def test_frozen_camera_goes_stalled_then_reconnects(rtsp_server: RtspServer) -> 
 
 
 @pytest.mark.parametrize(
-    ("make_url", "expected"),
+    ("make_url", "size", "expected"),
     [
-        (lambda srv: srv.url.replace("/cam", "/no-such-stream"), "404"),
-        (lambda srv: f"rtsp://127.0.0.1:{free_port()}/cam", "refused"),  # closed loopback port
-        (lambda srv: "rtsp://127.0.0.2:1/cam", "refused"),  # reserved loopback blackhole
+        (lambda srv: srv.url.replace("/cam", "/no-such-stream"), None, "404"),  # fails in the probe
+        (lambda srv: srv.url.replace("/cam", "/no-such-stream"), (768, 432), "404"),  # size known: fails in the decoder
+        (lambda srv: f"rtsp://127.0.0.1:{free_port()}/cam", None, "refused"),  # closed loopback port
+        (lambda srv: "rtsp://127.0.0.2:1/cam", (768, 432), "refused"),  # reserved loopback blackhole
     ],
-    ids=["not-found", "closed-port", "blackhole"],
+    ids=["not-found-probe", "not-found-decoder", "closed-port", "blackhole"],
 )
-def test_bad_or_unreachable_camera_is_an_error_state_not_a_crash(rtsp_server: RtspServer, make_url, expected: str) -> None:
+def test_bad_or_unreachable_camera_is_an_error_state_not_a_crash(rtsp_server: RtspServer, make_url, size, expected: str) -> None:
     rec = Recorder()
-    with RtspSource("bad", make_url(rtsp_server), FAST, on_health=rec) as src:
+    with RtspSource("bad", make_url(rtsp_server), FAST, on_health=rec, size=size) as src:
         wait_for(lambda: rec.count("alert") == 1 and rec.count("state", "offline") >= 2, 15, "offline alert")
         snap = src.health.snapshot()
         assert snap.state in ("offline", "connecting") and snap.alerting
