@@ -267,9 +267,13 @@ def compare(
     except ModelMissingError as exc:
         result.skipped = str(exc)
         return result
+    import logging
+
     import torch
     import ultralytics
     from ultralytics import YOLO
+
+    logging.getLogger("ultralytics").setLevel(logging.WARNING)  # its "Loading ..." lines would break --json stdout
 
     result.ultralytics_version = ultralytics.__version__
     result.torch_version = torch.__version__
@@ -280,8 +284,8 @@ def compare(
     every = camera.model_copy(update={"detect_fps": 60.0})
     site = site.model_copy(update={"cameras": [every if c.id == camera.id else c for c in site.cameras]})
 
-    end_s = exact_end(video, camera.id, frames)
-    sample = [f.image for f in frame_source(video, camera.id, exact_end(video, camera.id, 3)).frames()]
+    end_s, _ = exact_end(video, camera.id, frames)
+    sample = [f.image for f in frame_source(video, camera.id, exact_end(video, camera.id, 3)[0]).frames()]
     probe_images = sample + equivalence_images()
     progress(f"  detector equivalence: YOLO.predict vs Detector.detect on {len(probe_images)} images")
     result.equivalence = check_equivalence(YOLO(str(path), task="detect"), detector, probe_images, imgsz, m.detector_conf, m.detector_iou)
