@@ -20,7 +20,7 @@ from evidence.review.i18n import MESSAGES
 from evidence.review.tables import audit_log
 from pipelines.cli.main import app as cli
 from tests.fixtures_evidence import keys  # noqa: F401
-from tests.fixtures_review import PASSWORD, Env, csrf_of, env, login  # noqa: F401
+from tests.fixtures_review import Env, csrf_of, env, login  # noqa: F401
 
 
 def _decide(c, rid, body) -> int:
@@ -235,3 +235,69 @@ def test_synthetic_chinese_by_default_english_on_request(env: Env):
     page = rita.get("/queue").text
     assert "Review queue" in page and "待审队列" not in page and 'lang="en"' in page
     assert "Log in" in env.client().get("/login?lang=en").text
+
+
+# -- serve --------------------------------------------------------------------------------------
+def _site(env: Env) -> Path:
+    site = env.tmp / "site.yaml"
+    site.write_text(
+        "id: site-001\ntimezone: Asia/Shanghai\ncameras:\n  - id: cam-01\n    source: recorded.mp4\n    frame_size: [320, 180]\n"
+        f"store:\n  url: {env.settings.store.url}\n"
+        f"evidence:\n  output_dir: {env.tmp / 'evidence'}\n  signing_key: {env.tmp / 'keys' / 'evidence.key'}\n",
+        encoding="utf-8")
+    return site
+
+
+def test_synthetic_cli_serve_answers_on_loopback(env: Env):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    review = env.tmp / "review.yaml"
+    review.write_text(f"second_review_rules: [parking]\nexport_dir: {env.tmp / 'exports'}\n", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli.main", "review", "serve", "--config", str(_site(env)),
+                             "--review-config", str(review), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, body = time.monotonic() + 30, None
+        while time.monotonic() < deadline and body is None:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2).read().decode()
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.2)
+        assert body is not None and 'name="csrf_token"' in body and "违法记录审核" in body
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/queue", timeout=2)
+            raise AssertionError("/api/queue answered without a session")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("yaml_text,message", [
+    ("second_review_rules: [jaywalking]\n", "second_review_rules.0"),
+    ("claim_seconds: 1\n", "claim_seconds"),
+    ("colour: red\n", "colour"),
+])
+def test_synthetic_cli_bad_review_config_names_the_field(env: Env, yaml_text, message):
+    review = env.tmp / "review.yaml"
+    review.write_text(yaml_text, encoding="utf-8")
+    r = CliRunner().invoke(cli, ["review", "serve", "--config", str(_site(env)), "--review-config", str(review)])
+    assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_synthetic_cli_serve_without_the_trusted_key_says_so(env: Env, tmp_path: Path, monkeypatch):
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    monkeypatch.chdir(empty)  # the default key path keys/evidence.pub does not exist here
+    assert not (empty / "keys" / "evidence.pub").exists()
+    r = CliRunner().invoke(cli, ["review", "serve", "--db", env.settings.store.url])
+    assert r.exit_code == 2 and "public key" in r.output and "checking it against this key" in r.output

@@ -3,6 +3,8 @@ rule, and concurrency (two reviewers never decide one record twice), on SQLite a
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import threading
 from pathlib import Path
@@ -315,3 +317,27 @@ def test_synthetic_queue_filter_days_are_local(env: Env):
     from zoneinfo import ZoneInfo
     q = QueueFilter(day_from=date(2024, 5, 1), day_to=date(2024, 5, 1)).query(ZoneInfo("Asia/Shanghai"))
     assert q.since.isoformat() == "2024-05-01T00:00:00+08:00" and q.until.isoformat() == "2024-05-02T00:00:00+08:00"
+
+
+def test_synthetic_queue_two_person_and_figures_on_both_backends(tmp_path: Path, store_url: str, monkeypatch):
+    """The app's own SQL (queue order, stage subqueries, counts, dashboard, CSV) on SQLite and PostgreSQL."""
+    cheap_hashing(monkeypatch)
+    e = make_env(tmp_path, url=store_url, review=ReviewConfig(export_dir=tmp_path / "exports", second_review_rules=["parking"]))
+    try:
+        rita, sam = e.client("rita"), e.client("sam")
+        assert _ids(rita.get("/queue").text) == e.ids
+        assert _decide(rita, e.ids[0], {"decision": "approve"})[1]["action"] == "approve_first"
+        assert _decide(rita, e.ids[2], {"decision": "approve"})[1]["status"] == "approved"  # helmet
+        assert _ids(sam.get("/queue?stage=second").text) == [e.ids[0]]
+        assert sam.get("/api/queue").json()["counts"] == {"pending_review": 2, "second_review": 1, "approved": 1,
+                                                         "rejected": 0, "exported": 0}
+        assert _decide(sam, e.ids[0], {"decision": "approve"})[1]["status"] == "approved"
+        stats = sam.get("/api/stats").json()
+        assert {(d["reviewer"], d["approved"]) for d in stats["per_day"]} == {("rita", 2), ("sam", 1)}
+        assert stats["helmet_rate_by_site"][0]["rate"] == 0.5
+        csv_text = sam.get("/stats.csv").content.decode("utf-8-sig")
+        rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(csv_text))}
+        assert (rows[e.ids[0]]["decision"], rows[e.ids[0]]["decided_by"], rows[e.ids[0]]["second_reviewer"]) == ("approve", "rita", "sam")
+        assert (rows[e.ids[2]]["decided_by"], rows[e.ids[2]]["second_reviewer"]) == ("rita", "")
+    finally:
+        e.store.close()

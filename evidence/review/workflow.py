@@ -85,8 +85,10 @@ def _latest_final(record_id_col: Any) -> sa.ScalarSelect:
 def _first_approval(record_id_col: Any) -> sa.ScalarSelect:
     """The actor of the record's pending first approval, or NULL when there is none."""
     d = decisions.alias("d_first")
+    # The inner subquery correlates with d_first (its immediate parent), which correlates with the
+    # caller's record: correlating the inner one with the record directly would not reach it.
     return (sa.select(d.c.actor)
-            .where(d.c.record_id == record_id_col, d.c.action == FIRST_APPROVAL, d.c.id == _latest_final(record_id_col))
+            .where(d.c.record_id == record_id_col, d.c.action == FIRST_APPROVAL, d.c.id == _latest_final(d.c.record_id))
             .scalar_subquery())
 
 
