@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evidence.config import EvidenceConfig, StoreConfig
+from evidence.review.config import ReviewConfig
 from pipelines.rules.base import RULE_NAMES, TimeWindow, Zone, ZoneKind
 from pipelines.rules.helmet import HelmetConfig
 from pipelines.rules.parking import ParkingConfig
@@ -136,6 +137,7 @@ class SiteConfig(_Strict):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
 
     @field_validator("timezone")
     @classmethod

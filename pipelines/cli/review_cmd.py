@@ -45,7 +45,7 @@ def _settings(config: Optional[Path], review_config: Optional[Path], db: Optiona
         except SiteConfigError as exc:
             raise fail(str(exc))
         evidence, store, tz = site.evidence, site.store, site.timezone
-        review = getattr(site, "review", None)  # when the site schema carries a review: section
+        review = site.review
     if review_config is not None:
         try:
             data = yaml.safe_load(review_config.read_text(encoding="utf-8")) or {}
