@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from evidence.review import audit
 from evidence.review.auth import Permission, User
 from evidence.review.tables import now_utc, reason_codes
-from evidence.store import RecordQuery, RecordStore, ViolationRecord
+from evidence.store import RecordQuery, RecordStore, StoreConflict, ViolationRecord, change_record
 from evidence.store.records import TRANSITIONS
 from evidence.store.schema import decisions, records
 
@@ -97,7 +97,7 @@ def queue(store: RecordStore, flt: QueueFilter, tz: ZoneInfo, stage: Stage, me: 
     """Pending records of one stage, oldest first. Second-stage items exclude the viewer's own approvals."""
     now = now_utc()
     first = _first_approval(records.c.id).label("first_reviewer")
-    stmt = sa.select(records, first).where(*RecordStore._where(flt.query(tz, "pending_review")))
+    stmt = sa.select(records, first).where(*RecordStore.record_filters(flt.query(tz, "pending_review")))
     stmt = stmt.where(first.is_(None) if stage == "first" else first.is_not(None))
     if stage == "second" and me is not None:
         stmt = stmt.where(first != me.name)
@@ -116,7 +116,7 @@ def queue(store: RecordStore, flt: QueueFilter, tz: ZoneInfo, stage: Stage, me: 
 
 def counts(store: RecordStore, flt: QueueFilter, tz: ZoneInfo) -> dict[str, int]:
     """Records per status under the filter, plus ``second_review`` (pending with a first approval)."""
-    where = RecordStore._where(flt.query(tz))
+    where = RecordStore.record_filters(flt.query(tz))
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(records.c.status, sa.func.count()).where(*where).group_by(records.c.status)).all()
         second = conn.execute(sa.select(sa.func.count()).select_from(records).where(
@@ -237,15 +237,11 @@ def may_decide(stage: Stage, first_reviewer: str | None, user: User) -> str | No
     return None
 
 
-def _bump(conn: Connection, rec: ViolationRecord, values: dict[str, Any]) -> None:
-    done = conn.execute(
-        records.update()
-        .where(records.c.id == rec.id, records.c.row_version == rec.row_version, records.c.status == rec.status,
-               records.c.claimed_by == rec.claimed_by)
-        .values(row_version=rec.row_version + 1, updated_at=now_utc(), **values)
-    ).rowcount
-    if done != 1:
-        raise WorkflowError(409, f"record {rec.id} changed meanwhile; reload it")
+def _change(conn: Connection, rec: ViolationRecord, values: dict[str, Any], **log: Any) -> None:
+    try:
+        change_record(conn, rec, values, **log)
+    except StoreConflict:
+        raise WorkflowError(409, f"record {rec.id} changed meanwhile; reload it") from None
 
 
 def active_reasons(conn: Connection) -> set[str]:
@@ -289,11 +285,9 @@ def decide(store: RecordStore, record_id: int, user: User, decision: Literal["ap
             if status not in TRANSITIONS[rec.status]:
                 raise WorkflowError(409, f"record {record_id} is {rec.status}; cannot become {status}")
             values = {"status": status, "claimed_by": None, "claimed_until": None}
-        _bump(conn, rec, values)
         before = {"status": rec.status, "stage": stage}
         after = {"status": status, "action": action, "reason_code": reason_code}
-        conn.execute(decisions.insert().values(record_id=record_id, actor=user.name, at=now_utc(), action=action,
-                                               reason_code=reason_code, note=note, before=before, after=after))
+        _change(conn, rec, values, actor=user.name, action=action, reason_code=reason_code, note=note, before=before, after=after)
         audit.append(conn, user.name, action, str(record_id), before, after)
     return Outcome(record_id, status, stage, action)
 
@@ -319,9 +313,8 @@ def correct_plate(store: RecordStore, record_id: int, user: User, text: str, col
         before = {"machine_text": rec.plate_text, "machine_color": rec.plate_color,
                   "reviewed_text": rec.plate_text_reviewed, "reviewed_color": rec.plate_color_reviewed}
         after = {**before, "reviewed_text": plate, "reviewed_color": color}
-        _bump(conn, rec, {"plate_text_reviewed": plate, "plate_color_reviewed": color})
-        conn.execute(decisions.insert().values(record_id=record_id, actor=user.name, at=now_utc(), action="correct_plate",
-                                               reason_code=None, note=None, before=before, after=after))
+        _change(conn, rec, {"plate_text_reviewed": plate, "plate_color_reviewed": color},
+                actor=user.name, action="correct_plate", before=before, after=after)
         audit.append(conn, user.name, "correct_plate", str(record_id), before, after)
         row = conn.execute(sa.select(records).where(records.c.id == record_id)).first()
     return ViolationRecord.model_validate(dict(row._mapping))

@@ -25,6 +25,49 @@ class StoreMissing(StoreError):
     """A read-only opener found no database (a typo in the URL should not create an empty one)."""
 
 
+class StoreConflict(StoreError):
+    """The record changed between reading it and writing it (another reviewer or process)."""
+
+
+def change_record(
+    conn: Connection,
+    rec: ViolationRecord,
+    values: dict[str, Any],
+    *,
+    actor: str,
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    reason_code: str | None = None,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """The one way a record changes: a version-checked update plus its decision-log row, inside the
+    caller's transaction (so callers can add their own checks and audit entries atomically).
+
+    The update matches the row as it was read (version, status, claim holder); if anyone changed it
+    meanwhile nothing is written and StoreConflict is raised.
+    """
+    now = now or datetime.now(timezone.utc)
+    done = conn.execute(
+        records.update()
+        .where(
+            records.c.id == rec.id,
+            records.c.row_version == rec.row_version,
+            records.c.status == rec.status,
+            records.c.claimed_by.is_(None) if rec.claimed_by is None else records.c.claimed_by == rec.claimed_by,
+        )
+        .values(row_version=rec.row_version + 1, updated_at=now, **values)
+    ).rowcount
+    if done != 1:
+        raise StoreConflict(f"record {rec.id} changed meanwhile; reload and retry")
+    conn.execute(
+        decisions.insert().values(
+            record_id=rec.id, actor=actor, at=now, action=action, reason_code=reason_code, note=note, before=before, after=after
+        )
+    )
+
+
 def _engine(url: str, echo: bool) -> sa.Engine:
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
@@ -136,20 +179,10 @@ class RecordStore:
                 raise StoreError(f"record {record_id} is {row.status}; cannot become {status}")
             if expected_version is not None and row.row_version != expected_version:
                 raise StoreError(f"record {record_id} changed meanwhile (version {row.row_version}, expected {expected_version})")
-            changes: dict[str, Any] = {"status": status, "updated_at": now, "row_version": row.row_version + 1, **(extra or {})}
-            done = conn.execute(
-                records.update()
-                .where(records.c.id == record_id, records.c.row_version == row.row_version)
-                .values(**changes)
-            ).rowcount
-            if done != 1:
-                raise StoreError(f"record {record_id} changed meanwhile; reload and retry")
             action = {"approved": "approve", "rejected": "reject", "exported": "export", "pending_review": "reopen"}[status]
-            conn.execute(
-                decisions.insert().values(
-                    record_id=record_id, actor=actor, at=now, action=action, reason_code=reason_code, note=note,
-                    before={"status": row.status}, after={"status": status, **{k: str(v) for k, v in (extra or {}).items()}},
-                )
+            change_record(
+                conn, row, {"status": status, **(extra or {})}, actor=actor, action=action, reason_code=reason_code, note=note,
+                before={"status": row.status}, after={"status": status, **{k: str(v) for k, v in (extra or {}).items()}}, now=now,
             )
             updated = self._get(conn, record_id)
             assert updated is not None
@@ -173,7 +206,7 @@ class RecordStore:
         return None if row is None else self._to_record(row)
 
     @staticmethod
-    def _where(q: RecordQuery) -> list[sa.ColumnElement[bool]]:
+    def record_filters(q: RecordQuery) -> list[sa.ColumnElement[bool]]:
         conds: list[sa.ColumnElement[bool]] = []
         if q.site_id is not None:
             conds.append(records.c.site_id == q.site_id)
@@ -194,7 +227,7 @@ class RecordStore:
     def query(self, q: RecordQuery | None = None) -> list[ViolationRecord]:
         """Newest first."""
         q = q or RecordQuery()
-        stmt = sa.select(records).where(*self._where(q)).order_by(records.c.start_time.desc(), records.c.id.desc())
+        stmt = sa.select(records).where(*self.record_filters(q)).order_by(records.c.start_time.desc(), records.c.id.desc())
         if q.limit is not None:
             stmt = stmt.limit(q.limit)
         if q.offset:
@@ -205,7 +238,7 @@ class RecordStore:
     def count(self, q: RecordQuery | None = None) -> int:
         q = q or RecordQuery()
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(records).where(*self._where(q))).scalar_one())
+            return int(conn.execute(sa.select(sa.func.count()).select_from(records).where(*self.record_filters(q))).scalar_one())
 
     def decisions(self, record_id: int) -> list[Decision]:
         with self.engine.connect() as conn:
