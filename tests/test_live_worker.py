@@ -229,7 +229,12 @@ def test_worker_batches_inference_across_cameras_and_runs_a_chosen_subset(street
     thread.start()
     try:
         wait_for(lambda: len(worker.status().cameras) == 2 and all(c.state == "live" for c in worker.status().cameras), 30, "both cameras live")
-        wait_for(lambda: 2 in recording.batches, 30, "a detector batch holding frames of both cameras")
+        start = len(recording.batches)
+        wait_for(lambda: len(recording.batches) - start >= 10, 30, "ten detector passes with both cameras live")
+        passes = recording.batches[start:]
+        print("batch sizes:", passes)
+        # one tick, one pass: both due cameras share it, instead of two passes of one on their own phases
+        assert passes.count(2) >= 0.7 * len(passes), passes
     finally:
         worker.request_stop()
         thread.join(60)

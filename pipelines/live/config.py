@@ -16,6 +16,7 @@ class LiveConfig(BaseModel):
     rtsp: RtspConfig = Field(default_factory=RtspConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     max_batch: int = Field(8, ge=1, description="most frames per detector call, across cameras")
+    batch_wait_s: float = Field(0.04, ge=0, description="on a detection tick, wait this long for every live camera's frame")
     evidence_threads: int = Field(2, ge=1, description="threads packaging evidence off the inference loop")
     lease_ttl_s: float = Field(10.0, ge=0.3, description="camera lease lifetime; a dead worker's cameras move after at most this")
     claim_idle_s: float = Field(30.0, gt=0, description="record writer reclaims entries pending this long (writer died)")

@@ -2,8 +2,9 @@
 
 Threads:
   rtsp-<camera>   one reader per camera (vision.sources.rtsp): decode, reconnect, health;
-  main loop       takes the newest frame of each camera, batches the due ones through the
-                  detector across cameras, runs each camera's engine, queues events;
+  main loop       takes the newest frame of each camera; on each detection tick batches the
+                  cameras that are due through the detector together; runs each camera's
+                  engine; queues events;
   evidence-N      packages evidence and writes/publishes records (pipelines.live.evidence);
   housekeeping    leases, alert and status publishing, spool replay: everything that talks
                   to Redis, so an outage never blocks the main loop;
@@ -147,6 +148,8 @@ class LiveWorker:
         )
         self.evidence_cfg = evidence_cfg
         self._redis_ok: bool | None = None if redis_client is None else True
+        self._tick_period = 1.0 / max(c.detect_fps for c in self.camera_configs.values())
+        self._next_tick = 0.0
         self._threads: list[threading.Thread] = []
 
     # -- records -----------------------------------------------------------------------------------
@@ -208,16 +211,41 @@ class LiveWorker:
 
     # -- main loop ---------------------------------------------------------------------------------
     def step(self) -> int:
-        """One pass: at most one (the newest waiting) frame per camera; returns frames processed."""
+        """One pass: at most one (the oldest waiting) frame per camera; returns frames processed.
+
+        Detection passes run on one worker-wide tick (the fastest camera's detect rate). On a tick
+        the pass waits up to ``batch_wait_s`` for a frame from every live camera, so the cameras
+        that are due go through the detector together in one batch instead of each in a batch of
+        one on its own phase. A due frame between ticks is tracked by prediction meanwhile.
+        """
         self._reconcile()
-        batch: list[tuple[_Camera, Frame]] = []
-        for cam in self._snapshot_cams():
+        cams = self._snapshot_cams()
+        frames: dict[str, Frame] = {}
+        for cam in cams:
             frame = cam.source.frames.get_nowait()
             if frame is not None:
-                batch.append((cam, frame))
-        if not batch:
+                frames[cam.config.id] = frame
+        mono = time.monotonic()
+        tick = bool(frames) and mono >= self._next_tick
+        if tick:
+            self._next_tick = max(self._next_tick + self._tick_period, mono - self._tick_period)
+            deadline = mono + self.live.batch_wait_s
+            missing = [c for c in cams if c.config.id not in frames and c.source.health.state == "live"]
+            while missing and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._wake.wait(left)
+                self._wake.clear()
+                for cam in list(missing):
+                    frame = cam.source.frames.get_nowait()
+                    if frame is not None:
+                        frames[cam.config.id] = frame
+                        missing.remove(cam)
+        if not frames:
             self._service_evidence()
             return 0
+        batch = [(cam, frames[cam.config.id]) for cam in cams if cam.config.id in frames]
         now = time.time()
         due: list[tuple[_Camera, Frame]] = []
         for cam, frame in batch:
@@ -227,7 +255,7 @@ class LiveWorker:
             self.metrics.frames_processed.labels(cam_id).inc()
             cam.evidence.index.add(frame.seq, frame.pts)
             pipe = cam.evidence.pipeline
-            if pipe.needs_detection(frame):
+            if tick and pipe.needs_detection(frame):
                 if cam.gate.should_detect(frame.image, frame.pts):
                     due.append((cam, frame))
                     continue

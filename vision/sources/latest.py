@@ -42,6 +42,11 @@ class LatestQueue(Generic[T]):
             self._notify.set()
         return dropped
 
+    def note_dropped(self, n: int) -> None:
+        """Count items the producer discarded before they reached the queue (stale backlog)."""
+        with self._cond:
+            self._dropped += n
+
     def get(self, timeout: float | None = None) -> T | None:
         """Oldest retained item, waiting up to ``timeout`` s; None on timeout or when closed and empty."""
         with self._cond:

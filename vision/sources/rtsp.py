@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Literal
 from urllib.parse import urlsplit
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.frame import Frame
@@ -55,8 +56,11 @@ class RtspConfig(BaseModel):
     alert_after_s: float = Field(30.0, ge=0, description="down this long: raise the offline alert once")
     queue_size: int = Field(2, ge=1, description="frames kept for the consumer; older ones are dropped")
     max_width: int | None = Field(None, gt=0, description="downscale wider streams to this width (saves memory and conversion)")
+    settle_s: float = Field(
+        1.0, ge=0, description="after each connect, hold frames this long to time-stamp a backlog burst correctly"
+    )
     max_clock_skew_s: float = Field(
-        2.0, gt=0, description="frame wall times follow the stream clock; re-anchor to the local clock when they drift this far"
+        2.0, gt=0, description="frame wall times follow the stream clock; re-anchor when they trail the local clock this far"
     )
     hwaccel: str = Field("none", description="FFmpeg hardware decoder: none, auto, cuda, vaapi...")
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
@@ -232,16 +236,21 @@ class RtspSource:
             self._pipe = None
 
     def _wall_time(self, pts: float) -> datetime:
-        """Capture time of a frame: the local clock anchored once, then advanced by the stream's pts.
+        """Capture time of a frame: the local clock, anchored so it advances exactly with the stream's pts.
 
-        Arrival times are jittery (bursts after a TCP stall, a buffering server), and the engine
-        measures dwell and speed on pts, so evidence times must advance exactly with pts or a
-        10 s stay could show panoramas 9.6 s apart. The anchor moves only when the two clocks
-        drift more than ``max_clock_skew_s`` apart (camera clock drift over days); wall times
-        never go backwards.
+        Arrival times are jittery, and the engine measures dwell and speed on pts, so evidence
+        times must advance with pts or a 12 s stay could show panoramas 11.6 s apart. The anchor
+        (wall time at pts 0) is set after each connect from the least-delayed frame of the settle
+        window (see ``_pump``), and afterwards only moves for a reason:
+          - earlier, when a frame would be stamped after its arrival: the frames before it were
+            backlog (a server sending from the last keyframe, a TCP catch-up burst), so the anchor
+            was late; a frame is never stamped in the future;
+          - later, when stamps trail arrivals by more than ``max_clock_skew_s`` (the camera's
+            clock runs slow against ours over days).
+        Wall times never go backwards.
         """
         now = time.time()
-        if self._anchor is None or abs(self._anchor + pts - now) > self.config.max_clock_skew_s:
+        if self._anchor is None or self._anchor + pts > now or now - (self._anchor + pts) > self.config.max_clock_skew_s:
             self._anchor = now - pts
         wall = max(self._anchor + pts, self._last_wall + 1e-6)
         self._last_wall = wall
@@ -251,6 +260,11 @@ class RtspSource:
         cfg = self.config
         first: tuple[float, float] | None = None  # (monotonic arrival, pts) of this connection's first frame
         pts_base = 0.0
+        # Frames of the first settle_s are held (only the newest queue_size) until the clock anchor
+        # is known: the least-delayed of them tells when pts 0 was captured, so a connect burst of
+        # backlog frames gets true, evenly spaced times instead of its arrival times.
+        settling: list[tuple[int, float, np.ndarray]] | None = []
+        min_offset = float("inf")
         last_frame = flowing = time.monotonic()  # flowing: last frame that came within stall_after_s of the one before
         while not self._stop.is_set():
             try:
@@ -278,10 +292,21 @@ class RtspSource:
             self.stats.last_decode_lag_s = max(0.0, (now - first[0]) - (pts - first[1]))
             frame_pts = pts_base + pts
             self._last_pts = frame_pts
-            frame = Frame(self.camera_id, self._seq, frame_pts, self._wall_time(frame_pts), raw.image)
-            self._seq += 1
+            seq, self._seq = self._seq, self._seq + 1
             self.stats.decoded += 1
-            self.frames.put(frame)
+            if settling is None:
+                self.frames.put(Frame(self.camera_id, seq, frame_pts, self._wall_time(frame_pts), raw.image))
+            else:
+                settling.append((seq, frame_pts, raw.image))
+                min_offset = min(min_offset, time.time() - frame_pts)
+                if len(settling) > cfg.queue_size:  # only the newest could reach the consumer anyway
+                    del settling[0]
+                    self.frames.note_dropped(1)
+                if now - first[0] >= cfg.settle_s:
+                    self._anchor = min_offset
+                    for held_seq, held_pts, image in settling:
+                        self.frames.put(Frame(self.camera_id, held_seq, held_pts, self._wall_time(held_pts), image))
+                    settling = None
             self._emit(self.health.frame(now))
         return "stopped"
 
