@@ -99,6 +99,8 @@ def test_bench_cli_json_on_real_clip(shared_data, registry):
     assert rep["detector_only"]["fps"]["mean"] > 0
     eff = rep["efficiency"]["runs"]
     assert eff == pytest.approx([a / b for a, b in zip(e2e["fps"]["runs"], rep["detector_only"]["fps"]["runs"])], rel=1e-3)
+    assert rep["efficiency_best_of_repeats"] == pytest.approx(max(e2e["fps"]["runs"]) / max(rep["detector_only"]["fps"]["runs"]), rel=1e-2)
+    assert len(rep["efficiency_cpu"]["runs"]) == 2 and all(0 < v < 5 for v in rep["efficiency_cpu"]["runs"])
     # 12 frames fire no event: the per-event evidence cost comes from a probe package, amortised cost is 0
     ev = rep["evidence"]
     assert ev["events_per_run"] == 0 and ev["per_event_from"] == "probe event"
