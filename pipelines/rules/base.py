@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal, Sequence
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -173,3 +173,24 @@ def point_at(history: TrackHistory, seq: int) -> TrackPoint | None:
         if p.seq < seq:
             break
     return None
+
+
+def rider_decision(
+    rule: RuleName, history: TrackHistory, shown: Sequence[Any], first_seq: int, last_seq: int, facts: dict[str, Any]
+) -> Decision:
+    """Decision of a rider rule (helmet, passengers): key frames at the ``shown`` observations in time
+    order, span from the first to the last offending observation."""
+    points = (point_at(history, o.seq) for o in sorted(shown, key=lambda o: o.seq))
+    key_frames = [KeyFrameRef.at(p, "violation") for p in points if p is not None]
+    start = point_at(history, first_seq) or history.points[0]
+    end = point_at(history, last_seq) or history.points[-1]
+    return Decision(
+        rule=rule,
+        track_id=history.track_id,
+        vehicle_class=history.class_name,
+        start=start,
+        end=end,
+        key_frames=tuple(key_frames or [KeyFrameRef.at(end, "violation")]),
+        facts=facts,
+    )
+

@@ -11,7 +11,7 @@ from collections import Counter
 
 from pydantic import Field, model_validator
 
-from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, point_at
+from pipelines.rules.base import Decision, RuleConfig, rider_decision
 from vision.track_history import TrackHistory
 
 
@@ -53,27 +53,11 @@ def evaluate(history: TrackHistory, cfg: HelmetConfig) -> Decision | None:
     riders = counts.most_common(1)[0][0]
     without = Counter(sum(1 for h in o.heads if not h.helmet and h.confidence >= cfg.min_confidence) for _, o in bad)
     best = sorted(bad, key=lambda b: -b[0])[:3]
-    key_frames = []
-    for conf, o in sorted(best, key=lambda b: b[1].seq):
-        p = point_at(history, o.seq)
-        if p is not None:
-            key_frames.append(KeyFrameRef.at(p, "violation"))
-    start = point_at(history, bad[0][1].seq) or history.points[0]
-    end = point_at(history, bad[-1][1].seq) or history.points[-1]
-    if not key_frames:
-        key_frames = [KeyFrameRef.at(end, "violation")]
-    return Decision(
-        rule="helmet",
-        track_id=history.track_id,
-        vehicle_class=history.class_name,
-        start=start,
-        end=end,
-        key_frames=tuple(key_frames),
-        facts={
-            "no_helmet_votes": len(bad),
-            "observations": len(looks),
-            "riders": int(riders),
-            "riders_without_helmet": int(without.most_common(1)[0][0]),
-            "max_confidence": round(float(max(c for c, _ in bad)), 3),
-        },
-    )
+    facts = {
+        "no_helmet_votes": len(bad),
+        "observations": len(looks),
+        "riders": int(riders),
+        "riders_without_helmet": int(without.most_common(1)[0][0]),
+        "max_confidence": round(float(max(c for c, _ in bad)), 3),
+    }
+    return rider_decision("helmet", history, [o for _, o in best], bad[0][1].seq, bad[-1][1].seq, facts)

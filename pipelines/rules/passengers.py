@@ -11,7 +11,7 @@ from collections import Counter
 
 from pydantic import Field, model_validator
 
-from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, point_at
+from pipelines.rules.base import Decision, RuleConfig, rider_decision
 from vision.track_history import TrackHistory
 
 
@@ -46,26 +46,5 @@ def evaluate(history: TrackHistory, cfg: PassengersConfig) -> Decision | None:
     if len(over) < cfg.k:
         return None
     voted = Counter(o.count for o in over).most_common(1)[0][0]
-    key_frames = []
-    for o in sorted(sorted(over, key=lambda o: -o.count)[:3], key=lambda o: o.seq):
-        p = point_at(history, o.seq)
-        if p is not None:
-            key_frames.append(KeyFrameRef.at(p, "violation"))
-    start = point_at(history, over[0].seq) or history.points[0]
-    end = point_at(history, over[-1].seq) or history.points[-1]
-    if not key_frames:
-        key_frames = [KeyFrameRef.at(end, "violation")]
-    return Decision(
-        rule="passengers",
-        track_id=history.track_id,
-        vehicle_class=history.class_name,
-        start=start,
-        end=end,
-        key_frames=tuple(key_frames),
-        facts={
-            "riders": int(voted),
-            "max_allowed": int(limit),
-            "frames_over": len(over),
-            "observations": len(window),
-        },
-    )
+    facts = {"riders": int(voted), "max_allowed": int(limit), "frames_over": len(over), "observations": len(window)}
+    return rider_decision("passengers", history, sorted(over, key=lambda o: -o.count)[:3], over[0].seq, over[-1].seq, facts)
