@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping, Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from evidence.atomic import make_temp_dir, publish_dir, sweep_stale_temps, write_durable
 from evidence.clip import encode_clip
@@ -44,8 +44,18 @@ from evidence.composite import (
 )
 from evidence.config import EvidenceConfig
 from evidence.event import KeyFrame, ViolationEvent
-from evidence.manifest import MANIFEST, SIGNATURE, FileEntry, Manifest, SignatureFile, sha256_bytes, sha256_file, verify_package
+from evidence.manifest import (
+    MANIFEST,
+    SIGNATURE,
+    FileEntry,
+    Manifest,
+    SignatureFile,
+    sha256_bytes,
+    sha256_file,
+    verify_package,
+)
 from evidence.signing import Signer
+from evidence.timezone import TimeZoneName
 
 
 class PackageError(ValueError):
@@ -61,16 +71,8 @@ class CaptureContext(BaseModel):
     device_id: str = Field(min_length=1)  # camera id
     direction: str | None = None  # e.g. 由东向西
     lane: str | None = None  # e.g. 2 or 非机动车道
-    timezone: str = "Asia/Shanghai"  # IANA zone for the printed times
+    timezone: TimeZoneName = "Asia/Shanghai"  # IANA zone for the printed times
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from None
-        return v
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from evidence.config import EvidenceConfig, StoreConfig
 from evidence.review.config import ReviewConfig
+from evidence.timezone import TimeZoneName
 from pipelines.rules.base import RULE_NAMES, TimeWindow, Zone, ZoneKind
 from pipelines.rules.helmet import HelmetConfig
 from pipelines.rules.parking import ParkingConfig
@@ -129,7 +137,7 @@ class SiteConfig(_Strict):
     id: str = Field(min_length=1, description="site identifier, stamped on every record")
     name: str = ""
     location: Location = Field(default_factory=Location)
-    timezone: str = Field("Asia/Shanghai", description="IANA zone for time windows and the evidence clock")
+    timezone: TimeZoneName = Field("Asia/Shanghai", description="IANA zone for time windows and the evidence clock")
     cameras: list[CameraConfig] = Field(min_length=1)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
@@ -139,14 +147,6 @@ class SiteConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
 
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}; expected an IANA name such as 'Asia/Shanghai'") from None
-        return value
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> "SiteConfig":
