@@ -17,12 +17,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from pipelines.cli.app import app, batch_app, fail
+
+if TYPE_CHECKING:
+    from pipelines.batch.jobs import ProcessorSpec
 
 
 class _DefaultRunGroup(TyperGroup):
