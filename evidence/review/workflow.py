@@ -237,6 +237,17 @@ def may_decide(stage: Stage, first_reviewer: str | None, user: User) -> str | No
     return None
 
 
+def _open_for_decision(conn: Connection, record_id: int, user: User) -> tuple[ViolationRecord, Stage, str | None]:
+    """Lock the record and check that ``user`` may act on it at its stage and holds its claim."""
+    rec = _locked(conn, record_id)
+    stage, first = stage_of(conn, record_id)
+    why_not = may_decide(stage, first, user)
+    if why_not:
+        raise WorkflowError(403, why_not)
+    _require_claim(rec, user)
+    return rec, stage, first
+
+
 def _change(conn: Connection, rec: ViolationRecord, values: dict[str, Any], **log: Any) -> None:
     try:
         change_record(conn, rec, values, **log)
@@ -266,12 +277,7 @@ def decide(store: RecordStore, record_id: int, user: User, decision: Literal["ap
     if decision == "approve" and reason_code:
         raise WorkflowError(422, "an approval takes no reason code")
     with store.engine.begin() as conn:
-        rec = _locked(conn, record_id)
-        stage, first = stage_of(conn, record_id)
-        why_not = may_decide(stage, first, user)
-        if why_not:
-            raise WorkflowError(403, why_not)
-        _require_claim(rec, user)
+        rec, stage, first = _open_for_decision(conn, record_id, user)
         if decision == "reject" and reason_code not in active_reasons(conn):
             raise WorkflowError(422, f"unknown or disabled reason code {reason_code!r}")
         note = f"second review of {first}'s approval" if stage == "second" else None
@@ -304,12 +310,7 @@ def correct_plate(store: RecordStore, record_id: int, user: User, text: str, col
     if color not in PLATE_COLORS:
         raise WorkflowError(422, f"plate colour must be one of {', '.join(PLATE_COLORS)}")
     with store.engine.begin() as conn:
-        rec = _locked(conn, record_id)
-        stage, first = stage_of(conn, record_id)
-        why_not = may_decide(stage, first, user)
-        if why_not:
-            raise WorkflowError(403, why_not)
-        _require_claim(rec, user)
+        rec, stage, first = _open_for_decision(conn, record_id, user)
         before = {"machine_text": rec.plate_text, "machine_color": rec.plate_color,
                   "reviewed_text": rec.plate_text_reviewed, "reviewed_color": rec.plate_color_reviewed}
         after = {**before, "reviewed_text": plate, "reviewed_color": color}
