@@ -157,14 +157,13 @@ def status(
         raise fail("give either --url http://HOST:PORT/healthz or --redis URL --site ID")
     docs: list[WorkerStatus] = []
     if url is not None:
-        import httpx
+        import urllib.request
 
         target = url if "/health" in url else url.rstrip("/") + "/healthz"
         try:
-            resp = httpx.get(target, timeout=5)
-            resp.raise_for_status()
-            docs.append(WorkerStatus.model_validate(resp.json()))
-        except (httpx.HTTPError, ValueError) as exc:
+            with urllib.request.urlopen(target, timeout=5) as resp:  # stdlib: no HTTP client dependency at run time
+                docs.append(WorkerStatus.model_validate_json(resp.read()))
+        except (OSError, ValueError) as exc:
             raise fail(f"cannot read worker health at {target}: {exc}") from None
     else:
         if not site_id:
