@@ -212,6 +212,8 @@ def soak(
     live_config: Path | None = typer.Option(None, help="with --site: live settings YAML"),
     spool_dir: Path | None = typer.Option(None, help="with --site: spool directory"),
     threads: int | None = typer.Option(None, help="with --site: ONNX Runtime threads per model"),
+    consumer_ms: float = typer.Option(0.0, help="with --url: simulated detector time per frame (ms), to show frame age stays bounded"),
+    queue_size: int = typer.Option(2, help="with --url: latest-frame queue size (a huge value behaves like a FIFO)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object at the end"),
 ) -> None:
     """Stream for N minutes and print RSS over time: memory must stay flat (not part of the test run)."""
@@ -228,21 +230,26 @@ def soak(
         thread = threading.Thread(target=worker.run, name="soak-worker", daemon=True)
         thread.start()
     else:
-        from vision.sources.rtsp import RtspSource
+        from vision.sources.rtsp import RtspConfig, RtspSource
 
         try:
-            src = RtspSource("soak", url).start()
+            src = RtspSource("soak", url, RtspConfig(queue_size=queue_size)).start()
         except ValueError as exc:
             raise fail(str(exc)) from None
     samples: list[dict] = []
     start = time.monotonic()
     next_sample = start
     consumed = 0
+    ages: list[float] = []  # seconds between a frame's capture time and the consumer taking it
     try:
         while time.monotonic() - start < minutes * 60:
             if src is not None:
-                if src.frames.get(timeout=0.5) is not None:
+                frame = src.frames.get(timeout=0.5)
+                if frame is not None:
                     consumed += 1
+                    ages.append(time.time() - frame.wall_time.timestamp())
+                    if consumer_ms:
+                        time.sleep(consumer_ms / 1000)
             else:
                 time.sleep(0.5)
             if time.monotonic() < next_sample:
@@ -250,7 +257,11 @@ def soak(
             next_sample += interval_s
             sample: dict = {"t_s": round(time.monotonic() - start, 1), "rss_mb": round(_rss_mb(), 1)}
             if src is not None:
-                sample.update(decoded=src.stats.decoded, consumed=consumed, dropped=src.frames.dropped, reconnects=src.stats.reconnects, state=src.health.state)
+                recent = sorted(ages[-200:]) or [0.0]
+                sample.update(
+                    decoded=src.stats.decoded, consumed=consumed, dropped=src.frames.dropped, reconnects=src.stats.reconnects,
+                    state=src.health.state, age_p50_ms=round(1000 * recent[len(recent) // 2]), age_max_ms=round(1000 * recent[-1]),
+                )
             else:
                 st = worker.status()
                 sample.update(
