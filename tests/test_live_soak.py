@@ -35,7 +35,7 @@ def test_soak_ingest_memory_stays_flat(rtsp_server: RtspServer) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     samples = summary["samples"]
     print("\n".join(json.dumps(s) for s in samples))  # RSS over time, with -s
-    assert samples[-1]["decoded"] > minutes * 60 * 10  # ~12.5 fps all along
+    assert samples[-1]["decoded"] > (samples[-1]["t_s"] - 5) * 10  # ~12.5 fps all along, after connecting
     assert samples[-1]["reconnects"] == 0
     # after warm-up, growth stays within a few MB (allocator noise), not proportional to frames
     assert summary["rss_end_mb"] - summary["rss_after_warmup_mb"] < 15.0
