@@ -686,12 +686,10 @@ class RawVideoPipe:
         self._closed = True
         self._stop.set()
         if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            # SIGKILL, not SIGTERM: with the reader stopped, ffmpeg sits blocked writing into a full
+            # pipe, where SIGTERM never takes effect; a decoder has nothing to flush.
+            self._proc.kill()
+            self._proc.wait()
         # The process is gone, so both reader threads see EOF; close the pipes only after they stop.
         self._out_thread.join(timeout=5)
         self._err_thread.join(timeout=5)

@@ -146,8 +146,7 @@ class RtspSource:
         self._stop.set()
         pipe = self._pipe
         if pipe is not None:
-            _kill(pipe)
-            pipe.close()
+            pipe.close()  # SIGKILLs ffmpeg: a frozen camera never answers TEARDOWN
         if self._thread is not None:
             self._thread.join(timeout)
         self.frames.close()
@@ -231,8 +230,7 @@ class RtspSource:
         try:
             return self._pump(pipe)
         finally:
-            _kill(pipe)
-            pipe.close()
+            pipe.close()  # SIGKILLs ffmpeg: a frozen camera never answers TEARDOWN
             self._pipe = None
 
     def _wall_time(self, pts: float) -> datetime:
@@ -309,16 +307,3 @@ class RtspSource:
                     settling = None
             self._emit(self.health.frame(now))
         return "stopped"
-
-
-def _kill(pipe: RawVideoPipe) -> None:
-    """SIGKILL FFmpeg before closing the pipe.
-
-    A polite close (SIGTERM) makes FFmpeg send RTSP TEARDOWN and wait for the answer, which a
-    frozen camera never gives, and FFmpeg blocked on a full stdout pipe ignores it until killed:
-    seconds lost per reconnect or shutdown. Over RTSP/TCP the camera ends the session when the
-    connection closes, so nothing is left behind on its side.
-    """
-    proc = getattr(pipe, "_proc", None)  # RawVideoPipe exposes no kill(); its process is the only handle
-    if proc is not None and proc.poll() is None:
-        proc.kill()
