@@ -302,11 +302,13 @@ def replay(
     trail_interval_s: float = 1.0,
     wall0: datetime = T0,
     riders=None,
+    wall_rate: float = 1.0,
 ):
     """Feed observations one by one and call ``evaluate(history)`` after each, as the engine does.
 
     Returns (first decision or None, the history). ``riders(t, seq)`` may return a
-    RiderObservation to attach at that frame.
+    RiderObservation to attach at that frame. ``wall_rate`` < 1 makes the capture clock run slower
+    than the stream's pts (a live camera's clock skew).
     """
     hist = TrackHistory(1)
     last_tick = -1e9
@@ -315,7 +317,7 @@ def replay(
         if tick:
             last_tick = t
         seq = int(round(t * 25))
-        hist.add(seq, t, wall0.timestamp() + t, box, True, 0.9, class_name, trail_tick=tick)
+        hist.add(seq, t, wall0.timestamp() + t * wall_rate, box, True, 0.9, class_name, trail_tick=tick)
         if riders is not None:
             obs = riders(t, seq)
             if obs is not None:

@@ -62,6 +62,17 @@ def test_parking_synthetic_evidence_span_at_least_10s(T):
     assert decision.end.t - decision.start.t >= max(10.0, T)
 
 
+@pytest.mark.parametrize("wall_rate", [1.0, 0.95, 0.8])
+def test_parking_synthetic_span_holds_on_the_evidence_clock(wall_rate):
+    # the capture clock may run behind the stream's pts (live skew): the panoramas' wall-clock span,
+    # which the evidence package checks, must still reach T
+    cfg = parking.ParkingConfig(min_dwell_s=20)
+    obs = sc.Vehicle(sc.park_path(60), seed=5).observations(5.0)
+    decision, _ = sc.replay(obs, lambda h: parking.evaluate(h, [ZONE], cfg), wall_rate=wall_rate)
+    assert decision is not None
+    assert decision.key_frames[-1].wall - decision.key_frames[0].wall >= 20.0
+
+
 @pytest.mark.parametrize(
     "windows, fires",
     [

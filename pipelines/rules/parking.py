@@ -76,7 +76,9 @@ def evaluate(history: TrackHistory, zones: list[Zone], cfg: ParkingConfig) -> De
         if len(stay) < cfg.key_frames:
             continue
         seconds = stay[-1].t - stay[0].t
-        if seconds < need:
+        # the first and last panoramas are stay[0] and stay[-1]: their capture-clock span is what the
+        # evidence must show, and a live camera's clock may run behind its pts
+        if min(seconds, stay[-1].wall - stay[0].wall) < need:
             continue
         n = cfg.key_frames
         picks = [stay[round(i * (len(stay) - 1) / (n - 1))] for i in range(n)]
