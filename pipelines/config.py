@@ -24,6 +24,7 @@ from pydantic import (
 
 from evidence.config import EvidenceConfig, StoreConfig
 from evidence.review.config import ReviewConfig
+from pipelines.live.config import LiveConfig
 from evidence.timezone import TimeZoneName
 from pipelines.rules.base import RULE_NAMES, TimeWindow, Zone, ZoneKind
 from pipelines.rules.helmet import HelmetConfig
@@ -146,6 +147,7 @@ class SiteConfig(_Strict):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
 
 
     @model_validator(mode="after")

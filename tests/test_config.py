@@ -40,7 +40,7 @@ def with_change(path: str, value, delete: bool = False) -> dict:
     keys = path.split(".")
     node = data
     for k in keys[:-1]:
-        node = node[int(k)] if isinstance(node, list) else node[k]
+        node = node[int(k)] if isinstance(node, list) else node.setdefault(k, {})
     last = keys[-1]
     if delete:
         del node[last]
@@ -94,6 +94,9 @@ def test_config_repo_site_files_load():
         (with_change("rules.helmet.k", 9), "rules.helmet", "must not exceed n"),
         (with_change("cameras.0.zones.1.id", "curb"), "cameras.0.zones.1.id", "duplicate zone id"),
         (with_change("camera", {}), "camera", "unknown field"),
+        (with_change("live.rtsp.io_timeout", 5), "live.rtsp.io_timeout", "unknown field"),
+        (with_change("live.lease_ttl_s", 0.01), "live.lease_ttl_s", "greater than or equal"),
+        (with_change("review.claim_seconds", "soon"), "review.claim_seconds", "valid"),
     ],
 )
 def test_config_errors_name_the_field(data, path, expected):

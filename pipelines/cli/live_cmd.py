@@ -19,11 +19,12 @@ def _site(path: Path):
         raise fail(str(exc)) from None
 
 
-def _live_config(path: Path | None, spool_dir: Path | None):
+def _live_config(site, path: Path | None, spool_dir: Path | None):
+    """The site file's ``live:`` section, or a separate YAML given with --live-config."""
     from pipelines.live.config import load_live_config
 
     try:
-        cfg = load_live_config(path)
+        cfg = load_live_config(path) if path is not None else site.live
     except ValueError as exc:
         raise fail(str(exc)) from None
     return cfg.model_copy(update={"spool_dir": spool_dir}) if spool_dir else cfg
@@ -63,7 +64,7 @@ def _build_worker(
     from pipelines.live.worker import LiveWorker, live_cameras
 
     site = _site(site_path)
-    live = _live_config(live_config, spool_dir)
+    live = _live_config(site, live_config, spool_dir)
     chosen = [c.strip() for c in cameras.split(",") if c.strip()] if cameras else None
     try:
         cams = live_cameras(site, chosen)
@@ -99,7 +100,7 @@ def run(
     redis_url: str | None = typer.Option(None, "--redis", help="share the site's cameras with other workers via Redis leases"),
     metrics_port: int | None = typer.Option(9108, help="port for /metrics and /healthz (0 = any free port)"),
     metrics_host: str = typer.Option("0.0.0.0", help="address the metrics port binds to"),
-    live_config: Path | None = typer.Option(None, help="YAML with live settings (rtsp, motion, leases...; see README)"),
+    live_config: Path | None = typer.Option(None, help="YAML with live settings, instead of the site file's live: section"),
     spool_dir: Path | None = typer.Option(None, help="where events wait during a Redis outage (default ./spool)"),
     worker_id: str | None = typer.Option(None, help="name of this worker in leases and status (default host-pid)"),
     writer: bool = typer.Option(True, help="with --redis: also run a record writer in this process"),
