@@ -32,7 +32,7 @@ from pipelines.rules.parking import ParkingConfig
 from pipelines.rules.passengers import PassengersConfig
 from pipelines.rules.u_turn import UTurnConfig
 from vision.geometry import Polygon
-from vision.riders import RiderAssociationConfig
+from vision.riders import HeadCropConfig, RiderAssociationConfig
 from vision.tracker import TrackerConfig
 
 
@@ -121,7 +121,9 @@ class ModelsConfig(_Strict):
     helmet: str | None = Field("helmet_yolov12m", description="registry name of the helmet head detector; null = off")
     detector_conf: float = Field(0.25, gt=0, le=1)
     detector_iou: float = Field(0.45, gt=0, le=1)
-    helmet_conf: float = Field(0.3, gt=0, le=1)
+    helmet_conf: float = Field(
+        0.2, gt=0, le=1, description="helmet-model threshold: heads above it count as riders (the helmet rule has its own)"
+    )
 
 
 class EngineConfig(_Strict):
@@ -132,6 +134,7 @@ class EngineConfig(_Strict):
     )
     plate_crops: int = Field(3, ge=1, le=10, description="best vehicle crops kept per track for the plate reader")
     riders: RiderAssociationConfig = Field(default_factory=RiderAssociationConfig)
+    heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
 
 
 class SiteConfig(_Strict):

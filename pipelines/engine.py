@@ -39,8 +39,7 @@ from pipelines.rules import u_turn as u_turn_rule
 from pipelines.rules.base import Decision, KeyFrameRef
 from vision.detections import Detections
 from vision.frame import Frame
-from vision.nms import nms
-from vision.riders import RiderObservation, associate_riders, extended_boxes, head_observations
+from vision.riders import look_for_heads, rider_observations, rider_regions
 from vision.tracker import ByteTracker, Track, TrackState
 
 _RIDDEN_IDS = np.array(sorted(CLASS_ID[c] for c in RIDDEN_CLASSES), np.int32)
@@ -80,7 +79,8 @@ class StageStats:
     track_s: float = 0.0
     attributes_s: float = 0.0
     rules_s: float = 0.0
-    helmet_crops: int = 0
+    helmet_crops: int = 0  # vehicles the helmet model looked at
+    helmet_calls: int = 0  # helmet-model inferences (crops are packed several to one input)
     plate_reads: int = 0
     events: int = 0
     helmet_s: float = 0.0  # part of attributes_s spent in the helmet model
@@ -240,30 +240,23 @@ class CameraPipeline:
             return
         vehicles = tracked[ridden]
         persons = dets.of_class("person")
-        heads, checked = self._helmet_looks(frame, vehicles)
-        sets = associate_riders(vehicles, persons, heads, self.site.engine.riders)
-        for i, rs in enumerate(sets):
+        heads, checked = self._helmet_looks(frame, vehicles, persons)
+        observations = rider_observations(vehicles, persons, heads, checked, frame.seq, frame.pts, self.site.engine.riders)
+        for i, obs in enumerate(observations):
             tr = self.tracker.get(int(vehicles.tracker_id[i]))
-            if tr is None:
-                continue
-            obs = RiderObservation(
-                seq=frame.seq,
-                t=frame.pts,
-                persons=len(rs.persons),
-                heads=head_observations(heads, rs.heads),
-                heads_checked=bool(checked[i]),
-            )
-            tr.history.add_riders(obs)
+            if tr is not None:
+                tr.history.add_riders(obs)
 
-    def _helmet_looks(self, frame: Frame, vehicles: Detections) -> tuple[Detections, np.ndarray]:
-        """Run the helmet model on crops of the vehicles that are due a look; heads in frame pixels."""
+    def _helmet_looks(self, frame: Frame, vehicles: Detections, persons: Detections) -> tuple[Detections, np.ndarray]:
+        """Run the helmet model on the rider regions of the vehicles due a look (packed into as few
+        model inputs as they fit, see vision.riders.look_for_heads); heads in frame pixels."""
         checked = np.zeros(len(vehicles), bool)
         cfg = self.site.rules.helmet
         if self.helmet_detector is None or "helmet" not in self.rules:
             return Detections.empty(), checked
-        h_img, w_img = frame.image.shape[:2]
-        ext = extended_boxes(vehicles.xyxy, self.site.engine.riders)
-        crops, offsets, owners = [], [], []
+        eng = self.site.engine
+        regions = rider_regions(vehicles.xyxy, persons, frame.size, eng.riders, eng.heads)
+        due = []
         for i in range(len(vehicles)):
             tid = int(vehicles.tracker_id[i])
             tr = self.tracker.get(tid)
@@ -275,32 +268,21 @@ class CameraPipeline:
             extra = self._extras.setdefault(tid, _TrackExtras())
             if extra.helmet_checks >= cfg.max_checks or frame.pts - extra.last_helmet_t < cfg.check_interval_s:
                 continue
-            x1, y1, x2, y2 = (int(round(v)) for v in ext[i])
-            x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w_img), min(y2, h_img)
+            x1, y1, x2, y2 = regions[i]
             if x2 - x1 < 8 or y2 - y1 < 8:
                 continue
-            crops.append(frame.image[y1:y2, x1:x2])
-            offsets.append((x1, y1))
-            owners.append(i)
+            due.append(i)
             extra.helmet_checks += 1
             extra.last_helmet_t = frame.pts
-        if not crops:
+        if not due:
             return Detections.empty(), checked
         t0 = time.perf_counter()
-        results = self.helmet_detector.detect(crops)
+        looks = look_for_heads(frame.image, regions[due], self.helmet_detector, eng.heads)
         self.stats.helmet_s += time.perf_counter() - t0
-        self.stats.helmet_crops += len(crops)
-        parts = []
-        for (ox, oy), i, res in zip(offsets, owners, results):
-            checked[i] = True
-            res = res.of_class("head_helmet", "head_no_helmet")
-            if len(res):
-                res.xyxy = res.xyxy + np.array([ox, oy, ox, oy], np.float32)
-                parts.append(Detections(res.xyxy, res.confidence, res.class_id))
-        heads = Detections.merge(parts)
-        if len(heads) > 1:  # neighbouring crops overlap: one head, one box
-            heads = heads[np.sort(nms(heads.xyxy, heads.confidence, 0.5))]
-        return heads, checked
+        self.stats.helmet_crops += len(due)
+        self.stats.helmet_calls += looks.model_calls
+        checked[due] = True
+        return looks.heads, checked
 
     def _collect_crops(self, frame: Frame, tracked: Detections) -> None:
         """Keep each track's best few crops (large and sharp, box plus a margin) for the plate reader."""

@@ -11,6 +11,7 @@ from pipelines.cli import (  # noqa: F401  (imported for their registrations)
     review_cmd,
     batch_cmd,
     bench_cmd,
+    riders_cmd,
 )
 from pipelines.cli.app import app
 

@@ -12,6 +12,7 @@ from collections import Counter
 from pydantic import Field, model_validator
 
 from pipelines.rules.base import Decision, RuleConfig, rider_decision
+from vision.riders import RiderObservation
 from vision.track_history import TrackHistory
 
 
@@ -21,7 +22,10 @@ class HelmetConfig(RuleConfig):
     )
     k: int = Field(3, ge=1, description="no-helmet looks needed among the last n")
     n: int = Field(5, ge=1, description="window: the last n helmet-model looks at the vehicle")
-    min_confidence: float = Field(0.5, gt=0, le=1, description="a no-helmet head counts only above this confidence")
+    min_confidence: float = Field(
+        0.35, gt=0, le=1, description="a no-helmet head counts only above this confidence (on labelled CCTV riders no "
+        "helmet wearer's head scored above 0.15 as no-helmet; see `epolice eval riders`)"
+    )
     check_interval_s: float = Field(0.4, ge=0, description="engine: look at a vehicle's riders at most this often")
     max_checks: int = Field(8, ge=1, description="engine: helmet-model looks per track at most (cost bound)")
     min_vehicle_height_px: int = Field(40, ge=1, description="engine: skip vehicles smaller than this (heads unreadable)")
@@ -35,6 +39,11 @@ class HelmetConfig(RuleConfig):
         return self
 
 
+def no_helmet_confidence(obs: RiderObservation) -> float:
+    """How sure one look is that a rider on board has no helmet: its most confident no-helmet head (0 if none)."""
+    return max((h.confidence for h in obs.heads if not h.helmet), default=0.0)
+
+
 def evaluate(history: TrackHistory, cfg: HelmetConfig) -> Decision | None:
     """Decide on one track from its rider observations (only those where the helmet model looked)."""
     if not cfg.enabled or history.class_name not in cfg.classes:
@@ -44,7 +53,7 @@ def evaluate(history: TrackHistory, cfg: HelmetConfig) -> Decision | None:
         return None
     bad = []
     for o in looks:
-        worst = max((h.confidence for h in o.heads if not h.helmet), default=0.0)
+        worst = no_helmet_confidence(o)
         if worst >= cfg.min_confidence:
             bad.append((worst, o))
     if len(bad) < cfg.k:
