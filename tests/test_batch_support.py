@@ -39,8 +39,9 @@ class FakeEventProcessor:
         self.db_path = results_db
         self.frame_sleep = frame_sleep
         self.marker_dir = Path(marker_dir) if marker_dir else None
+        # autocommit statements with a busy timeout: safe with several worker processes starting at
+        # once (switching the journal to WAL here raced between them: "database is locked")
         self.db = sqlite3.connect(results_db, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS events (key TEXT PRIMARY KEY, file_key TEXT, rule TEXT, seq INTEGER, start_pts REAL, segment INTEGER)"
         )
