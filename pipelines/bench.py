@@ -97,6 +97,23 @@ class Timing:
         return self.frames / self.wall_s if self.wall_s > 0 else float("inf")
 
 
+class TimedFrames:
+    """A source's frames, adding the time spent waiting for each one to ``wait_s`` (decode cost seen by the loop)."""
+
+    def __init__(self, source) -> None:  # noqa: ANN001 - any object with .frames()
+        self._it = source.frames()
+        self.wait_s = 0.0
+
+    def __iter__(self):  # noqa: ANN204
+        while True:
+            t = time.perf_counter()
+            frame = next(self._it, None)
+            self.wait_s += time.perf_counter() - t
+            if frame is None:
+                return
+            yield frame
+
+
 def cpu_seconds() -> float:
     """User + system CPU of this process and its waited-for children (ffmpeg)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -452,19 +469,13 @@ def run_e2e(job: E2EJob, barrier=None) -> E2ERun:
         ev = _Evidence(site, camera, pipe, Path(tmp)) if job.evidence else None
         detected: list[int] = []
         events = 0
-        wait = 0.0
         n = 0
         last_pts = 0.0
         if barrier is not None:
             barrier.wait()
         cpu0, t0 = cpu_seconds(), time.perf_counter()
-        it = source.frames()
-        while True:
-            tw = time.perf_counter()
-            frame = next(it, None)
-            wait += time.perf_counter() - tw
-            if frame is None:
-                break
+        frames = TimedFrames(source)
+        for frame in frames:
             n += 1
             last_pts = frame.pts
             before = pipe.stats.detect_frames
@@ -498,7 +509,7 @@ def run_e2e(job: E2EJob, barrier=None) -> E2ERun:
         frames=n,
         wall_s=wall,
         cpu_s=cpu,
-        source_wait_s=wait,
+        source_wait_s=frames.wait_s,
         stats=pipe.stats.as_dict(),
         evidence_s=ev.seconds if ev is not None else 0.0,
         events=events,

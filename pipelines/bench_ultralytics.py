@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.bench import Figure, ProgressFn, cpu_seconds, exact_end, find_shared, frame_source
+from pipelines.bench import Figure, ProgressFn, TimedFrames, cpu_seconds, exact_end, find_shared, frame_source
 from pipelines.config import CameraConfig, SiteConfig
 
 
@@ -157,15 +157,9 @@ def epolice_loop(
     source = frame_source(video, camera.id, end_s)
     infer[0] = 0.0
     n = boxes = 0
-    wait = 0.0
     cpu0, t0 = cpu_seconds(), time.perf_counter()
-    it = source.frames()
-    while True:
-        tw = time.perf_counter()
-        frame = next(it, None)
-        wait += time.perf_counter() - tw
-        if frame is None:
-            break
+    frames = TimedFrames(source)
+    for frame in frames:
         pipe.process(frame)
         boxes += len(pipe.last_tracks)
         n += 1
@@ -173,7 +167,7 @@ def epolice_loop(
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     if every_frame and pipe.stats.detect_frames != n:
         raise RuntimeError(f"epolice detected {pipe.stats.detect_frames} of {n} frames; the comparison needs every frame")
-    return LoopRun(n, wall, cpu, wait, infer[0], boxes)
+    return LoopRun(n, wall, cpu, frames.wait_s, infer[0], boxes)
 
 
 def _reset_tracker(model) -> None:
