@@ -1,6 +1,5 @@
 """Entry point: importing each command module registers its commands on the shared apps."""
 
-from pipelines.cli import app as _app  # noqa: F401
 from pipelines.cli import (  # noqa: F401  (imported for their registrations)
     models_cmd,
     detect_cmd,
