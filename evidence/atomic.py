@@ -17,7 +17,8 @@ from pathlib import Path
 TMP_PREFIX = ".tmp-"
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder's fsync makes the names in it durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -38,20 +39,24 @@ def write_durable(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.close(fd)
 
 
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def replace_durable(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``path`` whole or not at all: a ``.tmp`` sibling, fsynced, renamed over, folder fsynced.
+
+    A reader never sees a half-written file, and after return the file survives a power cut.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)  # left by a crash mid-write
+    write_durable(tmp, data, mode)
+    os.replace(tmp, path)
+    fsync_path(path.parent)
 
 
 def fsync_tree(root: Path) -> None:
     """fsync every file and folder under ``root``, deepest first, then ``root`` itself."""
     for dirpath, dirnames, filenames in os.walk(root, topdown=False):
         for name in filenames:
-            fsync_file(Path(dirpath) / name)
-        fsync_dir(Path(dirpath))
+            fsync_path(Path(dirpath) / name)
+        fsync_path(Path(dirpath))
 
 
 def make_temp_dir(final: Path) -> Path:
@@ -71,7 +76,7 @@ def publish_dir(tmp: Path, final: Path) -> None:
         if final.exists():
             raise FileExistsError(f"{final} already exists") from exc
         raise
-    fsync_dir(final.parent)
+    fsync_path(final.parent)
 
 
 def sweep_stale_temps(parent: Path, older_than_s: float = 3600.0) -> list[Path]:

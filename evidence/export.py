@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
-from evidence.atomic import TMP_PREFIX, fsync_dir, fsync_file, make_temp_dir, publish_dir, write_durable
+from evidence.atomic import TMP_PREFIX, fsync_path, make_temp_dir, publish_dir, write_durable
 from evidence.manifest import MANIFEST, Problem, VerifyResult, sha256_file, verify_package
 from evidence.store.records import RecordQuery, ViolationRecord
 from evidence.store.store import RecordStore, StoreError
@@ -139,9 +139,9 @@ def export_records(
                 for path in sorted(tmp.rglob("*")):
                     if path.is_file():
                         zf.write(path, Path(batch) / path.relative_to(tmp))
-            fsync_file(tmp_zip)
+            fsync_path(tmp_zip)
             os.rename(tmp_zip, final)
-            fsync_dir(out_dir)
+            fsync_path(out_dir)
             shutil.rmtree(tmp)
         else:
             final = out_dir / batch

@@ -16,7 +16,12 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from evidence.atomic import fsync_path, write_durable
 
 
 class KeyFileError(Exception):
@@ -39,15 +44,10 @@ def generate_keypair(out_dir: Path, name: str = "evidence") -> tuple[Path, Path]
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     pub = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    fd = os.open(priv_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_durable(priv_path, pem, 0o600)  # O_EXCL: never overwrites a key
     os.chmod(priv_path, 0o600)  # umask cannot widen it, but be explicit
-    fd = os.open(pub_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pub)
+    write_durable(pub_path, pub, 0o644)
+    fsync_path(out_dir)
     return priv_path, pub_path
 
 

@@ -13,19 +13,12 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evidence.config import EvidenceConfig, StoreConfig
 from evidence.review.config import ReviewConfig
-from pipelines.live.config import LiveConfig
 from evidence.timezone import TimeZoneName
+from pipelines.live.config import LiveConfig
 from pipelines.rules.base import RULE_NAMES, TimeWindow, Zone, ZoneKind
 from pipelines.rules.helmet import HelmetConfig
 from pipelines.rules.parking import ParkingConfig

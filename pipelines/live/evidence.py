@@ -11,7 +11,6 @@ An event whose package cannot be written is saved as JSON under ``failed_dir``: 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evidence.atomic import replace_durable
 from evidence.config import EvidenceConfig
 from evidence.event import ViolationEvent
 from evidence.package import CaptureContext, ClipFrames, PackageInput, write_package
@@ -163,12 +163,7 @@ class EvidenceWriter:
         """Durably keep an event that has no package (yet): its JSON, fsynced."""
         self.failed_dir.mkdir(parents=True, exist_ok=True)
         path = self.failed_dir / f"{event.event_key}.json"
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(event.model_dump_json(indent=2).encode())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        replace_durable(path, event.model_dump_json(indent=2).encode())
         return path
 
     def shutdown(self, timeout: float) -> int:

@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from evidence.atomic import fsync_path, replace_durable
+
 _SUFFIX = ".msg.json"
 
 
@@ -32,15 +34,7 @@ class DiskSpool:
             self._counter += 1
             name = f"{time.time_ns():020d}-{os.getpid()}-{self._counter:06d}-{safe_key}{_SUFFIX}"
         final = self.directory / name
-        tmp = final.with_name(final.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)
-        self._fsync_dir()
+        replace_durable(final, payload, 0o600)
         return final
 
     def pending(self) -> list[Path]:
@@ -52,11 +46,4 @@ class DiskSpool:
 
     def remove(self, path: Path) -> None:
         path.unlink(missing_ok=True)
-        self._fsync_dir()
-
-    def _fsync_dir(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(self.directory)
