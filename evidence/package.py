@@ -44,16 +44,7 @@ from evidence.composite import (
 )
 from evidence.config import EvidenceConfig
 from evidence.event import KeyFrame, ViolationEvent
-from evidence.manifest import (
-    MANIFEST,
-    SIGNATURE,
-    FileEntry,
-    Manifest,
-    SignatureFile,
-    sha256_bytes,
-    sha256_file,
-    verify_package,
-)
+from evidence.manifest import MANIFEST, SIGNATURE, FileEntry, Manifest, SignatureFile, sha256_bytes, sha256_file, verify_package
 from evidence.signing import Signer
 from evidence.timezone import TimeZoneName
 
