@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from evidence.event import RuleName
+from models.strict import StrictModel
 
 # Debian package fonts-noto-cjk. The .ttc holds several faces; we pick the Simplified Chinese one by
 # name (face order inside the collection is not a promise).
@@ -20,10 +21,10 @@ DEFAULT_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 DEFAULT_FONT_FACE = "Noto Sans CJK SC"
 
 
-class ViolationCode(BaseModel):
+class ViolationCode(StrictModel):
     """One row of the violation code table: what the overlay and the record call the offence."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     code: str = Field(min_length=1, max_length=16)  # GA 408.1-style code, e.g. "1039"
     name: str = Field(min_length=1)  # Chinese name printed on the composite
 
@@ -39,10 +40,8 @@ def _default_codes() -> dict[RuleName, ViolationCode]:
     }
 
 
-class EvidenceConfig(BaseModel):
+class EvidenceConfig(StrictModel):
     """How a violation becomes a signed package on disk."""
-
-    model_config = ConfigDict(extra="forbid")
 
     output_dir: Path = Path("evidence")  # packages land in <output_dir>/<site_id>/<YYYY-MM-DD>/<event_key>/
     layout: Literal["2x2", "1x3+closeup"] = "2x2"  # 2x2: three panoramas + close-up; 1x3+closeup: a row of three, close-up below
@@ -84,10 +83,8 @@ class EvidenceConfig(BaseModel):
             raise KeyError(f"evidence.codes has no entry for rule {rule!r} (add code and name to the site config)") from None
 
 
-class StoreConfig(BaseModel):
+class StoreConfig(StrictModel):
     """Where violation records live: a SQLite file by default, PostgreSQL for many machines."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: str = "sqlite:///records.db"  # SQLAlchemy URL, e.g. postgresql+psycopg://user@host/epolice
     echo: bool = False  # log SQL (debugging)

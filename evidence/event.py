@@ -11,24 +11,26 @@ import hashlib
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from models.strict import StrictModel
 
 RuleName = Literal["helmet", "passengers", "u_turn", "parking"]
 PlateColor = Literal["blue", "yellow", "green", "white", "black", "unknown"]
 
 
-class Box(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Box(StrictModel):
+    model_config = ConfigDict(frozen=True)
     x1: float
     y1: float
     x2: float
     y2: float
 
 
-class KeyFrame(BaseModel):
+class KeyFrame(StrictModel):
     """A frame the rule chose as evidence, referenced by its sequence number in the camera's ring buffer."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     seq: int
     wall_time: datetime
     role: str  # e.g. "approach", "turn", "exit", "first", "middle", "last", "violation"
@@ -42,10 +44,10 @@ class KeyFrame(BaseModel):
         return v
 
 
-class PlateFacts(BaseModel):
+class PlateFacts(StrictModel):
     """The plate as voted over the track's best crops. ``text`` is None when unreadable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     text: str | None
     color: PlateColor = "unknown"
     agreement: float = 0.0  # 0..1, share of weighted votes behind the chosen characters
@@ -53,8 +55,8 @@ class PlateFacts(BaseModel):
     reads: int = 0  # crops read
 
 
-class ViolationEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ViolationEvent(StrictModel):
+    model_config = ConfigDict(frozen=True)
     site_id: str
     camera_id: str
     rule: RuleName

@@ -16,12 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from evidence.atomic import TMP_PREFIX, fsync_path, make_temp_dir, publish_dir, write_durable
 from evidence.manifest import MANIFEST, Problem, VerifyResult, sha256_file, verify_package
 from evidence.store.records import RecordQuery, ViolationRecord
 from evidence.store.store import RecordStore, StoreError
+from models.strict import StrictModel
 
 CSV_FIELDS = [
     "id", "event_key", "site_id", "camera_id", "rule", "code", "code_name", "start_time", "end_time",
@@ -71,14 +72,13 @@ def verify_record(rec: ViolationRecord, public_key: Ed25519PublicKey) -> VerifyR
     return res
 
 
-class Skipped(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Skipped(StrictModel):
+    model_config = ConfigDict(frozen=True)
     id: int
     reason: str
 
 
-class ExportResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ExportResult(StrictModel):
     path: Path | None  # the dated folder or zip; None when nothing was approved
     batch: str
     exported: list[int] = Field(default_factory=list)

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from evidence.atomic import TMP_PREFIX
 from evidence.signing import key_id, verify_signature
+from models.strict import StrictModel
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -37,8 +38,8 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-class FileEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class FileEntry(StrictModel):
+    model_config = ConfigDict(frozen=True)
     name: str
     kind: Literal["panorama", "closeup", "composite", "clip"]
     sha256: str
@@ -49,8 +50,7 @@ class FileEntry(BaseModel):
     role: str | None = None
 
 
-class Manifest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Manifest(StrictModel):
     format: str = FORMAT
     event_key: str
     created_at: datetime
@@ -65,8 +65,7 @@ class Manifest(BaseModel):
         return (json.dumps(self.model_dump(mode="json"), ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
 
 
-class SignatureFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SignatureFile(StrictModel):
     algorithm: Literal["ed25519"] = "ed25519"
     key_id: str
     manifest_sha256: str
@@ -76,8 +75,8 @@ class SignatureFile(BaseModel):
         return (json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode()
 
 
-class Problem(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Problem(StrictModel):
+    model_config = ConfigDict(frozen=True)
     file: str
     kind: Literal["modified", "missing", "extra", "signature_invalid", "wrong_key", "unreadable", "record_mismatch"]
     detail: str
@@ -86,8 +85,7 @@ class Problem(BaseModel):
         return f"{self.file}: {self.kind} ({self.detail})"
 
 
-class VerifyResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VerifyResult(StrictModel):
     path: str
     ok: bool
     event_key: str | None = None

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from evidence.atomic import make_temp_dir, publish_dir, sweep_stale_temps, write_durable
 from evidence.clip import encode_clip
@@ -47,16 +47,17 @@ from evidence.event import KeyFrame, ViolationEvent
 from evidence.manifest import MANIFEST, SIGNATURE, FileEntry, Manifest, SignatureFile, sha256_bytes, sha256_file, verify_package
 from evidence.signing import Signer
 from evidence.timezone import TimeZoneName
+from models.strict import StrictModel
 
 
 class PackageError(ValueError):
     """The input cannot make a valid package (too few key frames, span too short, missing frame...)."""
 
 
-class CaptureContext(BaseModel):
+class CaptureContext(StrictModel):
     """Where and by what the event was captured, as printed on the overlay."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     site_id: str = Field(min_length=1)
     site_name: str = ""  # printed beside the id when given
     device_id: str = Field(min_length=1)  # camera id
@@ -82,10 +83,9 @@ class PackageInput:
     clip: ClipFrames | None = None
 
 
-class PackageInfo(BaseModel):
+class PackageInfo(StrictModel):
     """What the store records about a package."""
 
-    model_config = ConfigDict(extra="forbid")
     event_key: str
     path: Path
     files: list[FileEntry]

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from models.domain import DOMAIN_CLASSES
+from models.strict import StrictModel
 
 Task = Literal["detect", "plate_detect", "ocr_rec"]
 OutputLayout = Literal[
@@ -24,11 +25,7 @@ OutputLayout = Literal[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class InputSpec(_Strict):
+class InputSpec(StrictModel):
     """How pixels become the input tensor. ``None`` width/height = dynamic in that axis."""
 
     name: str
@@ -45,19 +42,19 @@ class InputSpec(_Strict):
     pad_value: int = 114
 
 
-class TensorSpec(_Strict):
+class TensorSpec(StrictModel):
     name: str
     shape: list[int | str]
     dtype: str = "float32"
 
 
-class DirSource(_Strict):
+class DirSource(StrictModel):
     """A directory of model files (``--from DIR``): the file named ``file`` in it."""
 
     kind: Literal["dir"] = "dir"
 
 
-class WheelSource(_Strict):
+class WheelSource(StrictModel):
     """A member of a PyPI wheel, downloaded with pip and unzipped; the package is never installed."""
 
     kind: Literal["wheel"] = "wheel"
@@ -67,7 +64,7 @@ class WheelSource(_Strict):
     sha256: str  # of the member itself, so a changed upload is caught before export
 
 
-class HubSource(_Strict):
+class HubSource(StrictModel):
     """An ultralytics hub name (e.g. ``yolo11n.pt``), downloaded by ultralytics; online users only."""
 
     kind: Literal["hub"] = "hub"
@@ -77,7 +74,7 @@ class HubSource(_Strict):
 Source = Annotated[Union[DirSource, WheelSource, HubSource], Field(discriminator="kind")]
 
 
-class ExportRecipe(_Strict):
+class ExportRecipe(StrictModel):
     """How a ``.pt`` source becomes the ONNX ``file`` (run in a torch interpreter, see models.export)."""
 
     tool: Literal["ultralytics"] = "ultralytics"
@@ -87,7 +84,7 @@ class ExportRecipe(_Strict):
     simplify: bool = False
 
 
-class ModelManifest(_Strict):
+class ModelManifest(StrictModel):
     name: str
     task: Task
     file: str

@@ -13,11 +13,12 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from evidence.config import EvidenceConfig, StoreConfig
 from evidence.review.config import ReviewConfig
 from evidence.timezone import TimeZoneName
+from models.strict import StrictModel
 from pipelines.live.config import LiveConfig
 from pipelines.rules.base import RULE_NAMES, TimeWindow, Zone, ZoneKind
 from pipelines.rules.helmet import HelmetConfig
@@ -33,17 +34,13 @@ class SiteConfigError(ValueError):
     """A site file that cannot be used; the message names each bad field and what was expected."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Location(_Strict):
+class Location(StrictModel):
     address: str = ""
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
 
 
-class ZoneConfig(_Strict):
+class ZoneConfig(StrictModel):
     id: str = Field(min_length=1)
     kind: ZoneKind
     polygon: list[tuple[float, float]] = Field(description="vertices in image pixels of the camera's frame")
@@ -69,7 +66,7 @@ class ZoneConfig(_Strict):
         return Zone(self.id, self.kind, Polygon.of(self.polygon), tuple(self.allowed), tz)
 
 
-class CameraConfig(_Strict):
+class CameraConfig(StrictModel):
     id: str = Field(min_length=1)
     source: str = Field(min_length=1, description="file path or rtsp:// URL")
     detect_fps: float = Field(5.0, gt=0, le=60, description="detector runs this often; tracks are predicted between")
@@ -102,14 +99,14 @@ class CameraConfig(_Strict):
         return self
 
 
-class RulesConfig(_Strict):
+class RulesConfig(StrictModel):
     helmet: HelmetConfig = Field(default_factory=HelmetConfig)
     passengers: PassengersConfig = Field(default_factory=PassengersConfig)
     u_turn: UTurnConfig = Field(default_factory=UTurnConfig)
     parking: ParkingConfig = Field(default_factory=ParkingConfig)
 
 
-class ModelsConfig(_Strict):
+class ModelsConfig(StrictModel):
     detector: str = Field("yolov5n_coco", description="registry name of the vehicle/person detector")
     helmet: str | None = Field("helmet_yolov12m", description="registry name of the helmet head detector; null = off")
     detector_conf: float = Field(0.25, gt=0, le=1)
@@ -119,7 +116,7 @@ class ModelsConfig(_Strict):
     )
 
 
-class EngineConfig(_Strict):
+class EngineConfig(StrictModel):
     ring_seconds: float = Field(12.0, gt=0, description="recent frames kept in full for evidence (per camera)")
     trail_interval_s: float = Field(1.0, gt=0, description="one long-term trail point (and kept panorama) this often")
     trail_keep_s: float | None = Field(
@@ -130,7 +127,7 @@ class EngineConfig(_Strict):
     heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
 
 
-class SiteConfig(_Strict):
+class SiteConfig(StrictModel):
     id: str = Field(min_length=1, description="site identifier, stamped on every record")
     name: str = ""
     location: Location = Field(default_factory=Location)

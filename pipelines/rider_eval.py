@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from models.domain import CLASS_ID, RIDDEN_CLASSES
+from models.strict import StrictModel
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.detection_eval import TWO_WHEELER_SOURCES, _match, two_wheelers_with_riders
 from pipelines.rules.helmet import no_helmet_confidence
@@ -44,10 +45,9 @@ class RiderTruthError(ValueError):
     """A riders truth file that cannot be used; the message names the file, line and field."""
 
 
-class RiderTruth(BaseModel):
+class RiderTruth(StrictModel):
     """One labelled motorcycle box (a line of riders_train.jsonl)."""
 
-    model_config = ConfigDict(extra="forbid")
     file: str = Field(min_length=1, description="image path relative to the truth file's folder, e.g. train/frame1008.jpg")
     bbox: tuple[float, float, float, float] = Field(description="xmin, ymin, xmax, ymax: bike and riders")
     judgeable: bool

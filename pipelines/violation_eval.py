@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from evidence.event import ViolationEvent
+from models.strict import StrictModel
 from pipelines.rules.base import RULE_NAMES, RuleName
 from vision.detections import box_iou
 
@@ -24,8 +25,7 @@ class TruthError(ValueError):
     """A truth file that cannot be used; names the field."""
 
 
-class TruthEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TruthEvent(StrictModel):
     rule: RuleName
     start_s: float = Field(ge=0, description="seconds from the start of the video")
     end_s: float = Field(ge=0)
@@ -41,8 +41,7 @@ class TruthEvent(BaseModel):
         return self
 
 
-class TruthFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TruthFile(StrictModel):
     video: str = ""
     camera: str | None = None
     rules: list[RuleName] = Field(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from models.strict import StrictModel
 
 
-class MotionConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MotionConfig(StrictModel):
     enabled: bool = Field(False, description="skip detection on frames where nothing moves")
     width: int = Field(160, ge=32, description="width of the grey thumbnail compared between frames")
     pixel_threshold: int = Field(18, ge=1, le=255, description="grey-level change that counts a pixel as moving")

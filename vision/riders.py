@@ -22,17 +22,17 @@ from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy.optimize import linear_sum_assignment
 
+from models.strict import StrictModel
 from vision.detections import Detections
 from vision.nms import nms
 
 
-class RiderAssociationConfig(BaseModel):
+class RiderAssociationConfig(StrictModel):
     """Geometry of "riding". Ratios are of the vehicle box's height/width."""
 
-    model_config = ConfigDict(extra="forbid")
     extend_up: float = Field(1.2, ge=0, description="extend the vehicle box upward by this many box heights")
     extend_side: float = Field(0.15, ge=0, description="and sideways by this share of its width, each side")
     min_person_overlap: float = Field(0.5, gt=0, le=1, description="share of a person box inside the extended box")
@@ -42,10 +42,9 @@ class RiderAssociationConfig(BaseModel):
     min_head_overlap: float = Field(0.6, gt=0, le=1, description="share of a head box inside the extended box")
 
 
-class HeadCropConfig(BaseModel):
+class HeadCropConfig(StrictModel):
     """How rider crops are shown to the helmet model (measured with ``epolice eval riders``)."""
 
-    model_config = ConfigDict(extra="forbid")
     margin: float = Field(0.15, ge=0, le=1, description="rider region grown by this share of its size (sides and top)")
     crop_height_px: int = Field(
         192, ge=32, description="rider crops are scaled to this height in the model input (heads ~30 px, the size the "

@@ -19,10 +19,11 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from scipy.optimize import linear_sum_assignment
 
 from models.domain import CLASS_ID, DOMAIN_CLASSES
+from models.strict import StrictModel
 from vision.detections import Detections, box_iou
 from vision.track_history import TrackHistory
 
@@ -40,10 +41,9 @@ _GROUP_OF = np.array(
 )
 
 
-class TrackerConfig(BaseModel):
+class TrackerConfig(StrictModel):
     """Tracker parameters; times are in seconds so they hold at any detection rate."""
 
-    model_config = ConfigDict(extra="forbid")
     classes: list[str] = Field(
         default_factory=lambda: ["car", "bus", "truck", "motorcycle", "bicycle", "e_bike", "tricycle", "tractor"],
         description="domain classes to track; others are ignored",

@@ -11,17 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from evidence.config import EvidenceConfig, StoreConfig
 from evidence.event import RuleName
 from evidence.timezone import TimeZoneName
+from models.strict import StrictModel
 
 
-class ReasonCode(BaseModel):
+class ReasonCode(StrictModel):
     """One reject reason. Admins add and disable them in the app; these seed a new database."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")
     zh: str = Field(min_length=1, max_length=64)
     en: str = Field(min_length=1, max_length=64)
@@ -39,10 +40,8 @@ def _default_reasons() -> list[ReasonCode]:
     ]
 
 
-class ReviewConfig(BaseModel):
+class ReviewConfig(StrictModel):
     """Operator settings for the reviewer app (``review:`` in the site YAML when the site loader has it)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     reason_codes: list[ReasonCode] = Field(default_factory=_default_reasons, min_length=1)
     second_review_rules: list[RuleName] = Field(default_factory=list)  # rules whose approvals a second person confirms
@@ -65,10 +64,8 @@ class ReviewConfig(BaseModel):
         return v
 
 
-class ReviewSettings(BaseModel):
+class ReviewSettings(StrictModel):
     """Everything ``create_app`` needs: the store, the evidence settings and the review settings."""
-
-    model_config = ConfigDict(extra="forbid")
 
     store: StoreConfig = Field(default_factory=StoreConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)

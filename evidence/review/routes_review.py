@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from evidence.export import verify_record
@@ -22,6 +22,7 @@ from evidence.review.files import EvidenceFileError, kinds, load_manifest, read_
 from evidence.review.tables import reason_codes
 from evidence.review.workflow import QueueFilter, WorkflowError
 from evidence.store import ViolationRecord
+from models.strict import StrictModel
 
 router = APIRouter()
 FILTER_KEYS = ("site", "camera", "rule", "from", "to", "plate")
@@ -185,14 +186,12 @@ def evidence_file(request: Request, record_id: int, kind: str, sess: Session = D
     return Response(f.data, media_type=f.media_type, headers=headers)
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecisionIn(StrictModel):
     decision: Literal["approve", "reject"]
     reason_code: str | None = Field(default=None, max_length=32)
 
 
-class PlateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PlateIn(StrictModel):
     text: str = Field(min_length=1, max_length=16)
     color: str = Field(default="blue", max_length=16)
 

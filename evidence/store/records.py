@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from evidence.event import ViolationEvent
 from evidence.manifest import FileEntry
 from evidence.package import PackageInfo
+from models.strict import StrictModel
 
 Status = Literal["pending_review", "approved", "rejected", "exported"]
 
@@ -22,10 +23,9 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-class NewRecord(BaseModel):
+class NewRecord(StrictModel):
     """A record as written once an event's package exists."""
 
-    model_config = ConfigDict(extra="forbid")
     event_key: str
     site_id: str
     camera_id: str
@@ -104,14 +104,13 @@ class ViolationRecord(NewRecord):
         return self.plate_text_reviewed or self.plate_text
 
 
-class AddResult(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class AddResult(StrictModel):
+    model_config = ConfigDict(frozen=True)
     id: int
     created: bool  # False: the event_key was already stored (re-run / redelivery)
 
 
-class RecordQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RecordQuery(StrictModel):
     site_id: str | None = None
     camera_id: str | None = None
     rule: str | None = None
@@ -123,10 +122,9 @@ class RecordQuery(BaseModel):
     offset: int = Field(default=0, ge=0)
 
 
-class Decision(BaseModel):
+class Decision(StrictModel):
     """One line of the review audit log."""
 
-    model_config = ConfigDict(extra="forbid")
     id: int
     record_id: int
     actor: str

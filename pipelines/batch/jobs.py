@@ -20,8 +20,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from models.strict import StrictModel
 from pipelines.batch.segments import SegmentWindow
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,10 @@ SegmentStatus = Literal["done", "failed", "error"]
 # for this file content, not retried; error: anything else (a crash, a bug, a full disk) - retried.
 
 
-class DecodeSettings(BaseModel):
+class DecodeSettings(StrictModel):
     """How frames are decoded for a batch; part of the job identity."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     stride: int | None = Field(None, ge=1)
     target_fps: float | None = Field(None, gt=0)
     scale: float | None = Field(None, gt=0)
@@ -43,10 +44,10 @@ class DecodeSettings(BaseModel):
     start_time: datetime | None = None  # wall clock of the recording start, for every file (rarely right for many)
 
 
-class SegmentJob(BaseModel):
+class SegmentJob(StrictModel):
     """One segment of one file, with everything a worker on any machine needs to process it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     batch_id: str
     job_key: str  # identity of the processing settings (site, decode settings, segment plan)
     file_key: str  # identity of the file content (size + sampled hash)
@@ -76,10 +77,9 @@ class SegmentJob(BaseModel):
         return max(0.0, (end or 0.0) - self.core_start)
 
 
-class SegmentResult(BaseModel):
+class SegmentResult(StrictModel):
     """What processing one segment produced; counts are of events this segment owns."""
 
-    model_config = ConfigDict(extra="forbid")
     segment_id: str
     batch_id: str
     job_key: str
@@ -110,10 +110,10 @@ class SegmentProcessor(Protocol):
     def close(self) -> None: ...
 
 
-class ProcessorSpec(BaseModel):
+class ProcessorSpec(StrictModel):
     """An importable factory and its JSON options: picklable and sendable to any worker."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     factory: str  # "package.module:callable" or a short name from BUILTIN_PROCESSORS
     options: dict[str, Any] = Field(default_factory=dict)
 

@@ -12,17 +12,18 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from models.strict import StrictModel
 from pipelines.batch.files import InputProblem, expand_inputs, file_key
 from pipelines.batch.jobs import DecodeSettings, ProcessorSpec, SegmentJob
 from pipelines.batch.segments import plan_segments
 
 
-class BatchSettings(BaseModel):
+class BatchSettings(StrictModel):
     """Everything that decides what processing a file means; hashed into the job key."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     site_id: str
     site_fingerprint: str = ""  # hash of the site file: a changed site reprocesses
     cameras: list[str] = Field(default_factory=list)  # camera ids of the site, for file-name matching

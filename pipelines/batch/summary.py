@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from models.strict import StrictModel
 from pipelines.batch.files import InputProblem
 from pipelines.batch.jobs import SegmentResult
 
 
-class FileFailure(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FileFailure(StrictModel):
     path: str
     reason: str
     segments: list[int] = Field(default_factory=list)  # failed segments; empty: the file never started
 
 
-class BatchSummary(BaseModel):
+class BatchSummary(StrictModel):
     """Whole-batch totals (this run plus segments finished by earlier runs) and this run's speed."""
 
-    model_config = ConfigDict(extra="forbid")
     batch_id: str
     files: int  # inputs found
     files_ok: int

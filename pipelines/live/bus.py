@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Literal
 
 import redis
-from pydantic import BaseModel, ConfigDict
 
 from evidence.store.records import NewRecord
+from models.strict import StrictModel
 from pipelines.live.spool import DiskSpool
 from vision.sources.health import HealthEventKind, HealthState
 
@@ -33,10 +33,9 @@ def alerts_stream(site_id: str) -> str:
     return f"epolice:{site_id}:alerts"
 
 
-class CameraAlert(BaseModel):
+class CameraAlert(StrictModel):
     """An offline alert or a recovery, as published for operators (reason is credential-free)."""
 
-    model_config = ConfigDict(extra="forbid")
     site_id: str
     camera_id: str
     kind: HealthEventKind
@@ -51,18 +50,16 @@ class CameraAlert(BaseModel):
         return f"{self.camera_id}|{self.kind}|{self.wall_time.isoformat()}"
 
 
-class LiveMessage(BaseModel):
+class LiveMessage(StrictModel):
     """One stream entry: a record to store, or a camera alert."""
 
-    model_config = ConfigDict(extra="forbid")
     kind: Literal["record", "alert"]
     key: str  # idempotency key: the record's event_key, or the alert's key
     record: NewRecord | None = None
     alert: CameraAlert | None = None
 
 
-class _Spooled(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Spooled(StrictModel):
     stream: str
     key: str
     data: str  # LiveMessage JSON

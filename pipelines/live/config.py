@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from models.strict import StrictModel
 from vision.motion import MotionConfig
 from vision.sources.rtsp import RtspConfig
 
 
-class LiveConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LiveConfig(StrictModel):
     rtsp: RtspConfig = Field(default_factory=RtspConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     max_batch: int = Field(8, ge=1, description="most frames per detector call, across cameras")

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import redis
-from pydantic import BaseModel, ConfigDict
 
 from evidence.config import EvidenceConfig
 from evidence.signing import Signer
 from evidence.store.records import NewRecord
+from models.strict import StrictModel
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.engine import BoxDetector, CameraPipeline, PlateReader
 from pipelines.live.bus import CameraAlert, EventBus
@@ -59,10 +59,9 @@ class CameraStatus(CameraHealth):
     source: str = ""  # masked URL
 
 
-class WorkerStatus(BaseModel):
+class WorkerStatus(StrictModel):
     """What ``/healthz`` serves and ``epolice status`` prints."""
 
-    model_config = ConfigDict(extra="forbid")
     worker: str
     site_id: str
     status: str  # "ok" when every owned camera is live, else "degraded"

@@ -12,9 +12,10 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal, Sequence
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from evidence.event import Box, KeyFrame, PlateFacts, RuleName, ViolationEvent
+from models.strict import StrictModel
 from vision.geometry import Polygon
 from vision.track_history import TrackHistory, TrackPoint
 
@@ -22,13 +23,12 @@ ZoneKind = Literal["no_parking", "no_u_turn"]
 RULE_NAMES: tuple[str, ...] = ("helmet", "passengers", "u_turn", "parking")
 
 
-class TimeWindow(BaseModel):
+class TimeWindow(StrictModel):
     """A daily time-of-day window in the site's timezone; ``end`` <= ``start`` crosses midnight.
 
     ``days`` restricts the window to weekdays on which it STARTS (0 = Monday ... 6 = Sunday).
     """
 
-    model_config = ConfigDict(extra="forbid")
     start: time
     end: time
     days: list[int] | None = Field(None, description="weekdays the window starts on, 0=Mon..6=Sun; None = every day")
@@ -158,10 +158,9 @@ class Decision:
         )
 
 
-class RuleConfig(BaseModel):
+class RuleConfig(StrictModel):
     """Common to every rule section."""
 
-    model_config = ConfigDict(extra="forbid")
     enabled: bool = Field(True, description="run this rule on every camera of the site")
 
 

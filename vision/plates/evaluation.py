@@ -15,17 +15,14 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from models.strict import StrictModel
 from vision.detections import box_iou
 from vision.plates.reader import PlateRead, PlateReader
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TruthPlate(_Strict):
+class TruthPlate(StrictModel):
     text: str
     color: Literal["blue", "yellow", "green", "white", "black"]
     rows: int = 1
@@ -33,13 +30,13 @@ class TruthPlate(_Strict):
     confidence: Literal["sure", "unclear"]
 
 
-class TruthImage(_Strict):
+class TruthImage(StrictModel):
     file: str
     plates: list[TruthPlate]
     source: str = ""
 
 
-class PlateFailure(_Strict):
+class PlateFailure(StrictModel):
     file: str
     truth: str
     read: str | None
@@ -48,7 +45,7 @@ class PlateFailure(_Strict):
     tags: list[str] = Field(default_factory=list)  # night, tilt, double-row, small, hk/macau local...
 
 
-class PlateEvalReport(_Strict):
+class PlateEvalReport(StrictModel):
     images: int
     sure_plates: int
     exact_match: float  # over sure plates

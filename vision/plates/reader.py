@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from models.strict import StrictModel
 from vision.plates.color import classify_color
 from vision.plates.companion import read_companion
 from vision.plates.detect import DetectorParams, PlateDetection, PlateDetector
@@ -38,10 +39,9 @@ _CORNER_ORDER = [2, 3, 0, 1]
 _FORMAT_COLORS = {"military": {"white"}}
 
 
-class PlateReaderConfig(BaseModel):
+class PlateReaderConfig(StrictModel):
     """Tuning of plate reading; defaults were set on the shared plate photos (see eval plates)."""
 
-    model_config = ConfigDict(extra="forbid")
     det_min_score: float = Field(0.5, ge=0, le=1, description="plate detector score to keep a plate")
     crop_max_side: int = Field(416, ge=64, description="vehicle crops are downscaled to this before detection")
     crop_retry_max_side: int = Field(832, ge=64, description="finer detection scale when nothing was readable at crop_max_side")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import random
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from models.strict import StrictModel
 
 
-class BackoffConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BackoffConfig(StrictModel):
     initial_s: float = Field(0.5, gt=0, description="first delay after a failure")
     factor: float = Field(2.0, ge=1.0, description="growth per consecutive failure")
     cap_s: float = Field(30.0, gt=0, description="longest delay")

@@ -20,15 +20,17 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from models.strict import StrictModel
 
 ClockSourceName = Literal["filename", "creation_time", "mtime"]
 
 
-class FilenamePattern(BaseModel):
+class FilenamePattern(StrictModel):
     """A regex with a named group ``ts`` and the strptime format of that group."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     regex: str
     format: str
 
@@ -61,10 +63,9 @@ DEFAULT_FILENAME_PATTERNS: tuple[FilenamePattern, ...] = (
 )
 
 
-class ClockConfig(BaseModel):
+class ClockConfig(StrictModel):
     """Where recorded footage gets its wall-clock time (see module docstring)."""
 
-    model_config = ConfigDict(extra="forbid")
     timezone: str = "Asia/Shanghai"
     start_time: datetime | None = None  # explicit recording start; naive = site-local
     order: list[ClockSourceName] = Field(default_factory=lambda: ["filename", "creation_time", "mtime"])
@@ -84,10 +85,10 @@ class ClockConfig(BaseModel):
         return ZoneInfo(self.timezone)
 
 
-class ClockStart(BaseModel):
+class ClockStart(StrictModel):
     """The resolved recording start and which source gave it (kept so reports can flag weak clocks)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     start: datetime  # timezone-aware, in the site's timezone
     source: Literal["start_time", "filename", "creation_time", "mtime"]
 

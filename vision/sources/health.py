@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from models.strict import StrictModel
 
 HealthState = Literal["connecting", "live", "stalled", "offline"]
 HEALTH_STATES: tuple[HealthState, ...] = ("connecting", "live", "stalled", "offline")
@@ -44,10 +44,9 @@ class HealthEvent:
     reason: str | None = None
 
 
-class CameraHealth(BaseModel):
+class CameraHealth(StrictModel):
     """The snapshot shown by ``/healthz`` and ``epolice status``."""
 
-    model_config = ConfigDict(extra="forbid")
     camera_id: str
     state: HealthState
     since: datetime

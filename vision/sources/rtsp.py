@@ -24,8 +24,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from models.strict import StrictModel
 from vision.frame import Frame
 from vision.sources.backoff import Backoff, BackoffConfig
 from vision.sources.ffmpeg import FFmpegError, PipeTimeout, RawVideoPipe, open_rawvideo_pipe, output_size, probe
@@ -43,10 +44,9 @@ for _name in (__name__, "vision.sources.ffmpeg"):
 LIVE_SCHEMES = ("rtsp", "rtsps")
 
 
-class RtspConfig(BaseModel):
+class RtspConfig(StrictModel):
     """How a live camera is read. Defaults suit a 25 fps camera on a flaky site network."""
 
-    model_config = ConfigDict(extra="forbid")
     transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport; TCP survives lossy links without smearing frames")
     io_timeout_s: float = Field(5.0, gt=0, description="FFmpeg socket I/O timeout (-timeout), ends a dead connection")
     probe_timeout_s: float = Field(15.0, gt=0, description="longest wait for the stream description on connect")
