@@ -19,16 +19,10 @@ from pathlib import Path
 
 from vision.frame import Frame
 from vision.sources.clock import ClockConfig, ClockStart, localize, resolve_start
-from vision.sources.ffmpeg import (
-    DecodeError,
-    MediaInfo,
-    ProbeError,
-    RawVideoPipe,
-    first_frame_pts,
-    open_rawvideo_pipe,
-    output_size,
-    probe,
-)
+from vision.sources.ffmpeg.command import output_size
+from vision.sources.ffmpeg.errors import DecodeError, ProbeError
+from vision.sources.ffmpeg.probe import MediaInfo, probe
+from vision.sources.ffmpeg.rawvideo import RawVideoPipe, first_frame_pts, open_rawvideo_pipe
 
 log = logging.getLogger(__name__)
 
