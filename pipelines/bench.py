@@ -232,7 +232,8 @@ def prepare(
     detect_fps: float | None = None,
 ) -> tuple[SiteConfig, CameraConfig]:
     """The site and camera to benchmark, with --model/--detect-fps applied; checks the frame size."""
-    from vision.sources.ffmpeg import output_size, probe
+    from vision.sources.ffmpeg.command import output_size
+    from vision.sources.ffmpeg.probe import probe
 
     info = probe(video)  # ProbeError (a DecodeError) with one line for a bad file
     size = output_size(info.width, info.height)
@@ -287,7 +288,7 @@ def frame_source(video: Path, camera_id: str, end_s: float | None = None):
 def exact_end(video: Path, camera_id: str, frames: int) -> tuple[float | None, int]:
     """(segment end, frame count) for the first ``frames`` frames (0 = all): the end lies halfway
     between the pts of the last wanted frame and the next one (None when the clip has no more)."""
-    from vision.sources.ffmpeg import probe
+    from vision.sources.ffmpeg.probe import probe
 
     fps = probe(video).fps or 25.0
     limit = (frames + 1) / fps * 1.1 + 1.0 if frames else None
@@ -680,7 +681,7 @@ ProgressFn = Callable[[str], None]
 
 def run_bench(opts: BenchOptions, progress: ProgressFn = lambda _: None) -> BenchReport:
     from models.registry import Registry
-    from vision.sources.ffmpeg import probe
+    from vision.sources.ffmpeg.probe import probe
 
     if opts.repeat < 1 or opts.jobs < 1 or opts.frames < 0:
         raise BenchError("--repeat and --jobs must be >= 1 and --frames >= 0")

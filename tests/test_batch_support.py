@@ -48,7 +48,7 @@ class FakeEventProcessor:
         self.db.execute("CREATE TABLE IF NOT EXISTS attempts (segment_id TEXT, worker TEXT, at REAL)")
 
     def process(self, job: SegmentJob, progress: ProgressFn) -> SegmentResult:
-        from vision.sources.ffmpeg import DecodeError
+        from vision.sources.ffmpeg.errors import DecodeError
 
         self.db.execute("INSERT INTO attempts VALUES (?, ?, ?)", (job.segment_id, str(os.getpid()), time.time()))
         if self.marker_dir is not None:  # tells a test which process holds which segment

@@ -6,7 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from vision.sources import ffmpeg as ff
+from vision.sources.ffmpeg import hwaccel
+from vision.sources.ffmpeg.command import PipeSpec, output_size, rawvideo_command, select_expression
+from vision.sources.ffmpeg.decode_log import FFmpegLog, clean_log_line
+from vision.sources.ffmpeg.hwaccel import mark_hwaccel_failed, resolve_hwaccel
+from vision.sources.ffmpeg.probe import parse_creation_time
 
 
 @pytest.mark.parametrize(
@@ -22,13 +26,13 @@ from vision.sources import ffmpeg as ff
     ],
 )
 def test_synthetic_output_size(size, scale, max_width, expected):
-    assert ff.output_size(*size, scale=scale, max_width=max_width) == expected
+    assert output_size(*size, scale=scale, max_width=max_width) == expected
 
 
 @pytest.mark.parametrize("scale,max_width", [(0, None), (-1, None), (None, 0)])
 def test_synthetic_output_size_rejects_bad_values(scale, max_width):
     with pytest.raises(ValueError):
-        ff.output_size(640, 352, scale=scale, max_width=max_width)
+        output_size(640, 352, scale=scale, max_width=max_width)
 
 
 @pytest.mark.parametrize(
@@ -41,13 +45,13 @@ def test_synthetic_output_size_rejects_bad_values(scale, max_width):
     ],
 )
 def test_synthetic_select_expression(stride, target_fps, expected):
-    assert ff.select_expression(stride=stride, target_fps=target_fps) == expected
+    assert select_expression(stride=stride, target_fps=target_fps) == expected
 
 
 @pytest.mark.parametrize("kwargs", [{"stride": 0}, {"target_fps": 0}, {"stride": 2, "target_fps": 5}])
 def test_synthetic_select_expression_rejects(kwargs):
     with pytest.raises(ValueError):
-        ff.select_expression(**kwargs)
+        select_expression(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -61,11 +65,11 @@ def test_synthetic_select_expression_rejects(kwargs):
     ],
 )
 def test_synthetic_clean_log_line(line, expected):
-    assert ff.clean_log_line(line) == expected
+    assert clean_log_line(line) == expected
 
 
 def test_synthetic_log_reason_prefers_first_specific_error_and_splits_stream_errors():
-    log = ff.FFmpegLog()
+    log = FFmpegLog()
     log.add("[h264 @ 0x1] [error] non-existing PPS 0 referenced")  # before the first frame: leading
     log.add("[h264 @ 0x1] [error] error while decoding MB 1 2", pts=3.5)
     log.add("[error] Error while decoding stream #0:0: Invalid data found when processing input", pts=3.6)
@@ -89,18 +93,24 @@ def test_synthetic_log_reason_prefers_first_specific_error_and_splits_stream_err
     ],
 )
 def test_synthetic_parse_creation_time(text, expected):
-    assert ff.parse_creation_time(text) == expected
+    assert parse_creation_time(text) == expected
 
 
 def test_synthetic_hwaccel_resolution(monkeypatch):
-    monkeypatch.setattr(ff, "available_hwaccels", lambda: ("vdpau", "cuda", "vaapi"))
-    monkeypatch.setattr(ff, "_failed_hwaccels", set())
-    assert ff.resolve_hwaccel("none") is None
-    assert ff.resolve_hwaccel("software") is None
-    assert ff.resolve_hwaccel("auto") == "cuda"
-    assert ff.hwaccel_args("vaapi") == ["-hwaccel", "vaapi"]
-    assert ff.resolve_hwaccel("videotoolbox") is None  # not in this build: software
-    ff.mark_hwaccel_failed("cuda")
-    assert ff.resolve_hwaccel("auto") == "vaapi"
-    ff.mark_hwaccel_failed("vaapi")
-    assert ff.hwaccel_args("auto") == []
+    monkeypatch.setattr(hwaccel, "available_hwaccels", lambda: ("vdpau", "cuda", "vaapi"))
+    monkeypatch.setattr(hwaccel, "_failed_hwaccels", set())
+    assert resolve_hwaccel("none") is None
+    assert resolve_hwaccel("software") is None
+    assert resolve_hwaccel("auto") == "cuda"
+    assert _input_args(resolve_hwaccel("vaapi")) == ["-hwaccel", "vaapi"]
+    assert resolve_hwaccel("videotoolbox") is None  # not in this build: software
+    mark_hwaccel_failed("cuda")
+    assert resolve_hwaccel("auto") == "vaapi"
+    mark_hwaccel_failed("vaapi")
+    assert _input_args(resolve_hwaccel("auto")) == []
+
+
+def _input_args(name: str | None) -> list[str]:
+    """The arguments before ``-i`` in the decoder's command line for hwaccel ``name``."""
+    cmd = rawvideo_command(PipeSpec(source="in.mp4", width=64, height=36, hwaccel=name))
+    return cmd[cmd.index("level+info") + 1 : cmd.index("-i")]

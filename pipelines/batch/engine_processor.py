@@ -76,7 +76,8 @@ class EngineProcessor:
     def process(self, job: SegmentJob, progress: ProgressFn) -> SegmentResult:
         from pipelines.engine import CameraPipeline
         from pipelines.live.evidence import CameraEvidence, FrameIndex, PendingEvent, capture_context, package_input
-        from vision.sources.ffmpeg import DecodeError, probe
+        from vision.sources.ffmpeg.errors import DecodeError
+        from vision.sources.ffmpeg.probe import probe
 
         camera = self.site.camera(job.camera_id)
         width, height = camera.frame_size

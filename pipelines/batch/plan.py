@@ -79,7 +79,8 @@ def camera_for(path: Path, cameras: list[str], explicit: str | None = None) -> s
 
 def plan_batch(items: list[str], settings: BatchSettings) -> BatchPlan:
     """Expand inputs, probe and split every file (see module docstring)."""
-    from vision.sources.ffmpeg import ProbeError, probe
+    from vision.sources.ffmpeg.errors import ProbeError
+    from vision.sources.ffmpeg.probe import probe
 
     paths, problems = expand_inputs(items)
     job_key = settings.job_key()

@@ -35,7 +35,7 @@ def bench(
     from models.registry import ModelMissingError
     from pipelines.bench import BenchError, BenchOptions, default_video, format_report, prepare, run_bench
     from pipelines.config import SiteConfigError, load_site
-    from vision.sources.ffmpeg import DecodeError
+    from vision.sources.ffmpeg.errors import DecodeError
 
     video = video or default_video()
     if not video.is_file():

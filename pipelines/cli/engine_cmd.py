@@ -30,7 +30,7 @@ def eval_violations(
     from models.registry import ModelMissingError
     from pipelines.config import SiteConfigError, load_site
     from pipelines.violation_eval import TruthError, load_truth, run_video, score
-    from vision.sources.ffmpeg import DecodeError
+    from vision.sources.ffmpeg.errors import DecodeError
 
     if not video.is_file():
         raise fail(f"video not found: {video}")

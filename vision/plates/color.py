@@ -8,11 +8,13 @@ plates fade from white into green and glare whitens blue plates. Hue bands are O
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
 
-PlateColorName = str  # one of evidence.event.PlateColor
+# The same values as evidence.event.PlateColor: the arrows keep vision from importing evidence.
+PlateColorName = Literal["blue", "yellow", "green", "white", "black", "unknown"]
 
 
 @dataclass(frozen=True)

@@ -83,9 +83,6 @@ KIND_COLOR: dict[str, str | None] = {
     "new_energy_small": "green", "new_energy_large": "green", "tractor": "green",
     "military": "white", "hk_macau_local": None,
 }
-# Colours a format may show; a read whose pixels say otherwise is still reported (colour comes from
-# the format where it is fixed), but standard plates never read as green/white/... by accident.
-STANDARD_COLORS = frozenset({"blue", "yellow", "black", "white"})
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from models.strict import StrictModel
-from vision.plates.color import classify_color
+from vision.plates.color import PlateColorName, classify_color
 from vision.plates.companion import read_companion
 from vision.plates.detect import DetectorParams, PlateDetection, PlateDetector
 from vision.plates.grammar import KIND_COLOR, PLATE_CHARSET, Candidate, GrammarResult, normalise
@@ -62,20 +62,36 @@ class PlateReaderConfig(StrictModel):
 
 @dataclass(frozen=True)
 class PlateRead:
-    """A plate as read (once per photo plate or once per track). ``text`` is None when unreadable."""
+    """A plate as read: what ``PlateReader.read_track`` returns once per track, and ``read_image``
+    once per plate in a photo. Consumers (the engine's evidence facts, the plate evaluation) rely on:
+
+    - ``text``: the plate as it validated against the grammar (e.g. ``"沪A12345"``), or None when
+      unreadable; ``reason`` then says why in one line (no plate found, no valid read, reads disagree).
+    - ``color``: the background colour; fixed by the format where it is (police: white), else from
+      the pixels.
+    - ``agreement``: 0..1. For a track, the confidence mass behind the voted characters over the most
+      there could be (reads below the reader's ``min_agreement`` leave ``text`` None); for a photo
+      plate, its mean character confidence. 0 when nothing valid was read.
+    - ``reads``: how many plate crops were read (and voted, for a track); 0 when no plate was found.
+
+    The rest describes the chosen view: ``char_confidences`` per character, ``rows`` (1 or 2),
+    ``kind`` (the grammar's plate format, e.g. ``"standard"``, ``"new_energy_small"``), ``box`` and
+    ``corners`` (TL, TR, BR, BL) in pixels of the image read (the chosen vehicle crop for a track),
+    the detector's ``detection_score``, and ``raw``, what the recogniser output before the grammar.
+    """
 
     text: str | None
-    color: str = "unknown"
+    color: PlateColorName = "unknown"
     agreement: float = 0.0
     reason: str | None = None
     char_confidences: tuple[float, ...] = ()
     rows: int = 1
     kind: str | None = None
-    box: tuple[float, float, float, float] | None = None  # input pixels (of the chosen crop for tracks)
-    corners: tuple[tuple[float, float], ...] | None = None  # TL, TR, BR, BL
+    box: tuple[float, float, float, float] | None = None
+    corners: tuple[tuple[float, float], ...] | None = None
     detection_score: float = 0.0
-    raw: str = ""  # what the recogniser output before the grammar
-    reads: int = 0  # crops read (voted)
+    raw: str = ""
+    reads: int = 0
 
 
 @dataclass
