@@ -9,7 +9,6 @@ rule sections are closed: a misspelt or unknown rule name is an error, not a sil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import yaml

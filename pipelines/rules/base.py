@@ -22,6 +22,7 @@ from models.strict import StrictModel
 from vision.geometry import Polygon
 from vision.track_history import TrackHistory, TrackPoint
 
+
 class TimeWindow(StrictModel):
     """A daily time-of-day window in the site's timezone; ``end`` <= ``start`` crosses midnight.
 

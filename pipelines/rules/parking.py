@@ -21,8 +21,8 @@ from typing import Sequence
 
 from pydantic import Field
 
-from models.domain import VEHICLE_CLASSES
 from evidence.config import ViolationCode
+from models.domain import VEHICLE_CLASSES
 from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, RuleSpec, Zone
 from vision.track_history import TrackHistory, TrackPoint
 

@@ -17,8 +17,8 @@ from typing import Sequence
 
 from pydantic import Field
 
-from models.domain import VEHICLE_CLASSES
 from evidence.config import ViolationCode
+from models.domain import VEHICLE_CLASSES
 from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, RuleSpec, Zone
 from vision.geometry import angle_diff, heading_deg, net_turn
 from vision.track_history import TrackHistory, TrackPoint
