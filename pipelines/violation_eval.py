@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from evidence.event import ViolationEvent
 from models.strict import StrictModel
-from pipelines.rules.base import RULE_NAMES, RuleName
+from pipelines.rules.registry import RULE_NAMES, RuleName
 from vision.detections import box_iou
 
 

@@ -13,6 +13,7 @@ from evidence.config import EvidenceConfig
 from evidence.event import Box, KeyFrame, PlateFacts, ViolationEvent
 from evidence.package import CaptureContext, ClipFrames, PackageInput
 from evidence.signing import Signer, generate_keypair
+from pipelines.rules.registry import default_codes
 
 T0 = datetime(2024, 5, 1, 0, 30, 12, 345000, tzinfo=timezone.utc)  # 08:30:12.345 in Asia/Shanghai
 PARKING_VIDEO = "videos/street_parking_a.mp4"
@@ -31,7 +32,9 @@ def context(site_id: str = "site-001") -> CaptureContext:
 
 
 def config(tmp_path: Path, **kw) -> EvidenceConfig:
-    return EvidenceConfig(output_dir=tmp_path / "evidence", signing_key=tmp_path / "keys" / "evidence.key", **kw)
+    """Evidence settings as the site loader makes them: the registry's code rows, overridden by ``codes``."""
+    codes = {**default_codes(), **kw.pop("codes", {})}
+    return EvidenceConfig(output_dir=tmp_path / "evidence", signing_key=tmp_path / "keys" / "evidence.key", codes=codes, **kw)
 
 
 def event(

@@ -8,7 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from evidence.event import PlateFacts
+from vision.plates.reader import PlateRead
 from pipelines.config import parse_site
 from pipelines.engine import CameraPipeline
 from tests import scenario as sc
@@ -125,9 +125,9 @@ def test_engine_synthetic_detects_at_detect_fps_and_bounds_ring():
     assert det.calls == pytest.approx(30 * 5 + 1, abs=2)
     assert pipe.stats.frames == 751 and pipe.stats.detect_frames == det.calls
     # 12 s of frames at 25 fps, plus one kept panorama a second over parking T + 60 s
-    assert pipe.ring.recent_count <= 12 * 25 + 1
-    assert pipe.ring.kept_count <= 31
-    clip = pipe.frames_between(25.0, 27.0)
+    assert len(pipe.ring) <= (12 * 25 + 1) + 31
+    assert sum(pipe.ring.get(seq) is not None for seq in range(0, 750 - 13 * 25)) <= 31  # older: kept panoramas only
+    clip = pipe.ring.between(25.0, 27.0)
     assert [f.seq for f in clip] == list(range(625, 676))  # every frame, in order
     st = pipe.stats.as_dict()
     assert set(st) >= {"detect_s", "track_s", "attributes_s", "rules_s"}
@@ -223,7 +223,7 @@ class CountingPlateReader:
 
     def read_track(self, crops):
         self.calls.append(len(crops))
-        return PlateFacts(text="沪A12345", color="blue", agreement=1.0, reads=len(crops))
+        return PlateRead(text="沪A12345", color="blue", agreement=1.0, reads=len(crops))
 
 
 def test_engine_synthetic_helmet_batched_and_once_per_track():

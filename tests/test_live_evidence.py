@@ -9,7 +9,8 @@ import pytest
 
 from evidence.event import ViolationEvent
 from evidence.store import RecordStore
-from pipelines.live.evidence import EvidenceWriter, FrameIndex
+from pipelines.handoff.frames import FrameIndex
+from pipelines.handoff.writer import EvidenceWriter
 from tests.fixtures_evidence import config, event, keys, synthetic_input  # noqa: F401  (fixture)
 from tests.fixtures_live import wait_for
 

@@ -25,7 +25,8 @@ from pipelines.cli.main import app
 from pipelines.config import parse_site
 from pipelines.engine import detectors_from_site
 from pipelines.live.config import LiveConfig
-from pipelines.live.worker import LiveWorker, status_key
+from pipelines.live.status import status_key
+from pipelines.live.worker import LiveWorker
 from tests.conftest import require
 from tests.fixtures_live import wait_for
 from tests.fixtures_redis import redis_server, redis_url  # noqa: F401  (fixtures)

@@ -45,7 +45,7 @@ def looks_from(pattern: str, conf: float = 0.8, checked: bool = True):
 def test_helmet_synthetic_votes(pattern, conf, class_name, checked, fires):
     cfg = helmet.HelmetConfig()
     decision, _ = sc.replay(
-        BIKE_OBS, lambda h: helmet.evaluate(h, cfg), class_name=class_name, riders=looks_from(pattern, conf, checked)
+        BIKE_OBS, lambda h: helmet.evaluate(h, [], cfg), class_name=class_name, riders=looks_from(pattern, conf, checked)
     )
     assert (decision is not None) == fires
     if fires:
@@ -59,7 +59,7 @@ def test_helmet_synthetic_config_bounds():
     with pytest.raises(ValueError, match="k .* must not exceed n"):
         helmet.HelmetConfig(k=6, n=5)
     cfg = helmet.HelmetConfig(k=1, n=1, classes=["bicycle"])
-    decision, _ = sc.replay(BIKE_OBS, lambda h: helmet.evaluate(h, cfg), class_name="bicycle", riders=looks_from("N"))
+    decision, _ = sc.replay(BIKE_OBS, lambda h: helmet.evaluate(h, [], cfg), class_name="bicycle", riders=looks_from("N"))
     assert decision is not None
 
 
@@ -88,7 +88,7 @@ def counts_from(counts: list[int]):
 )
 def test_passengers_synthetic_counts(class_name, counts, fires, riders):
     cfg = passengers.PassengersConfig()
-    decision, _ = sc.replay(BIKE_OBS, lambda h: passengers.evaluate(h, cfg), class_name=class_name, riders=counts_from(counts))
+    decision, _ = sc.replay(BIKE_OBS, lambda h: passengers.evaluate(h, [], cfg), class_name=class_name, riders=counts_from(counts))
     assert (decision is not None) == fires
     if fires:
         assert decision.facts["riders"] == riders
@@ -102,7 +102,7 @@ def test_passengers_synthetic_heads_count_as_riders():
     cfg = passengers.PassengersConfig()
     decision, _ = sc.replay(
         BIKE_OBS,
-        lambda h: passengers.evaluate(h, cfg),
+        lambda h: passengers.evaluate(h, [], cfg),
         class_name="motorcycle",
         riders=lambda t, seq: (lambda o: None if o is None else RiderObservation(seq, t, o.persons, o.heads, True))(next(obs, None)),
     )

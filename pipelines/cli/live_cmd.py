@@ -152,7 +152,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Camera health of running workers: state, time down, alerts, frames, drops, reconnects."""
-    from pipelines.live.worker import WorkerStatus
+    from pipelines.live.status import WorkerStatus
 
     if (url is None) == (redis_url is None):
         raise fail("give either --url http://HOST:PORT/healthz or --redis URL --site ID")

@@ -17,11 +17,13 @@ asks of a record.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from pydantic import Field
 
+from evidence.config import ViolationCode
 from models.domain import VEHICLE_CLASSES
-from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, Zone
+from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, RuleSpec, Zone
 from vision.track_history import TrackHistory, TrackPoint
 
 MIN_EVIDENCE_SPAN_S = 10.0
@@ -65,7 +67,7 @@ def dwell(history: TrackHistory, zone: Zone, cfg: ParkingConfig) -> list[TrackPo
     return stay
 
 
-def evaluate(history: TrackHistory, zones: list[Zone], cfg: ParkingConfig) -> Decision | None:
+def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: ParkingConfig) -> Decision | None:
     if not cfg.enabled or history.class_name not in cfg.classes:
         return None
     need = max(cfg.min_dwell_s, MIN_EVIDENCE_SPAN_S)
@@ -100,3 +102,14 @@ def evaluate(history: TrackHistory, zones: list[Zone], cfg: ParkingConfig) -> De
             },
         )
     return None
+
+
+SPEC = RuleSpec(
+    name="parking",
+    config=ParkingConfig,
+    evaluate=evaluate,
+    code=ViolationCode(code="1039", name="机动车违反规定停放、临时停车"),
+    labels={"zh": "违法停车", "en": "Illegal parking"},
+    zone_kinds=("no_parking",),
+    on_trail_tick=True,
+)

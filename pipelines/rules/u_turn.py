@@ -13,11 +13,13 @@ Guards against the known false alarms:
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from pydantic import Field
 
+from evidence.config import ViolationCode
 from models.domain import VEHICLE_CLASSES
-from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, Zone
+from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, RuleSpec, Zone
 from vision.geometry import angle_diff, heading_deg, net_turn
 from vision.track_history import TrackHistory, TrackPoint
 
@@ -62,7 +64,7 @@ def _travel(points: list[TrackPoint]) -> float:
     return math.hypot(b[0] - a[0], b[1] - a[1])
 
 
-def evaluate(history: TrackHistory, zones: list[Zone], cfg: UTurnConfig) -> Decision | None:
+def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: UTurnConfig) -> Decision | None:
     if not cfg.enabled or history.class_name not in cfg.classes:
         return None
     points = history.detected_points()
@@ -112,3 +114,13 @@ def evaluate(history: TrackHistory, zones: list[Zone], cfg: UTurnConfig) -> Deci
             },
         )
     return None
+
+
+SPEC = RuleSpec(
+    name="u_turn",
+    config=UTurnConfig,
+    evaluate=evaluate,
+    code=ViolationCode(code="1044", name="在禁止掉头的地点掉头"),
+    labels={"zh": "违法掉头", "en": "Illegal U-turn"},
+    zone_kinds=("no_u_turn",),
+)
