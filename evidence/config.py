@@ -7,10 +7,12 @@ loader may resolve them against the site file's folder.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.engine import make_url
 
 from evidence.event import RuleName
 from models.strict import StrictModel
@@ -69,8 +71,30 @@ class EvidenceConfig(StrictModel):
             raise KeyError(f"evidence.codes has no entry for rule {rule!r} (add code and name to the site config)") from None
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite store URL; None for a server or an in-memory database."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+        return Path(u.database)
+    return None
+
+
 class StoreConfig(StrictModel):
-    """Where violation records live: a SQLite file by default, PostgreSQL for many machines."""
+    """Where violation records live: a SQLite file by default, PostgreSQL for many machines. Open it
+    with ``evidence.store.RecordStore.from_config`` (which also brings its schema up to date)."""
 
     url: str = "sqlite:///records.db"  # SQLAlchemy URL, e.g. postgresql+psycopg://user@host/epolice
     echo: bool = False  # log SQL (debugging)
+    ledger_path: Path | None = None  # local batch runs' ledger (SQLite); None: see resolved_ledger_path
+
+    @property
+    def resolved_ledger_path(self) -> Path:
+        """Where the local batch ledger lives: ``ledger_path`` when set; else beside a SQLite store file
+        (``records.db`` -> ``records.batch.db``); else ``$XDG_CACHE_HOME/epolice/batch.db`` (default
+        ``~/.cache/epolice/batch.db``), the store being a server or in memory."""
+        if self.ledger_path is not None:
+            return self.ledger_path
+        store = sqlite_file(self.url)
+        if store is not None:
+            return store.with_name(store.stem + ".batch.db")
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "epolice" / "batch.db"

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from evidence.config import StoreConfig
 from evidence.event import Box
 from evidence.package import write_package
 from evidence.review import auth
 from evidence.review.app import create_app
 from evidence.review.config import ReviewConfig, ReviewSettings
 from evidence.signing import Signer
-from evidence.config import StoreConfig
 from evidence.store import NewRecord, RecordStore
 from tests.fixtures_evidence import T0, config, event, synthetic_input
 

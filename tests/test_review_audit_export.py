@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from evidence.review import audit, auth
 from evidence.review.dashboard import per_day_chart, rate_chart
 from evidence.review.i18n import MESSAGES
-from evidence.review.tables import audit_log
+from evidence.store.schema import audit_log
 from pipelines.cli.main import app as cli
 from tests.fixtures_evidence import keys  # noqa: F401
 from tests.fixtures_review import Env, csrf_of, env, login  # noqa: F401

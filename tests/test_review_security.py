@@ -11,8 +11,8 @@ from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
 from evidence.review import auth
-from evidence.review.app import PUBLIC_ROUTES, SESSION_COOKIE
 from evidence.review.auth import ROLE_PERMISSIONS, Permission
+from evidence.review.web import PUBLIC_ROUTES, SESSION_COOKIE
 from tests.fixtures_evidence import keys  # noqa: F401
 from tests.fixtures_review import PASSWORD, Env, csrf_of, env, login  # noqa: F401
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -11,9 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from evidence.manifest import FileEntry
-from evidence.store import NewRecord, RecordQuery, RecordStore, SchemaTooNew, StoreError, migrate
-from evidence.store.migrations import LATEST
-from evidence.store.schema import metadata
+from evidence.store import NewRecord, RecordQuery, RecordStore, SchemaTooNew, StoreError, head_revision
 from tests.fixtures_evidence import T0
 from tests.fixtures_postgres import postgres_server, postgres_url, store_url  # noqa: F401
 
@@ -141,42 +139,13 @@ def test_status_check_constraint_in_the_database(store: RecordStore):
             conn.execute(sa.text("UPDATE violation_records SET status='bogus' WHERE id=:i"), {"i": rid})
 
 
-def test_forward_migration_keeps_v1_records(store_url: str):
-    engine = sa.create_engine(store_url)
-    try:
-        assert migrate(engine, target=1) == 1
-        with engine.begin() as conn:
-            cols = {c["name"] for c in sa.inspect(conn).get_columns("violation_records")}
-            assert "claimed_by" not in cols and not sa.inspect(conn).has_table("review_decisions")
-            rec = new_record("old")
-            values = rec.model_dump(mode="json")
-            values.update(start_time=T0.replace(tzinfo=None), end_time=T0.replace(tzinfo=None), status="approved",
-                          created_at=T0.replace(tzinfo=None))
-            v1 = sa.Table("violation_records", sa.MetaData(), autoload_with=conn)
-            conn.execute(v1.insert().values(**values))
-    finally:
-        engine.dispose()
-    with RecordStore(store_url) as s:
-        assert s.schema_version() == LATEST == 2
-        old = s.get("old")
-        assert old.status == "approved" and old.row_version == 1 and old.claimed_by is None
-        assert old.start_time == T0
-        s.set_status(old.id, "exported", "export")
-        assert [d.action for d in s.decisions(old.id)] == ["export"]
-        # the migrated database has exactly the tables and columns the code is written against
-        insp = sa.inspect(s.engine)
-        for table in metadata.sorted_tables:
-            assert {c["name"] for c in insp.get_columns(table.name)} == set(table.c.keys()), table.name
-            assert {i["name"] for i in insp.get_indexes(table.name) if not i.get("duplicates_constraint")} == {i.name for i in table.indexes}, table.name
-
-
 def test_reopening_is_a_no_op_and_newer_schema_is_refused(store_url: str):
     with RecordStore(store_url) as s:
         s.add(new_record("x"))
     with RecordStore(store_url) as s:
-        assert s.count() == 1 and s.schema_version() == LATEST
+        assert s.count() == 1 and s.schema_version() == head_revision()
         with s.engine.begin() as conn:
-            conn.execute(sa.text("INSERT INTO epolice_schema (version, description, applied_at) VALUES (99, 'future', :t)"), {"t": T0.replace(tzinfo=None)})
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = 'future'"))
     with pytest.raises(SchemaTooNew, match="newer than this epolice"):
         RecordStore(store_url)
 
@@ -187,3 +156,14 @@ def test_sqlite_read_only_opener_does_not_create_a_file(tmp_path: Path):
     with pytest.raises(StoreMissing, match="no record store"):
         RecordStore(f"sqlite:///{tmp_path / 'typo.db'}", must_exist=True)
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_store_config_says_where_the_batch_ledger_lives(tmp_path: Path, monkeypatch):
+    from evidence.config import StoreConfig
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert StoreConfig(url=f"sqlite:///{tmp_path / 'records.db'}").resolved_ledger_path == tmp_path / "records.batch.db"
+    assert StoreConfig().resolved_ledger_path == Path("records.batch.db")  # the default store, relative as given
+    for url in ("sqlite://", "sqlite:///:memory:", "postgresql+psycopg://u@db/epolice"):
+        assert StoreConfig(url=url).resolved_ledger_path == tmp_path / "cache" / "epolice" / "batch.db"
+    assert StoreConfig(url="postgresql+psycopg://u@db/e", ledger_path=tmp_path / "l.db").resolved_ledger_path == tmp_path / "l.db"
