@@ -22,6 +22,7 @@ from evidence.review.app import create_app
 from evidence.review.config import ReviewConfig, ReviewSettings
 from evidence.signing import Signer
 from evidence.store import NewRecord, RecordStore
+from pipelines.rules.registry import rule_labels
 from tests.fixtures_evidence import T0, config, event, synthetic_input
 
 PASSWORD = "correct horse battery"
@@ -90,8 +91,9 @@ def make_env(tmp: Path, url: str | None = None, review: ReviewConfig | None = No
 
     priv, pub = generate_keypair(tmp / "keys")
     signer = Signer.from_file(priv)
-    settings = ReviewSettings(store=StoreConfig(url=url or f"sqlite:///{tmp / 'records.db'}"),
-                              evidence=config(tmp), review=review or ReviewConfig(export_dir=tmp / "exports"))
+    review = review or ReviewConfig(export_dir=tmp / "exports")
+    review = review.model_copy(update={"rule_labels": {**rule_labels(), **review.rule_labels}})  # as the site loader fills it
+    settings = ReviewSettings(store=StoreConfig(url=url or f"sqlite:///{tmp / 'records.db'}"), evidence=config(tmp), review=review)
     store = RecordStore.from_config(settings.store)
     ids = add_records(tmp, signer, store, DEFAULT_SPECS if specs is None else specs)
     app = create_app(settings, store)

@@ -127,3 +127,13 @@ def test_config_unreadable_files(tmp_path, text, expected):
 def test_config_missing_file(tmp_path):
     with pytest.raises(SiteConfigError, match="cannot read site file"):
         load_site(tmp_path / "nope.yaml")
+
+
+def test_rule_tables_come_from_the_registry():
+    """Codes and review labels of every registered rule are filled in; a site's own rows win."""
+    from pipelines.rules.registry import RULE_NAMES
+
+    site = parse_site(with_change("evidence", {"codes": {"parking": {"code": "10390", "name": "违法停车"}}}))
+    assert set(site.evidence.codes) == set(RULE_NAMES) == set(site.review.rule_labels)
+    assert site.evidence.code_for("parking").code == "10390" and site.evidence.code_for("u_turn").code == "1044"
+    assert site.review.rule_labels["parking"] == {"zh": "违法停车", "en": "Illegal parking"}

@@ -19,7 +19,7 @@ from evidence.export import CSV_FIELDS, export_records, record_row
 from evidence.manifest import sha256_file
 from evidence.review import audit, dashboard
 from evidence.review.auth import Permission, Session
-from evidence.review.i18n import translate
+from evidence.review.i18n import translator
 from evidence.review.web import ctx_of, filter_query, guard, language, parse_filter, render
 from evidence.review.workflow import WorkflowError
 from evidence.store import RecordQuery
@@ -137,11 +137,8 @@ def figures(request: Request) -> dict:
 
 @router.get("/dashboard")
 def dashboard_page(request: Request, sess: Session = Depends(guard(Permission.STATS))) -> Response:
-    lang = language(request)
     f = figures(request)
-
-    def t(key: str) -> str:
-        return translate(lang, key)
+    t = translator(language(request), ctx_of(request).cfg.rule_labels)
 
     charts = {
         "per_day": dashboard.per_day_chart(f["per_day"], t("dashboard.per_day")) if f["per_day"] else None,

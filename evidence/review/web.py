@@ -26,7 +26,7 @@ from sqlalchemy import select
 from evidence.review import auth
 from evidence.review.auth import Permission, Session
 from evidence.review.config import ReviewConfig, ReviewSettings
-from evidence.review.i18n import Language, pick_language, translate, translate_or
+from evidence.review.i18n import Language, pick_language, translate, translate_or, translator
 from evidence.review.workflow import QueueFilter, WorkflowError
 from evidence.store import RecordStore
 from evidence.store.schema import reason_codes
@@ -111,8 +111,7 @@ def render(request: Request, name: str, sess: Session | None, status_code: int =
     ctx = ctx_of(request)
     lang = language(request)
 
-    def t(key: str, **kw: Any) -> str:
-        return translate(lang, key, **kw)
+    t = translator(lang, ctx.cfg.rule_labels)
 
     def t_or(key: str, default: str) -> str:
         return translate_or(lang, key, default)
