@@ -75,10 +75,6 @@ def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: HelmetConfig) ->
 
 
 SPEC = RuleSpec(
-    name="helmet",
-    config=HelmetConfig,
-    evaluate=evaluate,
+    "helmet", HelmetConfig, evaluate, needs_heads=True, labels={"zh": "未戴头盔", "en": "No helmet"},
     code=ViolationCode(code="1240", name="驾驶摩托车不按规定戴安全头盔"),
-    labels={"zh": "未戴头盔", "en": "No helmet"},
-    needs_heads=True,
 )

@@ -105,11 +105,6 @@ def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: ParkingConfig) -
 
 
 SPEC = RuleSpec(
-    name="parking",
-    config=ParkingConfig,
-    evaluate=evaluate,
-    code=ViolationCode(code="1039", name="机动车违反规定停放、临时停车"),
-    labels={"zh": "违法停车", "en": "Illegal parking"},
-    zone_kinds=("no_parking",),
-    on_trail_tick=True,
+    "parking", ParkingConfig, evaluate, zone_kinds=("no_parking",), on_trail_tick=True,
+    labels={"zh": "违法停车", "en": "Illegal parking"}, code=ViolationCode(code="1039", name="机动车违反规定停放、临时停车"),
 )

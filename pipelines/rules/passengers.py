@@ -53,9 +53,6 @@ def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: PassengersConfig
 
 
 SPEC = RuleSpec(
-    name="passengers",
-    config=PassengersConfig,
-    evaluate=evaluate,
+    "passengers", PassengersConfig, evaluate, labels={"zh": "违法载人", "en": "Illegal passengers"},
     code=ViolationCode(code="1232", name="驾驶摩托车载人超过核定人数"),
-    labels={"zh": "违法载人", "en": "Illegal passengers"},
 )

@@ -117,10 +117,6 @@ def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: UTurnConfig) -> 
 
 
 SPEC = RuleSpec(
-    name="u_turn",
-    config=UTurnConfig,
-    evaluate=evaluate,
+    "u_turn", UTurnConfig, evaluate, zone_kinds=("no_u_turn",), labels={"zh": "违法掉头", "en": "Illegal U-turn"},
     code=ViolationCode(code="1044", name="在禁止掉头的地点掉头"),
-    labels={"zh": "违法掉头", "en": "Illegal U-turn"},
-    zone_kinds=("no_u_turn",),
 )
