@@ -38,7 +38,7 @@ def truth_path(cctv: Path) -> Path:
 @pytest.fixture(scope="module")
 def report(cctv, truth_path, registry):
     from pipelines.engine import detectors_from_site
-    from pipelines.rider_eval import evaluate, load_rider_truth
+    from pipelines.eval.riders import evaluate, load_rider_truth
 
     require_model(registry, "yolov5n_coco")
     require_model(registry, "helmet_yolov12m")
