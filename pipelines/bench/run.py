@@ -44,6 +44,7 @@ from pipelines.bench.ultralytics_compare import compare
 
 
 def run_bench(opts: BenchOptions, progress: BenchLog = lambda _: None) -> BenchReport:
+    """Every measured run of the module docstring, ``opts.repeat`` times, and the report of their figures."""
     from models.registry import Registry
     from vision.sources.ffmpeg import probe
 
