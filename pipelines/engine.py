@@ -341,10 +341,11 @@ class CameraPipeline:
 __all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader"]
 
 
-def detectors_from_site(site: SiteConfig, camera: CameraConfig, registry=None, threads: int | None = None):
+def detectors_from_site(site: SiteConfig, cameras: Sequence[CameraConfig] | None = None, registry=None, threads: int | None = None):
     """(detector, helmet detector or None) named by the site's ``models`` section.
 
-    The helmet model is only loaded when a rule of the camera reads heads. A missing model raises
+    The helmet model is only loaded when a rule of one of ``cameras`` (default: every camera of the
+    site) reads heads. A missing model raises
     models.registry.ModelMissingError, whose message says how to fetch it.
     """
     from models.registry import Registry
@@ -354,6 +355,7 @@ def detectors_from_site(site: SiteConfig, camera: CameraConfig, registry=None, t
     m = site.models
     detector = Detector(registry, m.detector, conf=m.detector_conf, iou=m.detector_iou, threads=threads)
     helmet = None
-    if m.helmet and any(spec.needs_heads for spec in site.specs_for(camera)):
+    cams = site.cameras if cameras is None else cameras
+    if m.helmet and any(spec.needs_heads for cam in cams for spec in site.specs_for(cam)):
         helmet = Detector(registry, m.helmet, conf=m.helmet_conf, iou=m.detector_iou, threads=threads)
     return detector, helmet

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.batch.jobs import DecodeSettings, ProcessorSpec, SegmentJob, new_result
-from pipelines.batch.plan import BatchSettings, plan_batch
+from pipelines.batch.jobs import SegmentJob, new_result
 from pipelines.batch.redis_queue import SegmentQueue, connect, run_worker
 from tests.fixtures_redis import redis_server, redis_url  # noqa: F401 (fixtures)
 from tests.media import clips, media_dir, real_clip  # noqa: F401 (fixtures)

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.bench import STAGES, E2ERun, Figure, e2e_breakdown, format_report, stage_rows
+from pipelines.bench.e2e import E2ERun
+from pipelines.bench.figures import Figure
+from pipelines.bench.report import STAGES, e2e_breakdown, format_report, stage_rows
 from pipelines.cli.main import app
 from tests.fixtures_models import registry, require_model  # noqa: F401  (fixture)
 
@@ -147,24 +149,24 @@ def test_bench_bad_input_is_one_error_line(shared_data, args, message):
 def test_comparison_skips_cleanly_without_ultralytics(monkeypatch, registry):
     import importlib.util
 
-    from pipelines import bench_ultralytics
+    from pipelines.bench import ultralytics_compare
     from pipelines.config import load_site
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ultralytics" else real(name, *a))
     site = load_site(BENCH_SITE)
-    out = bench_ultralytics.compare(Path("unused.mp4"), site, site.cameras[0], registry, "helmet_yolov12m", 4, 1)
+    out = ultralytics_compare.compare(Path("unused.mp4"), site, site.cameras[0], registry, "helmet_yolov12m", 4, 1)
     assert out.skipped and "ultralytics is not installed" in out.skipped
     d = out.as_dict()
     assert d["skipped"] == out.skipped and "speedup" not in d
-    assert bench_ultralytics.format_comparison(d) == [f"vs ultralytics loop: skipped: {out.skipped}"]
+    assert ultralytics_compare.format_comparison(d) == [f"vs ultralytics loop: skipped: {out.skipped}"]
 
 
 def test_comparison_skips_a_model_ultralytics_cannot_read(monkeypatch, registry):
-    from pipelines import bench_ultralytics
+    from pipelines.bench import ultralytics_compare
     from pipelines.config import load_site
 
-    monkeypatch.setattr(bench_ultralytics, "ultralytics_missing", lambda: None)
+    monkeypatch.setattr(ultralytics_compare, "ultralytics_missing", lambda: None)
     site = load_site(BENCH_SITE)
-    out = bench_ultralytics.compare(Path("unused.mp4"), site, site.cameras[0], registry, "yolov5n_coco", 4, 1)
+    out = ultralytics_compare.compare(Path("unused.mp4"), site, site.cameras[0], registry, "yolov5n_coco", 4, 1)
     assert out.skipped == "yolov5n_coco has a yolov5 output; ultralytics reads only YOLOv8-layout ONNX"

@@ -10,13 +10,12 @@ from typer.testing import CliRunner
 
 from models.session import choose_providers
 from pipelines.cli.main import app
-from pipelines.labelled_images import read_voc_dir, read_yolo_dir
+from pipelines.eval.labelled_images import read_voc_dir, read_yolo_dir
+from tests.fixtures_models import helmet_detector, registry, yolov5n_detector  # noqa: F401  (fixtures)
 from vision.detections import box_iou
 from vision.detector import decode_yolov5, decode_yolov8, domain_lookup, postprocess
 from vision.letterbox import Letterbox, letterbox
 from vision.nms import batched_nms, nms
-from tests.fixtures_models import helmet_detector, registry, yolov5n_detector  # noqa: F401  (fixtures)
-
 
 # --- letterbox ---------------------------------------------------------------------------------
 
@@ -192,7 +191,7 @@ def test_car_recall_at_iou50_on_labelled_cctv_frames(yolov5n_detector, shared_da
 def test_helmet_model_tells_helmet_from_no_helmet_heads(helmet_detector, shared_data):
     import cv2
 
-    from pipelines.detection_eval import head_accuracy
+    from pipelines.eval.detection import head_accuracy
 
     items = read_yolo_dir(shared_data / "helmet" / "valid", {0: "head_helmet", 1: "head_no_helmet"})
     # ~290 ms per image on CPU: take the 10 images with the most no-helmet heads (the rarer class)

@@ -8,12 +8,12 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from vision.plates.reader import PlateRead
 from pipelines.config import parse_site
 from pipelines.engine import CameraPipeline
 from tests import scenario as sc
 from vision.detections import Detections
 from vision.frame import Frame
+from vision.plates.reader import PlateRead
 
 W, H = 640, 352
 IMAGE = np.zeros((H, W, 3), np.uint8)

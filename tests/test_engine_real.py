@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli.main import app
-from pipelines.violation_eval import TruthFile, SpanEvent, load_truth, score
+from pipelines.eval.violations import SpanEvent, TruthFile, load_truth, score
 from tests.fixtures_models import registry, require_model  # noqa: F401  (fixture)
 
 DATA = Path(__file__).parent / "data"

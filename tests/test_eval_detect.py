@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli.main import app
-from pipelines.detection_eval import average_precision, evaluate, two_wheelers_with_riders
-from pipelines.labelled_images import LabelError, LabelledImage, read_voc_dir, read_yolo_dir
-from vision.detections import Detections
+from pipelines.eval.detection import average_precision, evaluate, two_wheelers_with_riders
+from pipelines.eval.labelled_images import LabelError, LabelledImage, read_voc_dir, read_yolo_dir
 from tests.fixtures_models import registry, require_model  # noqa: F401  (fixture import)
+from vision.detections import Detections
 
 
 @pytest.mark.parametrize(

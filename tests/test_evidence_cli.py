@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import pipelines.cli.evidence_cmd  # noqa: F401  (registers the commands)
 from evidence.package import write_package
 from evidence.signing import Signer
 from evidence.store import NewRecord, RecordStore
-from pipelines.cli.app import app
+from pipelines.cli.main import app
 from tests.fixtures_evidence import config, event, synthetic_input
 
 runner = CliRunner()

@@ -17,7 +17,7 @@ from PIL import Image
 from evidence import package as package_mod
 from evidence.atomic import TMP_PREFIX
 from evidence.composite import FontError, format_time, make_closeup
-from evidence.config import EvidenceConfig, ViolationCode
+from evidence.config import ViolationCode
 from evidence.event import Box
 from evidence.manifest import MANIFEST, Manifest, verify_package
 from evidence.package import PackageError, validate_input, write_package

@@ -146,8 +146,9 @@ def test_redis_outage_spools_to_disk_and_replays_without_loss(restartable_redis:
         wait_for(lambda: store.count() == 3, 10, "records before the outage")
 
         server.stop()  # outage: Redis gone, with everything in memory
-        from pipelines.live.bus import CameraAlert
         from datetime import datetime, timezone
+
+        from pipelines.live.bus import CameraAlert
 
         for i in range(3, 8):
             assert bus.publish_record(synthetic_record(i)) is False  # spooled, no exception

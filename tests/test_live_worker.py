@@ -29,8 +29,8 @@ from pipelines.live.status import status_key
 from pipelines.live.worker import LiveWorker
 from tests.conftest import require
 from tests.fixtures_live import wait_for
-from tests.fixtures_redis import redis_server, redis_url  # noqa: F401  (fixtures)
 from tests.fixtures_models import registry, require_model  # noqa: F401  (fixture)
+from tests.fixtures_redis import redis_server, redis_url  # noqa: F401  (fixtures)
 from tests.fixtures_rtsp import RtspServer, _video
 from vision.motion import MotionConfig
 from vision.sources.backoff import BackoffConfig
@@ -81,7 +81,7 @@ def test_worker_records_a_parked_car_and_reports_health_through_an_outage(street
     require_model(registry, "yolov5n_coco")
     site = parse_site(site_doc(street_camera.url, tmp_path))
     store = RecordStore(site.store.url)
-    detector, _ = detectors_from_site(site, site.cameras[0], registry)
+    detector, _ = detectors_from_site(site, registry=registry)
     # motion gating on: the parked car does not move, yet it must stay tracked and be reported
     motion = MotionConfig(enabled=True, min_area=0.02, max_skip_s=1.0)
     live = LiveConfig(rtsp=FAST_RTSP, motion=motion, spool_dir=tmp_path / "spool", shutdown_grace_s=20)
@@ -220,7 +220,7 @@ def test_worker_batches_inference_across_cameras_and_runs_a_chosen_subset(street
     doc = site_doc(street_camera.url, tmp_path)
     doc["cameras"] += [dict(doc["cameras"][0], id=cam) for cam in ("street-b", "street-c")]
     site = parse_site(doc)
-    detector, _ = detectors_from_site(site, site.cameras[0], registry)
+    detector, _ = detectors_from_site(site, registry=registry)
     recording = RecordingDetector(detector)
     worker = LiveWorker(
         site, LiveConfig(rtsp=FAST_RTSP, spool_dir=tmp_path / "spool"), recording, evidence_cfg=site.evidence,

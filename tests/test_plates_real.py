@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from pipelines.engine import plate_facts
-
+from pipelines.eval.plates import vehicle_crop
 from tests.conftest import require
 from tests.fixtures_models import require_model
-from vision.plates.evaluation import vehicle_crop
 
 # The sure plates the reader gets right today: (file, text, colour, rows). The ones it misses are
 # listed by `epolice eval plates` (both plates of one night photo, which the detector does not find).

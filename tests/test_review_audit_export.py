@@ -189,6 +189,7 @@ def test_synthetic_charts_escape_labels():
     svg = rate_chart([("<script>alert(1)</script>", 0.5, "(1/2)")], "t")
     assert "<script>" not in svg and "&lt;script&gt;" in svg and 'width="' in svg
     from datetime import date
+
     from evidence.review.dashboard import DayCount
     svg = per_day_chart([DayCount(date(2024, 5, 1), "a&b", 3, 1)], "t")
     assert "a&amp;b" in svg and ">4<" in svg

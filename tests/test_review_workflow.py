@@ -301,6 +301,7 @@ def test_synthetic_expired_claim_can_be_taken_over(env: Env):
     assert workflow.claim(env.store, rid, rita, 60).ok
     assert not workflow.claim(env.store, rid, rob, 60).ok
     from datetime import timedelta
+
     from evidence.store.schema import now_utc, records
     with env.store.engine.begin() as conn:  # let rita's claim lapse
         conn.execute(records.update().where(records.c.id == rid).values(claimed_until=now_utc() - timedelta(seconds=1)))

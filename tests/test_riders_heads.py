@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipelines.rider_eval import BikeResult, _rider_pairs, score_bikes
+from pipelines.eval.riders import BikeResult, _rider_pairs, score_bikes
 from vision.detections import Detections
 from vision.riders import (
     HeadCropConfig,

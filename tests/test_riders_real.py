@@ -38,12 +38,12 @@ def truth_path(cctv: Path) -> Path:
 @pytest.fixture(scope="module")
 def report(cctv, truth_path, registry):
     from pipelines.engine import detectors_from_site
-    from pipelines.rider_eval import evaluate, load_rider_truth
+    from pipelines.eval.riders import evaluate, load_rider_truth
 
     require_model(registry, "yolov5n_coco")
     require_model(registry, "helmet_yolov12m")
     site = SiteConfig(id="t", cameras=[CameraConfig(id="t", source="-", frame_size=(1, 1))])
-    detector, helmet = detectors_from_site(site, site.cameras[0], registry)
+    detector, helmet = detectors_from_site(site, registry=registry)
     rows = [r for r in load_rider_truth(truth_path) if Path(r.file).name in FRAMES]
     return evaluate(rows, cctv, site, detector, helmet)
 

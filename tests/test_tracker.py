@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests import scenario as sc
 from vision.detections import Detections
 from vision.tracker import ByteTracker, TrackerConfig
-from tests import scenario as sc
 
 
 def dets(boxes, names=None, conf=0.9) -> Detections:

@@ -33,12 +33,6 @@ def seed_reasons(ctx: web.AppContext) -> None:
                 conn.execute(insert(reason_codes).values(code=r.code, zh=r.zh, en=r.en, active=True, position=i))
 
 
-def open_store(settings: ReviewSettings, must_exist: bool = False) -> RecordStore:
-    """Kept only for ``pipelines/cli/review_cmd.py`` until it calls ``RecordStore.from_config`` itself
-    (issue 11, CLI rewrite); delete then."""
-    return RecordStore.from_config(settings.store, must_exist=must_exist)
-
-
 def create_app(settings: ReviewSettings, store: RecordStore | None = None) -> FastAPI:
     """Build the app. Opens the store unless one is given; the trusted public key must exist,
     since no evidence may be shown unchecked."""

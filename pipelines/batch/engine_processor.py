@@ -36,7 +36,7 @@ class EngineProcessor:
         Signer.from_file(cfg.evidence.signing_key)
         registry = Registry()
         names = [cfg.models.detector, DETECTOR_MODEL, OCR_MODEL]
-        if cfg.models.helmet and any("helmet" in cfg.rules_for(c) for c in cfg.cameras):
+        if cfg.models.helmet and any(spec.needs_heads for c in cfg.cameras for spec in cfg.specs_for(c)):
             names.append(cfg.models.helmet)
         for name in names:
             registry.path(name, verify=False)  # ModelMissingError names `epolice models fetch ...`
@@ -53,10 +53,9 @@ class EngineProcessor:
 
         self.site = load_site(site)
         self.clock = ClockConfig(timezone=self.site.timezone)
-        helmet_cam = next((c for c in self.site.cameras if "helmet" in self.site.rules_for(c)), self.site.cameras[0])
-        self.detector, self.helmet = detectors_from_site(self.site, helmet_cam, threads=threads)
+        self.detector, self.helmet = detectors_from_site(self.site, threads=threads)
         self.plates = PlateReader.from_registry(threads=threads)
-        self.store = RecordStore(self.site.store.url, echo=self.site.store.echo)
+        self.store = RecordStore.from_config(self.site.store)
         self.evidence_cfg = self.site.evidence
         self._lock = threading.Lock()
         self._created = 0

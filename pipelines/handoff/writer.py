@@ -52,6 +52,7 @@ class EvidenceWriter:
         self._cond = threading.Condition()
         self.written = 0
         self.failed = 0
+        self.last_error: str | None = None  # why the latest package failed (status pages, the bench)
         self.waits = 0  # submits that had to wait for room (back-pressure applied)
         self.wait_s = 0.0
 
@@ -100,6 +101,7 @@ class EvidenceWriter:
             info = write_package(inp, self.cfg, self.signer)
             delivered = self.output(NewRecord.from_package(ev, info))
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
+            self.last_error = f"{type(exc).__name__}: {exc}"
             self._count(False)
             path = self.save_failed(ev)
             log.error(

@@ -213,3 +213,6 @@ class RuleSpec:
     zone_kinds: tuple[str, ...] = ()  # zone kinds it acts in; a camera without such zones never fires it
     on_trail_tick: bool = False  # stationary rules: evaluated once per trail tick (about 1 s), not every detection
     needs_heads: bool = False  # the engine runs the helmet model on the riders of this rule's vehicles
+    # longest a violation can take to be decided after it starts, from the rule's config (None: the
+    # batch default of 30 s); batch segments overlap by at least this much
+    decides_within_s: Callable[[Any], float] | None = None

@@ -105,6 +105,6 @@ def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: ParkingConfig) -
 
 
 SPEC = RuleSpec(
-    "parking", ParkingConfig, evaluate, zone_kinds=("no_parking",), on_trail_tick=True,
+    "parking", ParkingConfig, evaluate, zone_kinds=("no_parking",), on_trail_tick=True, decides_within_s=lambda c: c.min_dwell_s + 10.0,
     labels={"zh": "违法停车", "en": "Illegal parking"}, code=ViolationCode(code="1039", name="机动车违反规定停放、临时停车"),
 )

@@ -178,7 +178,7 @@ def run_video(video: str | Path, site, camera_id: str | None = None, registry=No
     from vision.sources.file import FileSource
 
     camera = site.camera(camera_id) if camera_id else site.cameras[0]
-    detector, helmet = detectors_from_site(site, camera, registry, threads)
+    detector, helmet = detectors_from_site(site, [camera], registry, threads)
     pipe = CameraPipeline(camera, site, detector, helmet)
     source = FileSource(video, camera.id)
     if tuple(source.size) != tuple(camera.frame_size):

@@ -30,9 +30,9 @@ from pydantic import Field, ValidationError
 from models.domain import CLASS_ID, RIDDEN_CLASSES
 from models.strict import StrictModel
 from pipelines.config import CameraConfig, SiteConfig
-from pipelines.detection_eval import TWO_WHEELER_SOURCES, _match, two_wheelers_with_riders
+from pipelines.eval.detection import TWO_WHEELER_SOURCES, match_predictions, two_wheelers_with_riders
+from pipelines.eval.violations import RuleScore
 from pipelines.rules.helmet import no_helmet_confidence
-from pipelines.violation_eval import RuleScore
 from vision.detections import Detections
 from vision.frame import Frame
 from vision.riders import RiderObservation
@@ -247,7 +247,7 @@ def evaluate(
         two = ridden.of_class(*TWO_WHEELER_SOURCES)
         grown = two_wheelers_with_riders(Detections.merge([two, dets.of_class("person")]), site.models.detector_conf)
         gt = np.array([r.bbox for r in rows], np.float32)
-        status, matched_to = _match(grown.xyxy, grown.confidence, gt, np.array([not r.judgeable for r in rows]), 0.5)
+        status, matched_to = match_predictions(grown.xyxy, grown.confidence, gt, np.array([not r.judgeable for r in rows]), 0.5)
         found = {int(matched_to[i]): int(two.tracker_id[i]) for i in np.nonzero(status == 1)[0]}
         for j, row in enumerate(rows):
             if not row.judgeable:

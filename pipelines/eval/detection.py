@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from models.domain import CLASS_ID, HEAD_CLASSES
-from pipelines.labelled_images import LabelledImage
+from pipelines.eval.labelled_images import LabelledImage
 from vision.detections import Detections, box_iou
 
 TWO_WHEELER = "two_wheeler_riders"
@@ -74,7 +74,7 @@ class _Scored:
     labels: int = 0
 
 
-def _match(pred_xyxy: np.ndarray, pred_scores: np.ndarray, gt_xyxy: np.ndarray, gt_difficult: np.ndarray, iou: float):
+def match_predictions(pred_xyxy: np.ndarray, pred_scores: np.ndarray, gt_xyxy: np.ndarray, gt_difficult: np.ndarray, iou: float):
     """Greedy VOC matching by descending score: each label taken once; hits on difficult labels are ignored.
 
     Returns (hit per prediction: 1 hit, 0 miss, -1 ignored) and, per prediction, the matched label index.
@@ -135,7 +135,7 @@ def _metrics(name: str, acc: _Scored, conf: float) -> ClassMetrics:
 
 
 def _accumulate(acc: _Scored, pred: Detections, gt_xyxy, gt_difficult, iou: float) -> None:
-    status, _ = _match(pred.xyxy, pred.confidence, gt_xyxy, gt_difficult, iou)
+    status, _ = match_predictions(pred.xyxy, pred.confidence, gt_xyxy, gt_difficult, iou)
     keep = status >= 0
     acc.scores.extend(pred.confidence[keep].tolist())
     acc.hits.extend((status[keep] == 1).tolist())
@@ -173,7 +173,7 @@ def head_accuracy(
         heads = pred.of_class(*HEAD_CLASSES)
         heads = heads[heads.confidence >= conf]
         labelled += len(gt_xyxy)
-        status, matched_to = _match(heads.xyxy, heads.confidence, gt_xyxy, np.zeros(len(gt_xyxy), bool), iou)
+        status, matched_to = match_predictions(heads.xyxy, heads.confidence, gt_xyxy, np.zeros(len(gt_xyxy), bool), iou)
         for i in np.where(status == 1)[0]:
             truth, guess = gt_names[matched_to[i]], str(heads.class_name[i])
             matched += 1

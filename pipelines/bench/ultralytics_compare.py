@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.bench import Figure, ProgressFn, TimedFrames, cpu_seconds, exact_end, find_shared, frame_source
+from pipelines.bench.figures import BenchLog, Figure, TimedFrames, cpu_seconds
+from pipelines.bench.inputs import exact_end, find_shared, frame_source
 from pipelines.config import CameraConfig, SiteConfig
-
 
 # Beside the clip's first frames (a street: few heads), these give the equivalence check boxes to compare.
 EQUIVALENCE_IMAGES = "data/helmet/valid/images"
@@ -254,7 +254,7 @@ def compare(
     model_name: str,
     frames: int,
     repeat: int,
-    progress: ProgressFn = lambda _: None,
+    progress: BenchLog = lambda _: None,
 ) -> Comparison:
     """Both loops ``repeat`` times each on the first ``frames`` frames, alternating order."""
     from vision.detector import Detector
