@@ -114,6 +114,28 @@ class EngineConfig(StrictModel):
     heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
 
 
+def _registered(path: str, names: object) -> None:
+    for i, name in enumerate(names):
+        if name not in RULE_NAMES:
+            where = f"{path}.{i}" if isinstance(names, list) else f"{path}.{name}"
+            raise ValueError(f"{where}: unknown rule {name!r}; expected one of {', '.join(RULE_NAMES)}")
+
+
+def evidence_with_rules(evidence: EvidenceConfig) -> EvidenceConfig:
+    """Codes name registered rules; rules the site does not set get the registry's default row."""
+    _registered("evidence.codes", evidence.codes)
+    return evidence.model_copy(update={"codes": {**default_codes(), **evidence.codes}})
+
+
+def review_with_rules(review: ReviewConfig, prefix: str = "") -> ReviewConfig:
+    """Review rule lists name registered rules; display labels come from the registry unless set."""
+    _registered(f"{prefix}second_review_rules", review.second_review_rules)
+    _registered(f"{prefix}rule_labels", review.rule_labels)
+    labels = rule_labels()
+    labels.update({k: {**labels[k], **v} for k, v in review.rule_labels.items()})
+    return review.model_copy(update={"rule_labels": labels})
+
+
 class SiteConfig(StrictModel):
     id: str = Field(min_length=1, description="site identifier, stamped on every record")
     name: str = ""
@@ -141,16 +163,8 @@ class SiteConfig(StrictModel):
 
     @model_validator(mode="after")
     def _rule_tables(self) -> "SiteConfig":
-        """Rule-keyed tables outside ``rules:`` name registered rules; missing rows come from the registry."""
-        for path, names in (("evidence.codes", self.evidence.codes), ("review.second_review_rules", self.review.second_review_rules),
-                            ("review.rule_labels", self.review.rule_labels)):
-            for name in names:
-                if name not in RULE_NAMES:
-                    raise ValueError(f"{path}.{name}: unknown rule {name!r}; expected one of {', '.join(RULE_NAMES)}")
-        labels = rule_labels()
-        labels.update({k: {**labels[k], **v} for k, v in self.review.rule_labels.items()})
-        self.evidence = self.evidence.model_copy(update={"codes": {**default_codes(), **self.evidence.codes}})
-        self.review = self.review.model_copy(update={"rule_labels": labels})
+        self.evidence = evidence_with_rules(self.evidence)
+        self.review = review_with_rules(self.review, prefix="review.")
         return self
 
     @property

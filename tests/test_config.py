@@ -98,7 +98,7 @@ def test_config_repo_site_files_load():
         (with_change("live.lease_ttl_s", 0.01), "live.lease_ttl_s", "greater than or equal"),
         (with_change("review.claim_seconds", "soon"), "review.claim_seconds", "valid"),
         (with_change("evidence.codes", {"parkng": {"code": "1", "name": "x"}}), "evidence.codes.parkng", "unknown rule 'parkng'"),
-        (with_change("review.second_review_rules", ["uturn"]), "review.second_review_rules.uturn", "unknown rule 'uturn'"),
+        (with_change("review.second_review_rules", ["uturn"]), "review.second_review_rules.0", "unknown rule 'uturn'"),
     ],
 )
 def test_config_errors_name_the_field(data, path, expected):

@@ -36,6 +36,7 @@ def _settings(config: Optional[Path], review_config: Optional[Path], db: Optiona
 
     from evidence.config import EvidenceConfig, StoreConfig
     from evidence.review.config import ReviewConfig, ReviewSettings
+    from pipelines.config import review_with_rules
 
     evidence, store, tz, review = EvidenceConfig(), StoreConfig(), "Asia/Shanghai", None
     if config is not None:
@@ -45,7 +46,7 @@ def _settings(config: Optional[Path], review_config: Optional[Path], db: Optiona
     if review_config is not None:
         try:
             data = yaml.safe_load(review_config.read_text(encoding="utf-8")) or {}
-            review = ReviewConfig.model_validate(data)
+            review = review_with_rules(ReviewConfig.model_validate(data))
         except OSError as exc:
             raise fail(f"{review_config}: cannot read review settings ({exc.strerror or exc})")
         except yaml.YAMLError as exc:
@@ -53,9 +54,11 @@ def _settings(config: Optional[Path], review_config: Optional[Path], db: Optiona
         except ValidationError as exc:
             e = exc.errors()[0]
             raise fail(f"{review_config}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}")
+        except ValueError as exc:  # a rule the registry does not know
+            raise fail(f"{review_config}: {exc}")
     if db is not None:
         store = store.model_copy(update={"url": db})
-    return ReviewSettings(store=store, evidence=evidence, review=review or ReviewConfig(), timezone=tz)
+    return ReviewSettings(store=store, evidence=evidence, review=review or review_with_rules(ReviewConfig()), timezone=tz)
 
 
 def _open(settings: "ReviewSettings", must_exist: bool = False):
