@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
+
 SHARED = Path(os.environ.get("EPOLICE_SHARED", REPO.parent / "shared")).resolve()
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -26,7 +26,7 @@ Adding a revision (a table, a column, an index, a PostgreSQL partition scheme):
    (``render_as_batch``: ``op.batch_alter_table`` rebuilds a table where SQLite cannot ALTER, with
    foreign keys off for the run and checked before commit); dialect-only DDL (a day-partitioned
    table on PostgreSQL) branches on ``op.get_bind().dialect.name``;
-4. tests/test_store_migrations.py opens stores on SQLite and PostgreSQL, new and from old
+4. tests/evidence/store/test_migrations.py opens stores on SQLite and PostgreSQL, new and from old
    fixtures, and compares the migrated schema with schema.py.
 
 History is forward-only: never edit a released revision, add the next one.
