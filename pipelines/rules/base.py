@@ -130,6 +130,12 @@ class Decision:
     key_frames: tuple[KeyFrameRef, ...]
     facts: dict[str, float | int | str | bool | list[float] | list[int] | list[str]]
 
+    @classmethod
+    def of(cls, rule: str, history: TrackHistory, start: TrackPoint, end: TrackPoint, key_frames: Sequence[KeyFrameRef],
+           facts: dict[str, Any]) -> "Decision":
+        """A decision about the track of ``history`` (its id and class), from ``start`` to ``end``."""
+        return cls(rule, history.track_id, history.class_name, start, end, tuple(key_frames), facts)
+
     def to_event(
         self,
         site_id: str,
@@ -183,15 +189,7 @@ def rider_decision(
     key_frames = [KeyFrameRef.at(p, "violation") for p in points if p is not None]
     start = point_at(history, first_seq) or history.points[0]
     end = point_at(history, last_seq) or history.points[-1]
-    return Decision(
-        rule=rule,
-        track_id=history.track_id,
-        vehicle_class=history.class_name,
-        start=start,
-        end=end,
-        key_frames=tuple(key_frames or [KeyFrameRef.at(end, "violation")]),
-        facts=facts,
-    )
+    return Decision.of(rule, history, start, end, key_frames or [KeyFrameRef.at(end, "violation")], facts)
 
 
 

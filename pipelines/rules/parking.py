@@ -85,14 +85,9 @@ def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: ParkingConfig) -
         n = cfg.key_frames
         picks = [stay[round(i * (len(stay) - 1) / (n - 1))] for i in range(n)]
         roles = ["first"] + [f"middle{i}" if n > 3 else "middle" for i in range(1, n - 1)] + ["last"]
-        return Decision(
-            rule="parking",
-            track_id=history.track_id,
-            vehicle_class=history.class_name,
-            start=stay[0],
-            end=stay[-1],
-            key_frames=tuple(KeyFrameRef.at(p, r) for p, r in zip(picks, roles)),
-            facts={
+        return Decision.of(
+            "parking", history, stay[0], stay[-1], [KeyFrameRef.at(p, r) for p, r in zip(picks, roles)],
+            {
                 "zone": zone.zone_id,
                 "dwell_s": round(seconds, 1),
                 "min_dwell_s": float(cfg.min_dwell_s),

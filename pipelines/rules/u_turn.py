@@ -97,14 +97,10 @@ def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: UTurnConfig) -> 
             continue
         middle = [p for p in moving if entry[-1].t < p.t < exit_[0].t] or moving
         turn = min(middle, key=lambda p: abs(abs(angle_diff(h_in, p.heading)) - 90.0))
-        return Decision(
-            rule="u_turn",
-            track_id=history.track_id,
-            vehicle_class=history.class_name,
-            start=run[0],
-            end=run[-1],
-            key_frames=(KeyFrameRef.at(run[0], "approach"), KeyFrameRef.at(turn, "turn"), KeyFrameRef.at(run[-1], "exit")),
-            facts={
+        return Decision.of(
+            "u_turn", history, run[0], run[-1],
+            [KeyFrameRef.at(run[0], "approach"), KeyFrameRef.at(turn, "turn"), KeyFrameRef.at(run[-1], "exit")],
+            {
                 "zone": zone.zone_id,
                 "heading_change_deg": round(change, 1),
                 "entry_heading_deg": round(h_in, 1),

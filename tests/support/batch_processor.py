@@ -111,3 +111,14 @@ def attempts(results_db: Path) -> list[tuple[str, str]]:
         return db.execute("SELECT segment_id, worker FROM attempts ORDER BY at").fetchall()
     finally:
         db.close()
+
+
+def nvr_folder(clips, folder: Path, second_container: str) -> Path:  # noqa: ANN001 - media.ClipFactory
+    """Two 6 s recordings (144 frames each) named the way NVRs name them: an mp4 at 08:00 and one
+    in ``second_container`` at 09:00."""
+    folder.mkdir()
+    a = clips(container="mp4", codec="h264", seconds=6.0)
+    b = clips(container=second_container, codec="h264", seconds=6.0, start=20.0)
+    (folder / "cam1_20260101_080000.mp4").symlink_to(a.path)
+    (folder / f"cam1_20260101_090000.{second_container}").symlink_to(b.path)
+    return folder

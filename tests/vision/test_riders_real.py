@@ -19,24 +19,13 @@ from typer.testing import CliRunner
 from pipelines.cli.main import app
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.rules.helmet import no_helmet_confidence
-from tests.conftest import require
 from tests.support.models import registry, require_model  # noqa: F401  (fixture import)
 
 FRAMES = ("frame1008.jpg", "frame1020.jpg", "frame1125.jpg", "frame1370.jpg")
 
 
 @pytest.fixture(scope="module")
-def cctv(shared_data: Path) -> Path:
-    return require(shared_data / "cctv", "labelled CCTV frames")
-
-
-@pytest.fixture(scope="module")
-def truth_path(cctv: Path) -> Path:
-    return require(cctv / "riders_train.jsonl", "rider labels")
-
-
-@pytest.fixture(scope="module")
-def report(cctv, truth_path, registry):
+def report(cctv, rider_truth, registry):
     from pipelines.engine import detectors_from_site
     from pipelines.eval.riders import evaluate, load_rider_truth
 
@@ -44,7 +33,7 @@ def report(cctv, truth_path, registry):
     require_model(registry, "helmet_yolov12m")
     site = SiteConfig(id="t", cameras=[CameraConfig(id="t", source="-", frame_size=(1, 1))])
     detector, helmet = detectors_from_site(site, registry=registry)
-    rows = [r for r in load_rider_truth(truth_path) if Path(r.file).name in FRAMES]
+    rows = [r for r in load_rider_truth(rider_truth) if Path(r.file).name in FRAMES]
     return evaluate(rows, cctv, site, detector, helmet)
 
 
@@ -95,11 +84,11 @@ def test_riders_real_rule_reads_the_same_no_helmet_confidence(report):
     assert no_helmet_confidence(obs) == max(h["confidence"] for h in bike["heads"] if not h["helmet"])
 
 
-def test_riders_real_cli_json(cctv, truth_path, registry):
+def test_riders_real_cli_json(cctv, rider_truth, registry):
     require_model(registry, "yolov5n_coco")
     require_model(registry, "helmet_yolov12m")
     result = CliRunner().invoke(
-        app, ["eval", "riders", "--images", str(cctv), "--truth", str(truth_path), "--frame", "frame1125.jpg", "--json", "--bikes"]
+        app, ["eval", "riders", "--images", str(cctv), "--truth", str(rider_truth), "--frame", "frame1125.jpg", "--json", "--bikes"]
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

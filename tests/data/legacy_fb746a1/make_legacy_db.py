@@ -1,7 +1,7 @@
 r"""How the legacy-store fixtures here were made (run once, with the code of commit fb746a1).
 
 Before Alembic, two hand-written runners kept their versions in ``epolice_schema`` (records, at 2)
-and ``review_schema`` (the reviewer app, at 1). ``review.sql`` is a SQLite store the reviewer app
+and ``review_schema`` (the reviewer app, at 1). ``review.sql.gz`` is a SQLite store the reviewer app
 had used (records, users, reason codes, decisions, a plate correction, an export, the audit chain);
 ``store.pg.sql`` a PostgreSQL store only the pipelines had written (records, no reviewer tables).
 Regenerate, with a checkout of fb746a1 and its venv, and an empty PostgreSQL database:
@@ -9,7 +9,7 @@ Regenerate, with a checkout of fb746a1 and its venv, and an empty PostgreSQL dat
     python tests/data/legacy_fb746a1/make_legacy_db.py OUT_DIR POSTGRES_URL
     pg_dump --no-owner --no-privileges --inserts DB | grep -v '^\\\|^--' | cat -s > store.pg.sql
 
-It writes OUT_DIR/review.sql (SQLite ``iterdump``) and fills the PostgreSQL database. Not collected
+It writes OUT_DIR/review.sql (SQLite ``iterdump``; committed gzipped as review.sql.gz: it is data, not code) and fills the PostgreSQL database. Not collected
 by pytest; it imports modules that no longer exist.
 """
 

@@ -4,6 +4,7 @@ tests/data/legacy_fb746a1/make_legacy_db.py)."""
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,7 @@ def assert_schema_is_head(store: RecordStore) -> None:
 
 def load_sqlite(sql: str, path: Path) -> str:
     con = sqlite3.connect(path)
-    con.executescript((LEGACY / sql).read_text(encoding="utf-8"))
+    con.executescript(gzip.decompress((LEGACY / sql).read_bytes()).decode("utf-8"))
     con.close()
     return f"sqlite:///{path}"
 
@@ -97,7 +98,7 @@ def test_a_new_store_is_built_at_head_on_both_backends(store_url: str):
 
 
 def test_reviewed_sqlite_store_from_fb746a1_keeps_users_decisions_and_audit_chain(tmp_path: Path):
-    url = load_sqlite("review.sql", tmp_path / "records.db")
+    url = load_sqlite("review.sql.gz", tmp_path / "records.db")
     with RecordStore.from_config(StoreConfig(url=url), must_exist=True) as s:
         assert_schema_is_head(s)
         assert_review_intact(s)
@@ -128,7 +129,7 @@ def test_concurrent_openers_of_a_new_store_migrate_once(store_url: str):
 
 
 def test_a_pre_alembic_store_with_an_unknown_version_is_refused(tmp_path: Path):
-    url = load_sqlite("review.sql", tmp_path / "records.db")
+    url = load_sqlite("review.sql.gz", tmp_path / "records.db")
     con = sqlite3.connect(tmp_path / "records.db")
     con.execute("INSERT INTO epolice_schema VALUES (3, 'future', '2030-01-01 00:00:00')")
     con.commit()
@@ -140,7 +141,7 @@ def test_a_pre_alembic_store_with_an_unknown_version_is_refused(tmp_path: Path):
 
 
 def test_an_opener_that_must_not_migrate_finds_an_old_schema_refused(tmp_path: Path):
-    url = load_sqlite("review.sql", tmp_path / "records.db")
+    url = load_sqlite("review.sql.gz", tmp_path / "records.db")
     with pytest.raises(StoreError, match="expects"):
         RecordStore(url, migrate_schema=False)
     with RecordStore(url):
@@ -163,7 +164,7 @@ def test_a_batch_revision_can_rebuild_a_referenced_table_on_sqlite(tmp_path: Pat
     monkeypatch.setattr(migrations, "SCRIPTS", scripts)
     migrations._scripts.cache_clear()
     try:
-        url = load_sqlite("review.sql", tmp_path / "records.db")
+        url = load_sqlite("review.sql.gz", tmp_path / "records.db")
         with RecordStore(url) as s:
             assert s.schema_version() == "0003"
             assert [d.action for d in s.decisions(1)] == ["approve", "export"]

@@ -20,7 +20,7 @@ from pipelines.batch.jobs import DecodeSettings, ProcessorSpec
 from pipelines.batch.ledger import Ledger
 from pipelines.batch.local import run_local
 from pipelines.batch.plan import BatchSettings, plan_batch
-from tests.support.batch_processor import attempts, expected_events, read_events
+from tests.support.batch_processor import attempts, expected_events, nvr_folder, read_events
 from tests.support.media import clips, media_dir, not_a_video, real_clip, truncated  # noqa: F401 (fixtures)
 from tests.support.paths import REPO
 
@@ -46,14 +46,8 @@ def settings(results_db: Path, **options) -> BatchSettings:
 
 @pytest.fixture
 def footage(clips, tmp_path):
-    """Two 6 s recordings (144 frames each, three 2 s segments each) named the way NVRs name them."""
-    a = clips(container="mp4", codec="h264", seconds=6.0)
-    b = clips(container="mkv", codec="h264", seconds=6.0, start=20.0)
-    folder = tmp_path / "footage"
-    folder.mkdir()
-    for clip, name in ((a, "cam1_20260101_080000.mp4"), (b, "cam1_20260101_090000.mkv")):
-        (folder / name).symlink_to(clip.path)
-    return folder
+    """Two 6 s recordings (three 2 s segments each)."""
+    return nvr_folder(clips, tmp_path / "footage", "mkv")
 
 
 def test_local_batch_finds_each_event_once_across_cuts_and_rerun_does_nothing(footage, tmp_path):

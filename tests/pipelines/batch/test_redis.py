@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.batch.jobs import SegmentJob, new_result
 from pipelines.batch.redis_queue import SegmentQueue, connect, run_worker
-from tests.support.batch_processor import attempts, expected_events, read_events
+from tests.support.batch_processor import attempts, expected_events, nvr_folder, read_events
 from tests.support.media import clips, media_dir, real_clip  # noqa: F401 (fixtures)
 from tests.support.paths import REPO
 from tests.support.redis import redis_server, redis_url  # noqa: F401 (fixtures)
@@ -66,13 +66,7 @@ def test_synthetic_abandoned_entry_is_reclaimed_only_after_the_visibility_timeou
 
 @pytest.fixture
 def footage(clips, tmp_path):
-    a = clips(container="mp4", codec="h264", seconds=6.0)
-    b = clips(container="ts", codec="h264", seconds=6.0, start=20.0)
-    folder = tmp_path / "footage"
-    folder.mkdir()
-    (folder / "cam1_20260101_080000.mp4").symlink_to(a.path)
-    (folder / "cam1_20260101_090000.ts").symlink_to(b.path)
-    return folder
+    return nvr_folder(clips, tmp_path / "footage", "ts")
 
 
 def _worker(url: str, site: Path, results: Path, markers: Path, name: str, *, sleep: float, visibility: float, idle_exit: float):

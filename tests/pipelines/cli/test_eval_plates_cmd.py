@@ -9,13 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli.main import app
-from tests.conftest import require
 from tests.vision.plates.test_reader_real import READ_RIGHT, require_plate_models
-
-
-@pytest.fixture(scope="module")
-def plates_dir(shared_data: Path) -> Path:
-    return require(shared_data / "plates", "plate photos")
 
 
 def test_eval_plates_json(plates_dir: Path) -> None:

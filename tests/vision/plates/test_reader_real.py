@@ -11,7 +11,6 @@ import pytest
 
 from pipelines.engine import plate_facts
 from pipelines.eval.plates import vehicle_crop
-from tests.conftest import require
 from tests.support.models import require_model
 
 # The sure plates the reader gets right today: (file, text, colour, rows). The ones it misses are
@@ -38,11 +37,6 @@ READ_RIGHT = [
     ("hyperlpr_2.jpg", "藏DT5022", "blue", 1),
 ]
 NEGATIVES = ["ccpd_np_np1.jpg", "ccpd_np_np3.jpg", "ccpd_np_np5.jpg"]
-
-
-@pytest.fixture(scope="module")
-def plates_dir(shared_data: Path) -> Path:
-    return require(shared_data / "plates", "plate photos")
 
 
 @pytest.fixture(scope="module")
