@@ -8,7 +8,9 @@ rule sections are closed: a misspelt or unknown rule name is an error, not a sil
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -62,9 +64,25 @@ class ZoneConfig(StrictModel):
         return Zone(self.id, self.kind, Polygon.of(self.polygon), tuple(self.allowed), tz)
 
 
+LIVE_PREFIXES = ("rtsp://", "rtsps://")
+ASPECT_TOLERANCE = 0.02  # relative difference of width/height ratios still taken as the same picture
+
+
+def same_aspect(a: tuple[int, int], b: tuple[int, int], tolerance: float = ASPECT_TOLERANCE) -> bool:
+    return abs(a[0] / a[1] - b[0] / b[1]) <= tolerance * (b[0] / b[1])
+
+
 class CameraConfig(StrictModel):
     id: str = Field(min_length=1)
-    source: str = Field(min_length=1, description="file path or rtsp:// URL")
+    source: str = Field(min_length=1, description="file path or rtsp:// URL; recorded (stream copy) for evidence")
+    detect_source: str | None = Field(
+        None, description="rtsp:// sub-stream the detector reads instead of `source`, which is then only recorded"
+    )
+    analysis: Literal["full"] | tuple[int, int] = Field(
+        "full",
+        description="size of the frames the detector and tracker see: `full` (frame_size; the sub-stream's own width "
+        "with detect_source) or [width, height] (smaller is cheaper; plates are then read from the panoramas)",
+    )
     detect_fps: float = Field(5.0, gt=0, le=60, description="detector runs this often; tracks are predicted between")
     direction: str = Field("", description="direction of travel the camera watches, e.g. 'northbound'")
     lane: str | None = None
@@ -78,6 +96,46 @@ class CameraConfig(StrictModel):
         if value[0] <= 0 or value[1] <= 0:
             raise ValueError("width and height must be positive")
         return value
+
+    @property
+    def live(self) -> bool:
+        return self.source.lower().startswith(LIVE_PREFIXES)
+
+    @property
+    def analysis_is_full(self) -> bool:
+        """The analysis frames carry every pixel of ``frame_size`` (crops for heads and plates come from them)."""
+        return self.detect_source is None and (self.analysis == "full" or tuple(self.analysis) == tuple(self.frame_size))
+
+    def analysis_size(self, native: tuple[int, int] | None = None) -> tuple[int, int] | None:
+        """The analysis frame size: ``analysis`` when given, ``frame_size`` when full; None for a
+        sub-stream at its own size, known only once it is probed (``native``, scaled to the frame's shape)."""
+        if self.analysis != "full":
+            return (int(self.analysis[0]), int(self.analysis[1]))
+        if self.detect_source is None:
+            return (int(self.frame_size[0]), int(self.frame_size[1]))
+        if native is None:
+            return None
+        w = int(native[0])
+        return w, max(2, int(round(w * self.frame_size[1] / self.frame_size[0] / 2)) * 2)
+
+    @model_validator(mode="after")
+    def _analysis_fits(self) -> "CameraConfig":
+        if self.analysis != "full":
+            w, h = self.analysis
+            if w < 32 or h < 32 or w % 2 or h % 2:
+                raise ValueError(f"analysis: [{w}, {h}] must be even sizes of at least 32 px")
+            if self.detect_source is None and (w > self.frame_size[0] or h > self.frame_size[1]):
+                raise ValueError(f"analysis: [{w}, {h}] is larger than frame_size {list(self.frame_size)}; use `full`")
+            if not same_aspect((w, h), self.frame_size):
+                raise ValueError(f"analysis: [{w}, {h}] has another shape than frame_size {list(self.frame_size)} (zones would not map)")
+        if self.detect_source is not None:
+            if not self.detect_source.lower().startswith(LIVE_PREFIXES):
+                raise ValueError("detect_source: must be an rtsp:// or rtsps:// URL (a camera's sub-stream)")
+            if not self.live:
+                raise ValueError("detect_source: only a live camera (source rtsp://) has a sub-stream; recorded files are analysed directly")
+            if self.detect_source == self.source:
+                raise ValueError("detect_source: is the same URL as source; leave it out to analyse the main stream")
+        return self
 
     @model_validator(mode="after")
     def _zones_fit(self) -> "CameraConfig":
@@ -104,7 +162,12 @@ class ModelsConfig(StrictModel):
 
 
 class EngineConfig(StrictModel):
-    ring_seconds: float = Field(12.0, gt=0, description="recent frames kept in full for evidence (per camera)")
+    ring_seconds: float = Field(
+        12.0, gt=0, description="how far back evidence of moving vehicles reaches (recorded footage is kept this long, plus the margin)"
+    )
+    footage_margin_s: float = Field(
+        30.0, ge=0, description="recorded footage is kept this much longer than evidence needs (events waiting to be packaged)"
+    )
     trail_interval_s: float = Field(1.0, gt=0, description="one long-term trail point (and kept panorama) this often")
     trail_keep_s: float | None = Field(
         None, gt=0, description="how long kept panoramas live; default: parking min_dwell_s + 60 s"
@@ -162,6 +225,18 @@ class SiteConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _heads_at_full_resolution(self) -> "SiteConfig":
+        for i, cam in enumerate(self.cameras):
+            heads = [s.name for s in self.specs_for(cam) if s.needs_heads]
+            if heads and self.models.helmet and not cam.analysis_is_full:
+                field = "detect_source" if cam.detect_source is not None else "analysis"
+                raise ValueError(
+                    f"cameras.{i}.{field}: the {', '.join(heads)} rule reads rider heads at the camera's full resolution; "
+                    f"analyse the main stream at full size (analysis: full, no detect_source) or drop the rule from this camera"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _rule_tables(self) -> "SiteConfig":
         self.evidence = evidence_with_rules(self.evidence)
         self.review = review_with_rules(self.review, prefix="review.")
@@ -191,6 +266,22 @@ class SiteConfig(StrictModel):
     def rule_config(self, name: str):  # noqa: ANN201 - the rule's own config model
         return getattr(self.rules, name)
 
+    def footage_keep_s(self, camera: CameraConfig) -> float:
+        """How long a camera's recorded footage must reach back: the evidence window of its rules
+        (moving: ``ring_seconds``; stationary: ``trail_keep_s`` for parking's first panorama), the
+        clip, plus the margin."""
+        eng, ev = self.engine, self.evidence
+        window = max(eng.ring_seconds, ev.clip_before_s + ev.clip_after_s)
+        if any(spec.on_trail_tick for spec in self.specs_for(camera)):
+            window = max(window, self.trail_keep_s)
+        return window + eng.footage_margin_s
+
+    @property
+    def trail_keep_s(self) -> float:
+        """How long kept panoramas of a parking dwell live (default: parking min_dwell_s + 60 s)."""
+        eng = self.engine
+        return eng.trail_keep_s if eng.trail_keep_s is not None else self.rules.parking.min_dwell_s + 60.0
+
 
 def _describe(err: dict) -> str:
     """One line per pydantic error: dotted field path, then what was wrong/expected."""
@@ -201,7 +292,7 @@ def _describe(err: dict) -> str:
             msg = msg[len(prefix) :]
     # validators on a parent report a sub-path first ("zones.1.polygon.3: ...")
     head, sep, rest = msg.partition(": ")
-    if sep and " " not in head and "." in head:
+    if sep and re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*", head):
         loc += head.split(".")
         msg = rest
     if err["type"] == "extra_forbidden":

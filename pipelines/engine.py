@@ -3,9 +3,14 @@
 Driven frame by frame and holding only its own camera's state, so a live worker or a batch
 runner can drive many cameras in one process. Per frame:
 
-    ring buffer <- frame
     detection frame (detect_fps):  detector -> tracker -> riders/helmet -> rules -> events
     other frames:                  tracker prediction only (tracks interpolate between detections)
+
+Frames are analysis frames: the sources hand over only the detection schedule's frames
+(``source_selects``), at the camera's analysis size. Boxes, tracks, zones, rule decisions and
+evidence boxes are all in the camera's configured ``frame_size`` pixels; detections on a smaller
+frame are mapped up on arrival. The engine holds no frames: evidence pixels come from the camera's
+own bitstream (``vision.sources.footage``) when an event is packaged.
 
 A runner that batches the detector across cameras uses the split API::
 
@@ -31,8 +36,7 @@ import numpy as np
 from evidence.event import PlateFacts, ViolationEvent
 from models.domain import CLASS_ID, RIDDEN_CLASSES
 from pipelines.config import CameraConfig, SiteConfig
-from pipelines.ring_buffer import RingBuffer
-from pipelines.rules.base import Decision, KeyFrameRef
+from pipelines.rules.base import Decision
 from vision.detections import Detections
 from vision.frame import Frame
 from vision.plates.reader import PlateRead
@@ -115,7 +119,10 @@ class CameraPipeline:
         detector: BoxDetector | None = None,
         helmet_detector: BoxDetector | None = None,
         plate_reader: TrackPlateReader | None = None,
+        source_selects: bool = False,
     ) -> None:
+        """``source_selects``: the source hands over only the frames due for detection (FFmpeg selects
+        them at ``detect_fps``), so every frame is a detection frame."""
         self.camera = camera
         self.site = site
         self.detector = detector
@@ -126,10 +133,7 @@ class CameraPipeline:
         self.rules = {spec.name for spec in self.specs}
         self.reads_heads = any(spec.needs_heads for spec in self.specs)
         self.tracker = ByteTracker(site.tracker)
-        eng = site.engine
-        keep = eng.trail_keep_s if eng.trail_keep_s is not None else site.rules.parking.min_dwell_s + 60.0
-        stationary = any(spec.on_trail_tick for spec in self.specs)
-        self.ring = RingBuffer(eng.ring_seconds, keep_seconds=keep if stationary else 0.0)
+        self.source_selects = source_selects
         self.stats = StageStats()
         self.interval = 1.0 / camera.detect_fps
         self.model_versions: dict[str, str] = {}
@@ -138,6 +142,7 @@ class CameraPipeline:
             if isinstance(version, str):
                 self.model_versions[role] = version
         self.last_tracks = Detections.empty()  # tracked boxes at the latest frame (detected or predicted)
+        self.last_tick_seq: int | None = None  # the latest trail-tick frame (kept panoramas of in-memory footage)
         self._next_detect_t: float | None = None
         self._last_trail_t = float("-inf")
         self._extras: dict[int, _TrackExtras] = {}
@@ -145,19 +150,26 @@ class CameraPipeline:
 
     # -- frame-level API ---------------------------------------------------------------------
     def needs_detection(self, frame: Frame) -> bool:
-        """True when this frame is due for the detector (detect_fps on the frame's own clock)."""
-        return self._next_detect_t is None or frame.pts >= self._next_detect_t - 1e-6
+        """True when this frame is due for the detector (detect_fps on the frame's own clock; every
+        frame when the source selects them)."""
+        return self.source_selects or self._next_detect_t is None or frame.pts >= self._next_detect_t - 1e-6
 
     def on_frame(self, frame: Frame) -> None:
-        """A frame the detector skips: keep it for evidence and move tracks by prediction."""
+        """A frame the detector skips (off schedule, or motion-gated): move tracks by prediction."""
         self.stats.frames += 1
-        self.ring.push(frame)
         t0 = time.perf_counter()
         self.last_tracks = self.tracker.predict(frame.pts)
         self.stats.track_s += time.perf_counter() - t0
 
+    def scale_of(self, frame: Frame) -> tuple[float, float]:
+        """(x, y) factors from this frame's pixels to the camera's ``frame_size`` pixels."""
+        w, h = frame.size
+        fw, fh = self.camera.frame_size
+        return fw / w, fh / h
+
     def on_detections(self, frame: Frame, dets: Detections) -> list[ViolationEvent]:
-        """A detection frame: track, read attributes, run the rules; returns new events."""
+        """A detection frame (``dets`` in the frame's own pixels): track, read attributes, run the
+        rules; returns new events."""
         self.stats.frames += 1
         self.stats.detect_frames += 1
         nxt = (self._next_detect_t if self._next_detect_t is not None else frame.pts) + self.interval
@@ -165,7 +177,8 @@ class CameraPipeline:
         tick = frame.pts - self._last_trail_t >= self.site.engine.trail_interval_s - 1e-6
         if tick:
             self._last_trail_t = frame.pts
-        self.ring.push(frame, keep=tick)
+            self.last_tick_seq = frame.seq
+        dets = dets.scaled(*self.scale_of(frame))
         wall = frame.wall_time.timestamp()
 
         t0 = time.perf_counter()
@@ -210,24 +223,17 @@ class CameraPipeline:
         self._fired.clear()
         return events
 
-    # -- evidence access ---------------------------------------------------------------------
-    def frame(self, seq: int) -> Frame | None:
-        return self.ring.get(seq)
-
-    def frames_for(self, event: ViolationEvent) -> dict[int, Frame]:
-        """The key frames of an event still held by the ring buffer, by seq."""
-        out: dict[int, Frame] = {}
-        for kf in event.key_frames:
-            f = self.ring.get(kf.seq)
-            if f is not None:
-                out[kf.seq] = f
-        return out
+    @property
+    def crops_from_frames(self) -> bool:
+        """Plates are read from crops of the analysis frames only when they carry the camera's full
+        ``frame_size``; otherwise from the full-resolution panoramas when the event is packaged."""
+        return self.camera.analysis_is_full
 
     # -- attributes --------------------------------------------------------------------------
     def _attributes(self, frame: Frame, dets: Detections, tracked: Detections, tick: bool) -> None:
         if not len(tracked):
             return
-        if tick:
+        if tick and frame.size == tuple(self.camera.frame_size):
             self._collect_crops(frame, tracked)
         ridden = np.isin(tracked.class_id, _RIDDEN_IDS)
         if not ridden.any():
@@ -249,7 +255,7 @@ class CameraPipeline:
         if self.helmet_detector is None or not self.reads_heads:
             return Detections.empty(), checked
         eng = self.site.engine
-        regions = rider_regions(vehicles.xyxy, persons, frame.size, eng.riders, eng.heads)
+        regions = rider_regions(vehicles.xyxy, persons, self.camera.frame_size, eng.riders, eng.heads)
         due = []
         for i in range(len(vehicles)):
             tid = int(vehicles.tracker_id[i])
@@ -271,12 +277,13 @@ class CameraPipeline:
         if not due:
             return Detections.empty(), checked
         t0 = time.perf_counter()
-        looks = look_for_heads(frame.image, regions[due], self.helmet_detector, eng.heads)
+        sx, sy = self.scale_of(frame)
+        looks = look_for_heads(frame.image, regions[due] / np.array([sx, sy, sx, sy], np.float32), self.helmet_detector, eng.heads)
         self.stats.helmet_s += time.perf_counter() - t0
         self.stats.helmet_crops += len(due)
         self.stats.helmet_calls += looks.model_calls
         checked[due] = True
-        return looks.heads, checked
+        return looks.heads.scaled(sx, sy), checked
 
     def _collect_crops(self, frame: Frame, tracked: Detections) -> None:
         """Keep each track's best few crops (large and sharp, box plus a margin) for the plate reader."""
@@ -323,19 +330,7 @@ class CameraPipeline:
             extra.plate = plate_facts(self.plate_reader.read_track([c for _, c in extra.crops]))
             self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
-        d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
         return d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
-
-    def _held(self, refs: tuple[KeyFrameRef, ...]) -> tuple[KeyFrameRef, ...]:
-        """Point each key frame at a frame the ring buffer still holds (the nearest one if needed)."""
-        out = []
-        for ref in refs:
-            frame = self.ring.nearest(ref.seq)
-            if frame is None or frame.seq == ref.seq:
-                out.append(ref)
-            else:
-                out.append(KeyFrameRef(frame.seq, frame.wall_time.timestamp(), ref.role, ref.box))
-        return tuple(out)
 
 
 __all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader"]

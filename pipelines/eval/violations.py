@@ -173,19 +173,23 @@ def score(events: list[SpanEvent], truth: TruthFile, slack_s: float = 2.0, min_i
 
 
 def run_video(video: str | Path, site, camera_id: str | None = None, registry=None, threads: int | None = None):
-    """Run the engine over a recorded video; returns (events on the video's time axis, stats dict)."""
+    """Run the engine over a recorded video as batch does (frames at the camera's detection rate and
+    analysis size); returns (events on the video's time axis, stats dict)."""
+    from pipelines.camera_feed import file_feed
+    from pipelines.config import same_aspect
     from pipelines.engine import CameraPipeline, detectors_from_site
-    from vision.sources.file import FileSource
 
     camera = site.camera(camera_id) if camera_id else site.cameras[0]
     detector, helmet = detectors_from_site(site, [camera], registry, threads)
-    pipe = CameraPipeline(camera, site, detector, helmet)
-    source = FileSource(video, camera.id)
-    if tuple(source.size) != tuple(camera.frame_size):
+    feed = file_feed(camera, video)
+    info = feed.source.info
+    if not same_aspect((info.width, info.height), tuple(camera.frame_size)):
         raise ValueError(
-            f"video {video} decodes to {source.size[0]}x{source.size[1]} but camera {camera.id!r} declares "
+            f"video {video} is {info.width}x{info.height} but camera {camera.id!r} declares "
             f"frame_size {list(camera.frame_size)}; zones are in the camera's pixels"
         )
+    pipe = CameraPipeline(camera, site, detector, helmet, source_selects=feed.source_selects)
+    source = feed.source
     events: list[ViolationEvent] = []
     first = None
     for frame in source.frames():

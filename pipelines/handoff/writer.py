@@ -1,10 +1,11 @@
 """Packaging off the inference loop: a small thread pool writes packages and hands on their records.
 
-JPEG and H.264 encoding, signing, fsync and the record write happen here, so a slow disk delays
-records, never decoding or detection. The pool is bounded: at most ``max_in_flight`` packages wait
-or run at once (each holds its clip frames), and ``submit`` blocks beyond that, which is the
-back-pressure the inference loop feels instead of memory growing. With ``threads=0`` packages are
-written in the caller's thread (the bench times them that way).
+Decoding the full-resolution stills and copying the clip from the camera's footage
+(``resolve``), JPEG encoding, signing, fsync and the record write happen here, so a slow disk
+delays records, never decoding or detection. The pool is bounded: at most ``max_in_flight``
+packages wait or run at once, and ``submit`` blocks beyond that, which is the back-pressure the
+inference loop feels instead of memory growing. With ``threads=0`` packages are written in the
+caller's thread (the bench times them that way).
 
 An event whose package cannot be written is saved as JSON under ``failed_dir``: nothing is lost.
 """
@@ -24,6 +25,8 @@ from evidence.event import ViolationEvent
 from evidence.package import PackageInput, write_package
 from evidence.signing import Signer
 from evidence.store.records import NewRecord
+from pipelines.handoff.frames import PackageRequest
+from pipelines.handoff.resolve import resolved
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ class EvidenceWriter:
         self.on_done = on_done  # (camera_id, packaged ok, record reached its destination)
         self.max_in_flight = max(1, max_in_flight if max_in_flight is not None else 4 * max(threads, 1))
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="evidence") if threads > 0 else None
-        self._futures: dict[Future, ViolationEvent] = {}
+        self._futures: dict[Future, PackageInput | PackageRequest] = {}
         self._cond = threading.Condition()
         self.written = 0
         self.failed = 0
@@ -56,8 +59,9 @@ class EvidenceWriter:
         self.waits = 0  # submits that had to wait for room (back-pressure applied)
         self.wait_s = 0.0
 
-    def submit(self, inp: PackageInput) -> Future:
-        """Queue one package; blocks while ``max_in_flight`` packages are already queued or running."""
+    def submit(self, inp: PackageInput | PackageRequest) -> Future:
+        """Queue one package (pixels at hand, or a request whose pixels are fetched from the footage
+        first); blocks while ``max_in_flight`` packages are already queued or running."""
         if self._pool is None:
             fut: Future = Future()
             fut.set_result(self._write(inp))
@@ -69,7 +73,7 @@ class EvidenceWriter:
                 self._cond.wait_for(lambda: len(self._futures) < self.max_in_flight)
                 self.wait_s += time.monotonic() - t0
             fut = self._pool.submit(self._write, inp)
-            self._futures[fut] = inp.event
+            self._futures[fut] = inp
         fut.add_done_callback(self._forget)
         return fut
 
@@ -95,10 +99,15 @@ class EvidenceWriter:
             else:
                 self.failed += 1
 
-    def _write(self, inp: PackageInput) -> bool:
-        ev = inp.event
+    def _write(self, item: PackageInput | PackageRequest) -> bool:
+        ev = item.event
         try:
-            info = write_package(inp, self.cfg, self.signer)
+            if isinstance(item, PackageRequest):
+                with resolved(item) as inp:
+                    ev = inp.event  # key frames in the stills' pixels, the plate when read here
+                    info = write_package(inp, self.cfg, self.signer)
+            else:
+                info = write_package(item, self.cfg, self.signer)
             delivered = self.output(NewRecord.from_package(ev, info))
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -136,6 +145,9 @@ class EvidenceWriter:
         _, not_done = wait(set(futures), timeout=timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
         for fut in not_done:
-            path = self.save_failed(futures[fut])
-            log.warning("shutdown before evidence finished; event saved", extra={"event_key": futures[fut].event_key, "saved": str(path)})
+            item = futures[fut]
+            path = self.save_failed(item.event)
+            if isinstance(item, PackageRequest) and fut.cancelled():
+                item.release()
+            log.warning("shutdown before evidence finished; event saved", extra={"event_key": item.event.event_key, "saved": str(path)})
         return len(not_done)

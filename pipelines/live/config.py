@@ -25,8 +25,17 @@ class LiveConfig(StrictModel):
     claim_idle_s: float = Field(30.0, gt=0, description="record writer reclaims entries pending this long (writer died)")
     stream_maxlen: int | None = Field(100_000, ge=1000, description="approximate cap of the events stream; None = unbounded")
     spool_dir: Path = Field(Path("spool"), description="events spooled here during a Redis outage, and unpackaged events")
+    recording_dir: Path | None = Field(
+        None, description="rolling segments of each camera's stream, for evidence (default: <spool_dir>/recordings; tmpfs is fine)"
+    )
+    segment_s: float = Field(1.0, gt=0, le=10, description="recorded segments are cut at the first keyframe this long after the last cut")
     status_interval_s: float = Field(2.0, gt=0, description="how often health is published to Redis for `epolice status`")
     shutdown_grace_s: float = Field(30.0, ge=0, description="on SIGTERM, wait this long for evidence in flight")
+
+
+    @property
+    def recordings(self) -> Path:
+        return self.recording_dir if self.recording_dir is not None else self.spool_dir / "recordings"
 
 
 def load_live_config(path: Path | None) -> LiveConfig:

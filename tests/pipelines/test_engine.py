@@ -1,5 +1,6 @@
-"""The per-camera pipeline on synthetic scenes with a scripted detector: rates, ring buffer,
-events with resolvable key frames, once-per-track readers, batching of helmet looks, no globals."""
+"""The per-camera pipeline on synthetic scenes with a scripted detector: rates, in-memory footage,
+events with resolvable key frames, once-per-track readers, batching of helmet looks, no globals,
+analysis frames smaller than the camera's frame."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from pipelines.config import parse_site
 from pipelines.engine import CameraPipeline
+from pipelines.handoff.frames import CameraEvidence
 from tests.support import scenario as sc
 from vision.detections import Detections
 from vision.frame import Frame
@@ -79,11 +81,14 @@ def frames(duration, fps=25.0):
         yield Frame("cam-a", i, t, sc.T0 + timedelta(seconds=t), IMAGE)
 
 
-def run(pipe, det, duration, fps=25.0):
+def run(pipe, det, duration, fps=25.0, cam: CameraEvidence | None = None):
+    """Feed synthetic frames as a runner does (engine first, then the camera's evidence side)."""
     events = []
     for f in frames(duration, fps):
         det.now = f.pts
         events += pipe.process(f)
+        if cam is not None:
+            cam.observe(f)
     events += pipe.flush()
     return events
 
@@ -103,13 +108,16 @@ def test_engine_synthetic_scenes(name, path, expected):
     s = site()
     det = ScriptedDetector([sc.Vehicle(path)])
     pipe = CameraPipeline(s.cameras[0], s, det)
-    events = run(pipe, det, path.duration + 1)
+    cam = CameraEvidence.of(pipe, s)  # synthetic frames have no bitstream: footage in memory
+    events = run(pipe, det, path.duration + 1, cam=cam)
     assert [e.rule for e in events] == expected
     for e in events:
         assert e.site_id == "site-x" and e.camera_id == "cam-a"
         assert e.model_versions["detector"] == "scripted@000000000000"
-        held = pipe.frames_for(e)
-        assert set(held) == {k.seq for k in e.key_frames}, "every key frame must be fetchable from the ring buffer"
+        times = {k.seq: cam.index.pts_of(k.seq) for k in e.key_frames}
+        stills = cam.footage.stills(list(times.values()))
+        held = {seq for seq, t in times.items() if t in stills and stills[t].t == t}
+        assert held == {k.seq for k in e.key_frames}, "every key frame must be fetchable from the camera's footage"
         if e.rule == "parking":
             assert len(e.key_frames) >= 3
             assert (e.key_frames[-1].wall_time - e.key_frames[0].wall_time).total_seconds() >= 20
@@ -121,13 +129,15 @@ def test_engine_synthetic_detects_at_detect_fps_and_bounds_ring():
     s = site(detect_fps=5)
     det = ScriptedDetector([sc.Vehicle(sc.pass_through_path())])
     pipe = CameraPipeline(s.cameras[0], s, det)
-    run(pipe, det, 30.0)  # 751 frames at 25 fps
+    cam = CameraEvidence.of(pipe, s)
+    run(pipe, det, 30.0, cam=cam)  # 751 frames at 25 fps
     assert det.calls == pytest.approx(30 * 5 + 1, abs=2)
     assert pipe.stats.frames == 751 and pipe.stats.detect_frames == det.calls
+    ring = cam.footage.ring
     # 12 s of frames at 25 fps, plus one kept panorama a second over parking T + 60 s
-    assert len(pipe.ring) <= (12 * 25 + 1) + 31
-    assert sum(pipe.ring.get(seq) is not None for seq in range(0, 750 - 13 * 25)) <= 31  # older: kept panoramas only
-    clip = pipe.ring.between(25.0, 27.0)
+    assert len(ring) <= (12 * 25 + 1) + 31
+    assert sum(ring.get(seq) is not None for seq in range(0, 750 - 13 * 25)) <= 31  # older: kept panoramas only
+    clip = ring.between(25.0, 27.0)
     assert [f.seq for f in clip] == list(range(625, 676))  # every frame, in order
     st = pipe.stats.as_dict()
     assert set(st) >= {"detect_s", "track_s", "attributes_s", "rules_s"}

@@ -8,6 +8,12 @@ stream ends, errors, or delivers nothing for ``reconnect_after_s``, the reader c
 and retries after an exponential backoff with jitter; every state change goes through the
 :class:`~vision.sources.health.HealthMonitor`, is logged, and is handed to ``on_health``.
 
+What it hands over: with ``detect_fps`` only the frames on the detector's schedule are converted
+(FFmpeg selects them before scaling, so the others are decoded but never converted or copied), at
+``size`` (the analysis size). With a ``Recording``, the same FFmpeg process also copies the camera's
+undecoded stream into rolling segment files (one connection, two outputs) and anchors each run's
+segments on the frames' clock, so evidence decodes full-resolution stills and cuts clips from them.
+
 Credentials: the URL is kept only for FFmpeg. Everything that leaves this module (logs, errors,
 ``masked_url``, health reasons) goes through :func:`~vision.sources.redact.redact`.
 """
@@ -35,6 +41,7 @@ from vision.sources.ffmpeg.probe import probe
 from vision.sources.ffmpeg.rawvideo import RawVideoPipe, open_rawvideo_pipe
 from vision.sources.health import HealthEvent, HealthMonitor
 from vision.sources.latest import LatestQueue
+from vision.sources.recording import Recording
 from vision.sources.redact import RedactingFilter, mask_url, redact, register_url_secrets
 
 log = logging.getLogger(__name__)
@@ -110,12 +117,18 @@ class RtspSource:
         on_health: Callable[[HealthEvent], None] | None = None,
         notify: threading.Event | None = None,
         size: tuple[int, int] | None = None,
+        detect_fps: float | None = None,
+        record: Recording | None = None,
+        aspect: tuple[int, int] | None = None,
     ) -> None:
         """``on_health`` runs on the reader thread (keep it quick); ``notify`` is set on every new frame.
 
         ``size`` (width, height) fixes the output frame size, e.g. the frame the site's zones were
         drawn on; the stream is scaled to it and no probe is needed. Without it the first
-        connection probes the stream (and ``max_width`` may shrink it).
+        connection probes the stream (and ``max_width`` may shrink it; ``aspect`` (w, h) then sets
+        the height from the width, for a sub-stream whose pixels are not square). ``detect_fps``:
+        hand over only the frames of the detector's schedule. ``record``: also copy the stream into
+        this recording's segments.
         """
         register_url_secrets(url)
         self.url = validate_live_url(url)
@@ -134,6 +147,9 @@ class RtspSource:
         self._t0 = time.monotonic()
         self._last_pts = -1.0
         self._size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
+        self._aspect = aspect
+        self.detect_fps = detect_fps
+        self.record = record
         self._anchor: float | None = None  # wall seconds at pts 0 (see _wall_time)
         self._last_wall = 0.0
 
@@ -153,6 +169,11 @@ class RtspSource:
         if self._thread is not None:
             self._thread.join(timeout)
         self.frames.close()
+
+    @property
+    def wall_at_zero(self) -> float | None:
+        """Wall time (epoch seconds) of pts 0 on the frames' clock, once the first connection settled."""
+        return self._anchor
 
     @property
     def running(self) -> bool:
@@ -220,12 +241,16 @@ class RtspSource:
                 # back at another resolution is scaled to the first one, which zones were drawn on.
                 info = probe(self.url, input_args=dict(options), timeout=cfg.probe_timeout_s)
                 self._size = output_size(info.width, info.height, max_width=cfg.max_width)
+                if self._aspect is not None:
+                    w = self._size[0]
+                    self._size = (w, max(2, int(round(w * self._aspect[1] / self._aspect[0] / 2)) * 2))
             width, height = self._size
             if self._stop.is_set():
                 return "stopped"
+            run = self.record.next_run() if self.record is not None else None
             self._pipe = pipe = open_rawvideo_pipe(
-                self.url, width=width, height=height, input_options=options,
-                hwaccel=cfg.hwaccel, read_timeout=cfg.io_timeout_s, queue_size=2,
+                self.url, width=width, height=height, input_options=options, detect_fps=self.detect_fps,
+                hwaccel=cfg.hwaccel, read_timeout=cfg.io_timeout_s, queue_size=2, record=run,
             )
         except FFmpegError as exc:
             return redact(exc.reason)
@@ -235,6 +260,8 @@ class RtspSource:
         finally:
             pipe.close()  # SIGKILLs ffmpeg: a frozen camera never answers TEARDOWN
             self._pipe = None
+            if self.record is not None and run is not None:
+                self.record.end_run(run)
 
     def _wall_time(self, pts: float) -> datetime:
         """Capture time of a frame: the local clock, anchored so it advances exactly with the stream's pts.
@@ -267,6 +294,7 @@ class RtspSource:
         settling: list[tuple[int, float, np.ndarray]] | None = []
         min_offset = float("inf")
         last_frame = flowing = time.monotonic()  # flowing: last frame that came within stall_after_s of the one before
+        decoded = 0
         while not self._stop.is_set():
             try:
                 raw = pipe.read(timeout=min(0.5, cfg.stall_after_s))
@@ -275,14 +303,19 @@ class RtspSource:
             now = time.monotonic()
             if raw is None:
                 return redact(pipe.log.reason("stream ended"))
-            if raw is not False and now - last_frame <= cfg.stall_after_s:
-                flowing = now
+            # Health follows the camera's frames as FFmpeg decodes them, not only the few it hands
+            # over (at detect_fps a handed-over frame may be seconds apart on a slow schedule).
+            progress = pipe.decoded > decoded or raw is not False
+            decoded = pipe.decoded
+            if progress:
+                if now - last_frame <= cfg.stall_after_s:
+                    flowing = now
+                last_frame = now
             if now - flowing > cfg.reconnect_after_s:  # silent, or a trickle of buffered frames
                 return f"no steady frames for {now - flowing:.1f}s"
             if raw is False:
-                self._emit(self.health.tick())
+                self._emit(self.health.frame(now) if progress else self.health.tick())
                 continue
-            last_frame = now
             pts = raw.pts if raw.pts == raw.pts else 0.0  # NaN when ffmpeg gave no timing
             if first is None:
                 first = (now, pts)
@@ -290,6 +323,9 @@ class RtspSource:
                 pts_base = max(self._last_pts + 1e-3, now - self._t0) - pts
                 self.stats.connects += 1
                 self._backoff.reset()
+                if self.record is not None and pipe.spec.record is not None:
+                    # the recording shares this process's output timeline: its segments sit on the frames' clock
+                    self.record.anchor(pipe.spec.record, pts_base)
             self.stats.last_decode_lag_s = max(0.0, (now - first[0]) - (pts - first[1]))
             frame_pts = pts_base + pts
             self._last_pts = frame_pts

@@ -31,6 +31,7 @@ class MediaInfo:
     creation_time: datetime | None  # container/stream ``creation_time`` tag, timezone-aware (UTC)
     rotation: int = 0  # degrees applied on display (autorotate)
     size_bytes: int | None = None
+    video_start_time: float | None = None  # the video stream's own first timestamp (after audio, it may start later)
 
     @property
     def frame_interval(self) -> float | None:
@@ -171,6 +172,7 @@ def probe(
         creation_time=parse_creation_time(tags.get("creation_time")),
         rotation=rotation,
         size_bytes=int(size) if size else None,
+        video_start_time=_float(stream.get("start_time")),
     )
 
 

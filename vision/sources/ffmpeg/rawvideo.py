@@ -27,6 +27,7 @@ from vision.sources.ffmpeg.command import PipeSpec, format_option, rawvideo_comm
 from vision.sources.ffmpeg.decode_log import FFmpegLog
 from vision.sources.ffmpeg.errors import PipeTimeout
 from vision.sources.ffmpeg.hwaccel import mark_hwaccel_failed, resolve_hwaccel
+from vision.sources.ffmpeg.segments import SegmentOutput
 
 log = logging.getLogger(__package__)  # one logger for the package: the RTSP source redacts URLs there
 
@@ -260,19 +261,22 @@ def open_rawvideo_pipe(
     input_options: Mapping[str, object] | Sequence[tuple[str, object]] | None = None,
     stride: int | None = None,
     target_fps: float | None = None,
+    detect_fps: float | None = None,
     hwaccel: str | None = "auto",
     pre_filters: Sequence[str] = (),
     extra_filters: Sequence[str] = (),
     copyts: bool = False,
     read_timeout: float | None = None,
     queue_size: int = 4,
+    record: SegmentOutput | None = None,
 ) -> RawVideoPipe:
     """Start decoding ``source`` into ``width``x``height`` BGR frames (scaled with area filtering).
 
     ``input_options``: ffmpeg input options without dashes, in order (e.g. ``{"ss": 60, "t": 300}``
     for a segment, ``{"rtsp_transport": "tcp", "timeout": 5000000}`` for a camera).
-    ``stride``/``target_fps``: hand over only those frames (see ``select_expression``); the others are
-    decoded but never scaled or converted. ``hwaccel``: "auto", "none" or a name (see ``resolve_hwaccel``).
+    ``stride``/``target_fps``/``detect_fps``: hand over only those frames (see ``select_expression``);
+    the others are decoded but never scaled or converted. ``record``: also copy the undecoded stream
+    into these rolling segment files (same process, same timeline). ``hwaccel``: "auto", "none" or a name (see ``resolve_hwaccel``).
     ``pre_filters`` run before selection (e.g. ``trim=start=..:end=..``), ``extra_filters`` after it.
     ``copyts``: RawFrame.pts are the container's timestamps instead of starting near 0.
     ``read_timeout``: seconds ``read()`` waits for a frame before raising PipeTimeout (live sources).
@@ -283,7 +287,7 @@ def open_rawvideo_pipe(
         width=int(width),
         height=int(height),
         input_options=tuple((str(k), format_option(v)) for k, v in items),
-        select=select_expression(stride=stride, target_fps=target_fps),
+        select=select_expression(stride=stride, target_fps=target_fps, detect_fps=detect_fps),
         hwaccel=resolve_hwaccel(hwaccel),
         hwaccel_auto=(hwaccel or "").strip().lower() == "auto",
         pre_filters=tuple(pre_filters),
@@ -291,6 +295,7 @@ def open_rawvideo_pipe(
         copyts=copyts,
         read_timeout=read_timeout,
         queue_size=queue_size,
+        record=record,
     )
     return RawVideoPipe(spec)
 
