@@ -60,6 +60,10 @@ class FrameIndex:
         hit = self._by_seq.get(seq)
         return None if hit is None else hit[0]
 
+    def at(self, seq: int) -> tuple[float, float] | None:
+        """(pts, wall) of frame ``seq`` while indexed."""
+        return self._by_seq.get(seq)
+
     def nearest(self, pts: float) -> tuple[int, float, float] | None:
         """(seq, pts, wall) of the indexed frame closest in time to ``pts``."""
         return min(self._items, key=lambda item: abs(item[1] - pts), default=None)
