@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from vision.sources.ffmpeg.cut import copy_file_clip, copy_segments_clip
-from vision.sources.ffmpeg.probe import MediaInfo, probe
+from vision.sources.ffmpeg.probe import MediaInfo, keyframe_interval, probe, seeks_to_keyframes
 from vision.sources.recording import Recording, Segment
 from vision.sources.stills import Still, read_stills
 
@@ -62,6 +62,19 @@ class FileFootage:
         # stills are timed from the video stream's first timestamp, engine times from the container's
         self._offset = self.info.start_time - (start if start is not None else self.info.start_time)
         self._tolerance = 0.5 / (self.info.fps or 25.0)
+        self._preroll: float | None = None
+
+    @property
+    def preroll(self) -> float:
+        """How far before a wanted time decoding starts: a frame or two where the container's index
+        puts a seek on a keyframe; else the longest keyframe interval seen, plus half a second."""
+        if self._preroll is None:
+            if seeks_to_keyframes(self.info):
+                self._preroll = 4 * self._tolerance
+            else:
+                gop = keyframe_interval(self.path)
+                self._preroll = (gop if gop is not None else 3.0) + 0.5
+        return self._preroll
 
     def available_until(self) -> float:
         return float("inf")
@@ -73,7 +86,7 @@ class FileFootage:
         pass
 
     def stills(self, times: Sequence[float]) -> dict[float, Still]:
-        got = read_stills(self.path, [t + self._offset for t in times], tolerance=self._tolerance)
+        got = read_stills(self.path, [t + self._offset for t in times], tolerance=self._tolerance, preroll=self.preroll)
         return {t: Still(s.t - self._offset, s.image) for t in times if (s := got.get(t + self._offset)) is not None}
 
     def clip(self, t0: float, t1: float, out: Path) -> ClipCut | None:
@@ -114,12 +127,12 @@ class RecordedFootage:
                 by_segment.setdefault(seg, []).append(t)
         out: dict[float, Still] = {}
         for seg, ts in by_segment.items():
-            # each segment starts on a keyframe: decode from its start, no seeking; times from its first frame
-            got = read_stills(seg.path, [t - seg.start for t in ts], tolerance=self._tolerance, seek=False)
+            # decode the segment from its start, no seeking, timing frames from its first decoded one (its keyframe)
+            got = read_stills(seg.path, [t - seg.first for t in ts], tolerance=self._tolerance, seek=False, from_first=True)
             for t in ts:
-                s = got.get(t - seg.start)
+                s = got.get(t - seg.first)
                 if s is not None:
-                    out[t] = Still(seg.start + s.t, s.image)
+                    out[t] = Still(seg.first + s.t, s.image)
         return out
 
     def clip(self, t0: float, t1: float, out: Path) -> ClipCut | None:

@@ -4,7 +4,10 @@ Every FFmpeg run that records (one per connection to the camera) writes its own
 ``SegmentOutput`` (``r00001_000000.ts``, ... and ``r00001.csv``). The source tells the recording how
 that run's output timeline maps onto the engine's clock (``anchor``: a constant offset, known once
 the run's first frame arrived, or estimated from wall-clock arrival for a separate recorder);
-segments of runs never anchored are deleted. Segments whose end is more than ``keep_s`` older than
+segments of runs never anchored are deleted. The segment list times the copied packets, which the
+muxer may have shifted against the decoded frames (by the B-frame delay, so that no decode time is
+negative), and a run's first segment starts with whatever packet came first; given the run's
+decoded keyframe times, each segment is tied to the keyframe it starts decoding at (``first``). Segments whose end is more than ``keep_s`` older than
 the newest one are deleted too, unless an event still needs them (``hold``): the folder holds a
 bounded window of compressed video per camera, whatever the resolution, and nothing in memory but
 this small index.
@@ -16,8 +19,10 @@ spans for waiting events, evidence threads read segments.
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +41,7 @@ class Segment:
     start: float
     end: float
     run: str  # the recording run (connection) it belongs to; clips never join runs
+    first: float  # engine time of its first decodable frame (its keyframe), where stills count from
 
     def covers(self, t: float) -> bool:
         return self.start <= t < self.end
@@ -56,8 +62,10 @@ class Recording:
         self._lock = threading.Lock()
         self._runs: dict[str, SegmentOutput] = {}
         self._offsets: dict[str, float] = {}  # run prefix -> engine seconds at the run's output time 0
+        self._keyframes: dict[str, Callable[[], Sequence[float]]] = {}  # run -> its decoded keyframe times
+        self._shifts: dict[str, float] = {}  # run -> segment list time minus decoded time, once measured
         self._ended: set[str] = set()
-        self._segments: list[tuple[str, float, float, Path]] = []  # (run, run start, run end, path), in order
+        self._segments: list[tuple[str, float, float, Path, float | None]] = []  # (run, start, end, path, keyframe), run times
         self._seen: set[Path] = set()
         self._holds: dict[int, float] = {}
         self._next_hold = 0
@@ -77,13 +85,36 @@ class Recording:
             self._runs[output.prefix] = output
             return output
 
-    def anchor(self, output: SegmentOutput, offset: float) -> None:
-        """Engine time = the run's output time + ``offset`` (may be called again to refine it)."""
+    def anchor(self, output: SegmentOutput, offset: float, keyframes: Callable[[], Sequence[float]] | None = None) -> None:
+        """Engine time = the run's output time + ``offset`` (may be called again to refine it).
+        ``keyframes``: the decoded keyframe times of the same run, to take out a muxer shift."""
         with self._lock:
             if output.prefix not in self._runs:
                 raise KeyError(f"unknown recording run {output.prefix}")
             self._offsets[output.prefix] = float(offset)
+            if keyframes is not None:
+                self._keyframes[output.prefix] = keyframes
         self.refresh(force=True)
+
+    def _shift(self, run: str, keys: Sequence[float]) -> float:
+        """The run's segment-list-minus-decoded shift: later segments' listed starts against the nearest
+        decoded keyframe (a keyframe interval is far longer than any B-frame delay), their median."""
+        if run in self._shifts:
+            return self._shifts[run]
+        starts = [seg[1] for seg in self._segments if seg[0] == run][1:17]  # the first segment starts anywhere
+        matches = [m for s in starts if abs(m := min((s - k for k in keys), key=abs)) < 1.0] if keys else []
+        if len(matches) >= 2:
+            self._shifts[run] = statistics.median(matches)
+        return statistics.median(matches) if matches else 0.0
+
+    def _keyframe_at(self, run: str, start: float) -> float | None:
+        """The decoded time of the first keyframe a segment listed at ``start`` decodes from."""
+        source = self._keyframes.get(run)
+        keys = sorted(source()) if source is not None else []
+        if not keys:
+            return None
+        at = start - self._shift(run, keys)
+        return next((k for k in keys if k >= at - 1e-3), None)
 
     def end_run(self, output: SegmentOutput) -> None:
         """The run's process is gone: its last segment (left open, unlisted) is indexed as it is."""
@@ -113,7 +144,8 @@ class Recording:
                 for e in entries:
                     if e.path not in self._seen:
                         self._seen.add(e.path)
-                        self._segments.append((prefix, e.start, e.end, e.path))
+                        self._segments.append((prefix, e.start, e.end, e.path, None))  # listed first: it helps measure the shift
+                        self._segments[-1] = (prefix, e.start, e.end, e.path, self._keyframe_at(prefix, e.start))
                 if prefix in self._ended:
                     self._index_tail(output, entries[-1].end if entries else 0.0)
             self._prune()
@@ -131,21 +163,21 @@ class Recording:
             self._seen.add(path)
             listed = [s for s in self._segments if s[0] == output.prefix]
             mean = (listed[-1][2] - listed[0][1]) / len(listed) if listed else self.segment_s
-            self._segments.append((output.prefix, start, start + min(mean, self.segment_s * 4), path))
+            self._segments.append((output.prefix, start, start + min(mean, self.segment_s * 4), path, self._keyframe_at(output.prefix, start)))
 
     def _prune(self) -> None:
         if not self._segments:
             return
         offsets = self._offsets
-        newest = max(end + offsets[run] for run, _, end, _ in self._segments)
+        newest = max(seg[2] + offsets[seg[0]] for seg in self._segments)
         floor = newest - self.keep_s
         if self._holds:
             floor = min(floor, min(self._holds.values()))
         if self._closed and not self._holds:
             floor = float("inf")
-        keep: list[tuple[str, float, float, Path]] = []
+        keep: list[tuple[str, float, float, Path, float | None]] = []
         for seg in self._segments:
-            run, _, end, path = seg
+            run, _, end, path, _ = seg
             if end + offsets[run] < floor:
                 path.unlink(missing_ok=True)
                 self._seen.discard(path)
@@ -158,10 +190,11 @@ class Recording:
         """Closed segments overlapping [t0, t1] on the engine clock, in time order."""
         self.refresh()
         with self._lock:
-            out = [
-                Segment(path, start + self._offsets[run], end + self._offsets[run], run)
-                for run, start, end, path in self._segments
-            ]
+            out = []
+            for run, start, end, path, key in self._segments:
+                off = self._offsets[run]
+                shift = self._shifts.get(run, 0.0)
+                out.append(Segment(path, start - shift + off, end - shift + off, run, (key if key is not None else start - shift) + off))
         return sorted((s for s in out if s.end > t0 and s.start <= t1), key=lambda s: s.start)
 
     def available_until(self) -> float:

@@ -325,7 +325,7 @@ class RtspSource:
                 self._backoff.reset()
                 if self.record is not None and pipe.spec.record is not None:
                     # the recording shares this process's output timeline: its segments sit on the frames' clock
-                    self.record.anchor(pipe.spec.record, pts_base)
+                    self.record.anchor(pipe.spec.record, pts_base, lambda: list(pipe.keyframes))
             self.stats.last_decode_lag_s = max(0.0, (now - first[0]) - (pts - first[1]))
             frame_pts = pts_base + pts
             self._last_pts = frame_pts

@@ -35,8 +35,12 @@ class Still:
 
 
 class _Reader:
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, from_first: bool = False) -> None:
         self.path = path
+        self.threads = threads
+        self.from_first = from_first
+        self.origin: float | None = None  # time of the first frame grabbed (from_first)
+        self.at_start = True  # nothing before the next frame: a late first frame is not a bad seek
         self.cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads])
         if not self.cap.isOpened():
             raise DecodeError(str(path), "cannot open for stills (not a readable video)")
@@ -45,12 +49,21 @@ class _Reader:
     def grab(self) -> bool:
         if not self.cap.grab():
             return False
-        self.pos = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        pos = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        if self.from_first:
+            self.origin = pos if self.origin is None else self.origin
+            pos -= self.origin
+        self.pos = pos
         return True
 
     def seek(self, t: float) -> None:
-        self.cap.set(cv2.CAP_PROP_POS_MSEC, max(0.0, t) * 1000.0)
+        if t <= 0:  # from the start: reopen rather than seek (a seek to 0 in MPEG-TS may land later)
+            self.cap.release()
+            self.__init__(self.path, self.threads, self.from_first)
+            return
+        self.cap.set(cv2.CAP_PROP_POS_MSEC, t * 1000.0)
         self.pos = None
+        self.at_start = False
 
     def close(self) -> None:
         self.cap.release()
@@ -64,26 +77,32 @@ def read_stills(
     seek: bool = True,
     max_gap: float = 1.0,
     threads: int = 1,
+    preroll: float = SEEK_PREROLL_S,
+    from_first: bool = False,
 ) -> dict[float, Still]:
     """The frame at (or first after ``t - tolerance``) each of ``times``, keyed by the time asked for.
 
     ``times`` are seconds on the stream clock (the first frame of a file is about 0). ``tolerance``:
-    half a frame interval. ``seek``: False decodes from the start (a short segment). A time with no
+    half a frame interval. ``seek``: False decodes from the start (a short segment). ``preroll``: seek
+    this far before a time; a container without a keyframe index (MPEG-TS) needs at least a keyframe
+    interval, so that decoding meets a keyframe before the wanted frame. A time with no
     frame within ``max_gap`` after it (past the end, inside a gap) is left out of the result.
+    ``from_first`` (with ``seek`` False): times count from the first frame decoded, not the file's first
+    timestamp (a segment that begins with packets before its keyframe).
     Raises DecodeError when the file cannot be opened.
     """
     wanted = sorted(set(float(t) for t in times))
     out: dict[float, Still] = {}
     if not wanted:
         return out
-    reader = _Reader(Path(path), threads)
+    reader = _Reader(Path(path), threads, from_first and not seek)
     try:
         for t in wanted:
             if t in out:
                 continue
-            lead = SEEK_PREROLL_S
+            lead = preroll
             for attempt in range(SEEK_RETRIES + 1):
-                if seek and (reader.pos is None or reader.pos > t - tolerance or t - reader.pos > SEEK_AFTER_S):
+                if seek and (reader.pos is None or reader.pos > t - tolerance or t - reader.pos > max(SEEK_AFTER_S, preroll)):
                     reader.seek(t - lead)
                 found = _forward(reader, t, tolerance, max_gap)
                 if found is not _LATE:
@@ -118,7 +137,7 @@ def _forward(reader: _Reader, t: float, tolerance: float, max_gap: float):  # no
         if pos < t - tolerance:
             first = False
             continue
-        if first and pos > t + tolerance and t > tolerance:
+        if first and pos > t + tolerance and not reader.at_start:
             return _LATE
         if pos > t + max_gap:
             return None

@@ -31,7 +31,9 @@ from vision.sources.ffmpeg.segments import SegmentOutput
 
 log = logging.getLogger(__package__)  # one logger for the package: the RTSP source redacts URLs there
 
-_SHOWINFO_RE = re.compile(r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] n:\s*(\d+) pts:\s*(-?\d+) pts_time:(-?[\d.eE+-]+)")
+_SHOWINFO_RE = re.compile(
+    r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] n:\s*(\d+) pts:\s*(-?\d+) pts_time:(-?[\d.eE+-]+)(?:.*? iskey:(\d))?"
+)
 _TIMEBASE_RE = re.compile(r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] config in time_base: (\d+)/(\d+)")
 
 
@@ -74,6 +76,7 @@ class RawVideoPipe:
         self.spec = spec
         self.decoded = 0
         self.last_decoded_pts = None
+        self.keyframes: deque[float] = deque(maxlen=64)  # pts of the latest decoded keyframes (align recorded segments)
         self.log = FFmpegLog()
         self._pts_queue: queue.Queue = queue.Queue()
         self._frames: queue.Queue = queue.Queue(maxsize=max(1, spec.queue_size))
@@ -118,6 +121,8 @@ class RawVideoPipe:
                 if which == "pre" or not use_pre:
                     self.decoded = n + 1
                     self.last_decoded_pts = pts_time
+                    if m.group(5) == "1":
+                        self.keyframes.append(pts_time)
                 if which == "pre":
                     pre[pts] = n
                     pre_order.append(pts)
