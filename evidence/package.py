@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import ConfigDict, Field
 
 from evidence.atomic import make_temp_dir, publish_dir, sweep_stale_temps, write_durable
-from evidence.clip import encode_clip
+from evidence.clip import burn_overlay, encode_clip
 from evidence.composite import (
     PLATE_COLORS,
     ROLE_NAMES,
@@ -86,6 +86,7 @@ class ClipFile:
     width: int
     height: int
     keep: bool = False
+    start: datetime | None = None  # wall time of its first frame (the running clock of a burned-in overlay)
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,12 @@ def _build(inp: PackageInput, cfg: EvidenceConfig, signer: Signer, tmp: Path, wa
     sheet.save(buf, format="JPEG", quality=cfg.jpeg_quality)
     _stage(tmp, "composite.jpg", buf.getvalue(), staged, kind="composite", width=sheet.width, height=sheet.height)
     clip_path = tmp / "clip.mp4"
-    if isinstance(inp.clip, ClipFile):
+    if isinstance(inp.clip, ClipFile) and cfg.clip_overlay:
+        top = kfs[0]
+        lines = _overlay_lines(inp, cfg, top, f"{ctx.device_id}")[1:]
+        burn_overlay(inp.clip.path, clip_path, lines, inp.clip.start or top.wall_time, ctx.timezone, cfg.font_path, cfg.clip_crf, cfg.clip_preset)
+        w, h = inp.clip.width, inp.clip.height
+    elif isinstance(inp.clip, ClipFile):
         (shutil.copyfile if inp.clip.keep else shutil.move)(inp.clip.path, clip_path)
         w, h = inp.clip.width, inp.clip.height
     elif inp.clip is not None and inp.clip.frames:

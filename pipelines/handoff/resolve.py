@@ -73,7 +73,9 @@ def build_input(request: PackageRequest, work: Path) -> PackageInput:
     cut = footage.clip(t0, t1, work / "clip.mp4")
     if cut is not None:
         h, w = next(iter(images.values())).shape[:2]
-        clip = ClipFile(cut.path, w, h)
+        near = cam.index.nearest(cut.start)
+        start = datetime.fromtimestamp(near[2] - (near[1] - cut.start), timezone.utc) if near is not None else None
+        clip = ClipFile(cut.path, w, h, start=start)
     return PackageInput(event=event, key_images=images, context=cam.context, clip=clip)
 
 

@@ -202,3 +202,33 @@ def test_boxes_are_mapped_to_a_recording_larger_than_the_frame_size(clips, tmp_p
     sx = clip.width / FRAME[0]
     box = manifest["record"]["key_frames"][0]["box"]
     assert box["x1"] == pytest.approx(500 * sx) and box["x2"] == pytest.approx(780 * sx)
+
+
+def test_a_site_asking_for_a_burned_in_overlay_gets_the_clip_re_encoded(clips, tmp_path, keys):
+    """The only case the clip is encoded: the site asks for time and event text burned into it."""
+    signer, pub = keys
+    clip = clips(container="mp4", codec="h264", seconds=4.0, width=FRAME[0], gop=24)
+    site, pipe = camera(tmp_path)
+    cam = CameraEvidence.of(pipe, site, FileFootage(clip.path))
+    frames = analysis_frames(clip, None)
+    for f in frames:
+        cam.observe(f)
+    event = u_turn(frames, [2, 6, 10])
+    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    cfg = config(tmp_path, clip_before_s=1.0, clip_after_s=1.0, clip_overlay=True)
+    writer = EvidenceWriter(cfg, signer, lambda r: store.add(r).created, tmp_path / "failed", threads=0)
+    queue = EvidenceQueue(cfg, writer)
+    queue.add(cam, event, frames[6].pts)
+    assert queue.drain(timeout=120) and writer.failed == 0, writer.last_error
+    path = Path(store.query()[0].evidence_path)
+    from evidence.signing import load_public_key
+
+    assert verify_package(path, load_public_key(pub)).ok
+    copy = FileFootage(clip.path).clip(frames[6].pts - 1.0, frames[6].pts + 1.0, tmp_path / "plain.mp4")
+    burned = cv2.VideoCapture(str(path / "clip.mp4"))
+    plain = cv2.VideoCapture(str(copy.path))
+    ok1, a = burned.read()
+    ok2, b = plain.read()
+    assert ok1 and ok2 and a.shape == b.shape
+    top, bottom = np.abs(a.astype(int) - b)[:60].mean(), np.abs(a.astype(int) - b)[-200:].mean()
+    assert top > 10 > bottom  # text in the top bar, the picture below it as the camera sent it (re-encoded)
