@@ -92,6 +92,8 @@ def live_feed(
     if camera.detect_source is None:
         source = RtspSource(camera.id, camera.source, live.rtsp, record=recording, **common)
         return LiveFeed(source, RecordedFootage(recording), recording, None)
-    source = RtspSource(camera.id, camera.detect_source, live.rtsp, aspect=camera.frame_size, **common)
+    # one decoder thread: the sub-stream is small, and its frame times then track arrival as closely
+    # as the recorder's, which places the main stream on the same clock
+    source = RtspSource(camera.id, camera.detect_source, live.rtsp, aspect=camera.frame_size, decoder_threads=1, **common)
     recorder = StreamRecorder(camera.id, camera.source, recording, lambda: source.wall_at_zero, live.rtsp)
     return LiveFeed(source, RecordedFootage(recording), recording, recorder)

@@ -120,6 +120,7 @@ class RtspSource:
         detect_fps: float | None = None,
         record: Recording | None = None,
         aspect: tuple[int, int] | None = None,
+        decoder_threads: int | None = None,
     ) -> None:
         """``on_health`` runs on the reader thread (keep it quick); ``notify`` is set on every new frame.
 
@@ -128,7 +129,9 @@ class RtspSource:
         connection probes the stream (and ``max_width`` may shrink it; ``aspect`` (w, h) then sets
         the height from the width, for a sub-stream whose pixels are not square). ``detect_fps``:
         hand over only the frames of the detector's schedule. ``record``: also copy the stream into
-        this recording's segments.
+        this recording's segments. ``decoder_threads``: 1 takes out the decoder's frame-threading delay
+        (two or three frames), so frame times track arrival closely (a sub-stream whose recording is
+        placed by wall time).
         """
         register_url_secrets(url)
         self.url = validate_live_url(url)
@@ -150,6 +153,7 @@ class RtspSource:
         self._aspect = aspect
         self.detect_fps = detect_fps
         self.record = record
+        self.decoder_threads = decoder_threads
         self._anchor: float | None = None  # wall seconds at pts 0 (see _wall_time)
         self._last_wall = 0.0
 
@@ -248,8 +252,9 @@ class RtspSource:
             if self._stop.is_set():
                 return "stopped"
             run = self.record.next_run() if self.record is not None else None
+            decoder = [("threads", str(self.decoder_threads))] if self.decoder_threads else []
             self._pipe = pipe = open_rawvideo_pipe(
-                self.url, width=width, height=height, input_options=options, detect_fps=self.detect_fps,
+                self.url, width=width, height=height, input_options=options + decoder, detect_fps=self.detect_fps,
                 hwaccel=cfg.hwaccel, read_timeout=cfg.io_timeout_s, queue_size=2, record=run,
             )
         except FFmpegError as exc:
@@ -263,7 +268,7 @@ class RtspSource:
             if self.record is not None and run is not None:
                 self.record.end_run(run)
 
-    def _wall_time(self, pts: float) -> datetime:
+    def _wall_time(self, pts: float, now: float | None = None) -> datetime:
         """Capture time of a frame: the local clock, anchored so it advances exactly with the stream's pts.
 
         Arrival times are jittery, and the engine measures dwell and speed on pts, so evidence
@@ -277,7 +282,7 @@ class RtspSource:
             clock runs slow against ours over days).
         Wall times never go backwards.
         """
-        now = time.time()
+        now = time.time() if now is None else now
         if self._anchor is None or self._anchor + pts > now or now - (self._anchor + pts) > self.config.max_clock_skew_s:
             self._anchor = now - pts
         wall = max(self._anchor + pts, self._last_wall + 1e-6)
@@ -331,11 +336,12 @@ class RtspSource:
             self._last_pts = frame_pts
             seq, self._seq = self._seq, self._seq + 1
             self.stats.decoded += 1
+            made = raw.made_at if raw.made_at is not None else time.time()  # when FFmpeg had it, not when it let go
             if settling is None:
-                self.frames.put(Frame(self.camera_id, seq, frame_pts, self._wall_time(frame_pts), raw.image))
+                self.frames.put(Frame(self.camera_id, seq, frame_pts, self._wall_time(frame_pts, made), raw.image))
             else:
                 settling.append((seq, frame_pts, raw.image))
-                min_offset = min(min_offset, time.time() - frame_pts)
+                min_offset = min(min_offset, made - frame_pts)
                 if len(settling) > cfg.queue_size:  # only the newest could reach the consumer anyway
                     del settling[0]
                     self.frames.note_dropped(1)

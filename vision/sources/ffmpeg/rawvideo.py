@@ -16,6 +16,7 @@ import queue
 import re
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -40,11 +41,15 @@ _TIMEBASE_RE = re.compile(r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] confi
 @dataclass(frozen=True, slots=True)
 class RawFrame:
     """One frame out of the pipe: ``index`` counts every decoded frame of this pipe's input (0-based),
-    ``pts`` is seconds on ffmpeg's output timeline (container start and any ``-ss`` already subtracted)."""
+    ``pts`` is seconds on ffmpeg's output timeline (container start and any ``-ss`` already subtracted).
+    ``made_at``: wall time (epoch s) FFmpeg logged the frame leaving its filters. FFmpeg 5.1's output
+    stage holds each frame until the next one reaches it (one detection interval at detect_fps), so
+    this, not the frame's arrival, is when it was ready."""
 
     index: int
     pts: float
     image: np.ndarray  # HxWx3 uint8 BGR, owned by the caller
+    made_at: float | None = None
 
 
 _END = object()
@@ -130,7 +135,7 @@ class RawVideoPipe:
                         pre.pop(pre_order.popleft(), None)
                     continue
                 index = pre.pop(pts, n) if use_pre else n
-                self._pts_queue.put((index, pts_time))
+                self._pts_queue.put((index, pts_time, time.time()))
         if buf.strip():
             self.log.add(buf.decode("utf-8", "replace"), self.last_decoded_pts)
         self._pts_queue.put(None)
@@ -157,13 +162,14 @@ class RawVideoPipe:
                         self.log.add(f"[error] pipe: partial frame ({got} of {frame_bytes} bytes) at end of output", self.last_decoded_pts)
                     break
                 item = None if pts_done else self._pts_queue.get()
+                made_at = None
                 if item is None:  # stderr ended early (should not happen): index by count
                     pts_done = True
                     index, pts = fps_fallback_index, float("nan")
                 else:
-                    index, pts = item
+                    index, pts, made_at = item
                 fps_fallback_index = index + 1
-                self._put(RawFrame(index=index, pts=pts, image=image))
+                self._put(RawFrame(index=index, pts=pts, image=image, made_at=made_at))
         finally:
             self._put(_END)
 
