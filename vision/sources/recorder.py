@@ -90,6 +90,7 @@ class StreamRecorder:
         anchored: float | None = None
         started = time.monotonic()
         while not self._stop.wait(0.2):
+            self.recording.refresh()  # index closed segments, delete expired ones
             if proc.returncode is not None:
                 return redact(proc.log.reason("recorder ended"))
             if time.monotonic() - max(proc.last_progress, started) > self.config.reconnect_after_s:

@@ -332,6 +332,8 @@ class RtspSource:
                     # the recording shares this process's output timeline: its segments sit on the frames' clock
                     self.record.anchor(pipe.spec.record, pts_base, lambda: list(pipe.keyframes))
             self.stats.last_decode_lag_s = max(0.0, (now - first[0]) - (pts - first[1]))
+            if self.record is not None:
+                self.record.refresh()  # index closed segments, delete expired ones (at most every 0.25 s)
             frame_pts = pts_base + pts
             self._last_pts = frame_pts
             seq, self._seq = self._seq, self._seq + 1
