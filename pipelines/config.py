@@ -24,6 +24,7 @@ from pipelines.live.config import LiveConfig
 from pipelines.rules.base import RuleSpec, TimeWindow, Zone
 from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, ZoneKind, default_codes, rule_labels
 from vision.geometry import Polygon
+from vision.motion import MotionConfig
 from vision.riders import HeadCropConfig, RiderAssociationConfig
 from vision.tracker import TrackerConfig
 
@@ -173,6 +174,7 @@ class EngineConfig(StrictModel):
         None, gt=0, description="how long kept panoramas live; default: parking min_dwell_s + 60 s"
     )
     plate_crops: int = Field(3, ge=1, le=10, description="best vehicle crops kept per track for the plate reader")
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="skip detection on frames where nothing moves (batch and live)")
     riders: RiderAssociationConfig = Field(default_factory=RiderAssociationConfig)
     heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
 

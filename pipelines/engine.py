@@ -39,6 +39,7 @@ from pipelines.config import CameraConfig, SiteConfig
 from pipelines.rules.base import Decision
 from vision.detections import Detections
 from vision.frame import Frame
+from vision.motion import MotionGate
 from vision.plates.reader import PlateRead
 from vision.riders import look_for_heads, rider_observations, rider_regions
 from vision.tracker import ByteTracker, Track, TrackState
@@ -74,6 +75,7 @@ class StageStats:
 
     frames: int = 0
     detect_frames: int = 0
+    gated_frames: int = 0  # due for detection, skipped by the motion gate (tracks predicted)
     detect_s: float = 0.0
     track_s: float = 0.0
     attributes_s: float = 0.0
@@ -134,6 +136,7 @@ class CameraPipeline:
         self.reads_heads = any(spec.needs_heads for spec in self.specs)
         self.tracker = ByteTracker(site.tracker)
         self.source_selects = source_selects
+        self.gate = MotionGate(site.engine.motion)
         self.stats = StageStats()
         self.interval = 1.0 / camera.detect_fps
         self.model_versions: dict[str, str] = {}
@@ -151,8 +154,15 @@ class CameraPipeline:
     # -- frame-level API ---------------------------------------------------------------------
     def needs_detection(self, frame: Frame) -> bool:
         """True when this frame is due for the detector (detect_fps on the frame's own clock; every
-        frame when the source selects them)."""
-        return self.source_selects or self._next_detect_t is None or frame.pts >= self._next_detect_t - 1e-6
+        frame when the source selects them) and the motion gate (``engine.motion``) lets it through.
+        Call once per frame: the gate keeps the last detected frame to compare with."""
+        due = self.source_selects or self._next_detect_t is None or frame.pts >= self._next_detect_t - 1e-6
+        if not due:
+            return False
+        if self.gate.should_detect(frame.image, frame.pts):
+            return True
+        self.stats.gated_frames += 1
+        return False
 
     def on_frame(self, frame: Frame) -> None:
         """A frame the detector skips (off schedule, or motion-gated): move tracks by prediction."""

@@ -50,7 +50,6 @@ from pipelines.live.spool import DiskSpool
 from pipelines.live.status import CameraStatus, WorkerStatus
 from pipelines.live.writer import RecordSink, RecordWriter
 from vision.frame import Frame
-from vision.motion import MotionGate
 from vision.sources.health import HealthEvent
 from vision.sources.redact import mask_url
 from vision.sources.rtsp import RtspSource, validate_live_url
@@ -65,7 +64,6 @@ class _Camera:
     config: CameraConfig
     feed: LiveFeed
     evidence: CameraEvidence
-    gate: MotionGate
 
     @property
     def source(self) -> RtspSource:
@@ -184,7 +182,7 @@ class LiveWorker:
         feed = live_feed(self.site, cfg, self.live, on_health=self._on_health, notify=self._wake)
         evidence = CameraEvidence.of(pipeline, self.site, feed.footage)
         with self._cams_lock:
-            self.cams[cam_id] = _Camera(cfg, feed, evidence, MotionGate(self.live.motion))
+            self.cams[cam_id] = _Camera(cfg, feed, evidence)
         feed.start()
         log.info("camera started", extra={"camera": cam_id, "source": feed.source.masked_url})
 
@@ -260,10 +258,11 @@ class LiveWorker:
             self.metrics.decode_lag.labels(cam_id).observe(cam.source.stats.last_decode_lag_s)
             self.metrics.frames_processed.labels(cam_id).inc()
             pipe = cam.evidence.pipeline
+            gated = pipe.stats.gated_frames
             if pipe.needs_detection(frame):
-                if cam.gate.should_detect(frame.image, frame.pts):
-                    due.append((cam, frame))
-                    continue
+                due.append((cam, frame))
+                continue
+            if pipe.stats.gated_frames > gated:
                 self.metrics.frames_gated.labels(cam_id).inc()
             self._guard(cam, lambda: pipe.on_frame(frame))
             cam.evidence.observe(frame)
