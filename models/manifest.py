@@ -71,7 +71,19 @@ class HubSource(StrictModel):
     name: str
 
 
-Source = Annotated[Union[DirSource, WheelSource, HubSource], Field(discriminator="kind")]
+class DerivedSource(StrictModel):
+    """Made from another registry model by ``models/derive_onnx.py`` in the export interpreter (it needs
+    ``onnx``): the same YOLOv5 network at a smaller static input, or a static INT8 copy calibrated on
+    images from the shared data."""
+
+    kind: Literal["derived"] = "derived"
+    base: str  # registry name of the model it is made from
+    resize: int | None = None  # new static input size (YOLOv5 graphs)
+    quantize: Literal["int8"] | None = None
+    calibration: str | None = None  # folder of calibration images, relative to the shared data directory
+
+
+Source = Annotated[Union[DirSource, WheelSource, HubSource, DerivedSource], Field(discriminator="kind")]
 
 
 class ExportRecipe(StrictModel):
@@ -119,6 +131,11 @@ class ModelManifest(StrictModel):
     @property
     def needs_export(self) -> bool:
         return self.export is not None
+
+    @property
+    def made_here(self) -> bool:
+        """Exported or derived on this machine: verified by the sidecar written when it was made."""
+        return self.needs_export or any(isinstance(s, DerivedSource) for s in self.sources)
 
 
 def load_manifest(path: Path) -> ModelManifest:
