@@ -175,6 +175,10 @@ class EngineConfig(StrictModel):
     )
     plate_crops: int = Field(3, ge=1, le=10, description="best vehicle crops kept per track for the plate reader")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="skip detection on frames where nothing moves (batch and live)")
+    detect_region: Literal["frame", "zones"] = Field(
+        "frame", description="zones: on a camera whose rules all act in zones, detect only in the zones' bounding box (plus a margin)"
+    )
+    region_margin: float = Field(0.25, ge=0, le=2, description="the zones' bounding box grown by this share of its size on every side")
     riders: RiderAssociationConfig = Field(default_factory=RiderAssociationConfig)
     heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
 

@@ -15,7 +15,7 @@ own bitstream (``vision.sources.footage``) when an event is packaged.
 A runner that batches the detector across cameras uses the split API::
 
     due = [(p, f) for p, f in pairs if p.needs_detection(f)]
-    dets = detector.detect([f.image for _, f in due])
+    dets = detector.detect([p.detection_image(f) for p, f in due])
     for (p, f), d in zip(due, dets): events += p.on_detections(f, d)
     for p, f in others: p.on_frame(f)
 
@@ -137,6 +137,8 @@ class CameraPipeline:
         self.tracker = ByteTracker(site.tracker)
         self.source_selects = source_selects
         self.gate = MotionGate(site.engine.motion)
+        self.region = detect_region(camera, site, self.specs)  # frame_size pixels, or None: the whole frame
+        self._region_origin: dict[int, tuple[float, float]] = {}  # seq -> crop origin in that frame's pixels
         self.stats = StageStats()
         self.interval = 1.0 / camera.detect_fps
         self.model_versions: dict[str, str] = {}
@@ -171,6 +173,17 @@ class CameraPipeline:
         self.last_tracks = self.tracker.predict(frame.pts)
         self.stats.track_s += time.perf_counter() - t0
 
+    def detection_image(self, frame: Frame) -> np.ndarray:
+        """What the detector looks at for this frame: the whole frame, or the zones' region of it
+        (``engine.detect_region``); ``on_detections`` takes boxes in this image's pixels."""
+        if self.region is None:
+            return frame.image
+        sx, sy = self.scale_of(frame)
+        x1, y1, x2, y2 = self.region
+        ix1, iy1, ix2, iy2 = int(x1 / sx), int(y1 / sy), int(np.ceil(x2 / sx)), int(np.ceil(y2 / sy))
+        self._region_origin = {frame.seq: (ix1, iy1)}
+        return frame.image[iy1:iy2, ix1:ix2]
+
     def scale_of(self, frame: Frame) -> tuple[float, float]:
         """(x, y) factors from this frame's pixels to the camera's ``frame_size`` pixels."""
         w, h = frame.size
@@ -188,6 +201,9 @@ class CameraPipeline:
         if tick:
             self._last_trail_t = frame.pts
             self.last_tick_seq = frame.seq
+        origin = self._region_origin.pop(frame.seq, None)
+        if origin is not None and len(dets):  # detected on the zones' region: back to the whole frame
+            dets = Detections(dets.xyxy + np.array([*origin, *origin], np.float32), dets.confidence, dets.class_id, dets.tracker_id, dets.data)
         dets = dets.scaled(*self.scale_of(frame))
         wall = frame.wall_time.timestamp()
 
@@ -219,7 +235,7 @@ class CameraPipeline:
         if self.detector is None:
             raise RuntimeError("CameraPipeline.process needs a detector; a batching runner calls on_detections")
         t0 = time.perf_counter()
-        dets = self.detector.detect([frame.image])[0]
+        dets = self.detector.detect([self.detection_image(frame)])[0]
         self.stats.detect_s += time.perf_counter() - t0
         return self.on_detections(frame, dets)
 
@@ -343,7 +359,21 @@ class CameraPipeline:
         return d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
 
 
-__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader"]
+__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader", "detect_region"]
+
+
+def detect_region(camera: CameraConfig, site: SiteConfig, specs) -> tuple[float, float, float, float] | None:  # noqa: ANN001
+    """The zones' bounding box grown by ``engine.region_margin`` (frame_size pixels), when the site
+    asks for region detection and every rule of the camera acts only in zones; else None."""
+    if site.engine.detect_region != "zones" or not camera.zones or not specs or not all(s.zone_kinds for s in specs):
+        return None
+    pts = np.array([p for z in camera.zones for p in z.polygon], np.float32)
+    x1, y1 = pts.min(axis=0)
+    x2, y2 = pts.max(axis=0)
+    m = site.engine.region_margin
+    mx, my = m * (x2 - x1), m * (y2 - y1)
+    w, h = camera.frame_size
+    return (max(0.0, x1 - mx), max(0.0, y1 - my), min(float(w), x2 + mx), min(float(h), y2 + my))
 
 
 def detectors_from_site(site: SiteConfig, cameras: Sequence[CameraConfig] | None = None, registry=None, threads: int | None = None):

@@ -270,7 +270,7 @@ class LiveWorker:
             chunk = due[start : start + self.live.max_batch]
             t0 = time.perf_counter()
             try:
-                dets = self.detector.detect([f.image for _, f in chunk])
+                dets = self.detector.detect([c.evidence.pipeline.detection_image(f) for c, f in chunk])
             except Exception:  # noqa: BLE001 - a failed batch skips these frames, the site keeps running
                 log.exception("detector failed on a batch", extra={"cameras": ",".join(c.config.id for c, _ in chunk)})
                 continue

@@ -284,3 +284,48 @@ def test_engine_synthetic_flush_frees_tracks():
     pipe = CameraPipeline(s.cameras[0], s, det)
     run(pipe, det, 10.0)
     assert pipe.tracker.flush() == [] and not pipe._extras  # flush returns every live id, tentative ones too
+
+
+def test_engine_synthetic_maps_small_analysis_frames_to_the_camera_frame():
+    """Analysis frames at a quarter of the camera's size: detections come back in frame_size pixels,
+    and so do the rule's key-frame boxes; no plate crops are taken from the small frames."""
+    s = site(rules={"parking": {"enabled": False}})
+    s = s.model_copy(update={"cameras": [s.cameras[0].model_copy(update={"frame_size": (W * 2, H * 2), "analysis": (W // 2, H // 2),
+        "zones": [z.model_copy(update={"polygon": [(x * 2, y * 2) for x, y in z.polygon]}) for z in s.cameras[0].zones]})]})
+    path = sc.u_turn_path()
+
+    class Half(ScriptedDetector):  # sees the scene at the analysis size (the scenario's pixels halved)
+        def detect(self, images):
+            out = super().detect(images)
+            return [Detections(d.xyxy * 0.5, d.confidence, d.class_id) for d in out]
+
+    det = Half([sc.Vehicle(path)])
+    pipe = CameraPipeline(s.cameras[0], s, det, plate_reader=CountingPlateReader())
+    small = np.zeros((H // 2, W // 2, 3), np.uint8)
+    events = []
+    for f in frames(path.duration + 1):
+        det.now = f.pts
+        events += pipe.process(Frame(f.camera_id, f.seq, f.pts, f.wall_time, small))
+    events += pipe.flush()
+    assert [e.rule for e in events] == ["u_turn"]
+    box = events[0].key_frames[0].box
+    truth = sc.Vehicle(path).box_at(events[0].key_frames[0].seq / 25.0)  # the scenario's 640-wide pixels
+    assert (box.x1, box.y1) == pytest.approx((truth[0] * 2, truth[1] * 2), abs=12)  # frame_size (1280-wide) pixels
+    assert not pipe.crops_from_frames and all(not e.crops for e in pipe._extras.values())
+
+
+def test_engine_synthetic_detects_in_the_zones_region_and_maps_boxes_back():
+    s = site(rules={"parking": {"min_dwell_s": 20}}, engine={"detect_region": "zones", "region_margin": 0.1})
+    s = s.model_copy(update={"cameras": [s.cameras[0].model_copy(update={"rules": ["parking", "u_turn"]})]})  # rules that act in zones
+    pipe = CameraPipeline(s.cameras[0], s)
+    assert pipe.region == pytest.approx((266.0, 129.8, 640.0, 352.0))  # both zones' bounding box, grown 10 %, clipped
+    frame = next(frames(0.1))
+    crop = pipe.detection_image(frame)
+    assert crop.shape[:2] == (352 - 129, 640 - 266)
+    dets = Detections.from_names(np.array([[10, 20, 110, 90]], np.float32), [0.9], ["car"])  # in the crop's pixels
+    pipe.on_detections(frame, dets)
+    pipe.on_detections(frame, dets)  # a second look without detection_image: taken as whole-frame pixels
+    (tr,) = [t for t in pipe.tracker.tracks]
+    assert tr.history.points[0].box == pytest.approx((276, 149, 376, 219))
+    none = site(rules={"helmet": {}}, engine={"detect_region": "zones"})
+    assert CameraPipeline(none.cameras[0], none).region is None  # helmet needs no zone: the whole frame
