@@ -102,7 +102,7 @@ def test_worker_records_a_parked_car_and_reports_health_through_an_outage(street
         package = Path(record.evidence_path)
         result = verify_package(package, load_public_key(site.evidence.public_key_path))
         assert result.ok, result.problems
-        assert (package / "clip.mp4").exists()  # clip from the ring buffer, written off the hot path
+        assert (package / "clip.mp4").exists()  # clip stream-copied from the recorded segments, off the hot path
 
         health = httpx.get(f"{base}/healthz").json()
         [cam] = health["cameras"]
