@@ -109,20 +109,35 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _tree(pid: int | None = None) -> list[int]:
+    todo, seen = [pid or os.getpid()], []
+    while todo:
+        p = todo.pop()
+        if p not in seen:
+            seen.append(p)
+            todo.extend(_children(p))
+    return seen
+
+
+def tree_cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system) a process and its living descendants have used so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / tick
+
+
 def tree_rss_mb(pid: int | None = None) -> float:
     """Resident memory of a process and all its descendants now (the FFmpeg decoders and recorders
     a worker starts count too); Linux /proc, NaN elsewhere."""
     if not Path("/proc/self/status").exists():
         return float("nan")
-    todo, total, seen = [pid or os.getpid()], 0, set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        total += _rss_kib(p)
-        todo.extend(_children(p))
-    return total / 1024.0
+    return sum(_rss_kib(p) for p in _tree(pid)) / 1024.0
 
 
 class RssSampler:
