@@ -83,22 +83,13 @@ def resize_yolov5(model, size: int, base: int):  # noqa: ANN001, ANN201
 def quantize_int8(src: Path, out: Path, calibration: Path, size: int, limit: int = 64) -> None:
     """Static QDQ INT8 quantization of ``src`` calibrated on the letterboxed images of ``calibration``."""
     import cv2
-    import numpy as np
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     files = sorted(p for p in calibration.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:limit]
     if not files:
         raise SystemExit(f"no calibration images in {calibration}")
 
-    def tensor(path: Path):  # noqa: ANN202
-        img = cv2.imread(str(path))
-        h, w = img.shape[:2]
-        s = min(size / w, size / h)
-        nw, nh = round(w * s), round(h * s)
-        canvas = np.full((size, size, 3), 114, np.uint8)
-        top, left = (size - nh) // 2, (size - nw) // 2
-        canvas[top : top + nh, left : left + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        return (canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0).copy()
+    from export_onnx import letterbox_tensor  # the sibling script (both run stand-alone from models/)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -106,7 +97,7 @@ def quantize_int8(src: Path, out: Path, calibration: Path, size: int, limit: int
 
         def get_next(self):  # noqa: ANN202
             path = next(self.items, None)
-            return None if path is None else {"images": tensor(path)}
+            return None if path is None else {"images": letterbox_tensor(cv2.imread(str(path)), size)}
 
     import onnx
 

@@ -62,12 +62,7 @@ class StreamRecorder:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        cfg = self.config
-        options = [
-            ("rtsp_transport", cfg.transport),
-            ("timeout", str(int(cfg.io_timeout_s * 1_000_000))),
-            ("analyzeduration", str(int(cfg.analyze_s * 1_000_000))),
-        ]
+        options = self.config.input_options()
         while not self._stop.is_set():
             output = self.recording.next_run()
             self.runs += 1

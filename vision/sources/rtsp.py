@@ -75,6 +75,14 @@ class RtspConfig(StrictModel):
     hwaccel: str = Field("none", description="FFmpeg hardware decoder: none, auto, cuda, vaapi...")
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
 
+    def input_options(self) -> list[tuple[str, str]]:
+        """FFmpeg input options for a camera read with these settings (every process that connects)."""
+        return [
+            ("rtsp_transport", self.transport),
+            ("timeout", str(int(self.io_timeout_s * 1_000_000))),
+            ("analyzeduration", str(int(self.analyze_s * 1_000_000))),
+        ]
+
 
 @dataclass
 class SourceStats:
@@ -234,11 +242,7 @@ class RtspSource:
     def _connect_and_pump(self) -> str:
         """One connection: probe, decode until it ends; returns the redacted reason it ended."""
         cfg = self.config
-        options = [
-            ("rtsp_transport", cfg.transport),
-            ("timeout", str(int(cfg.io_timeout_s * 1_000_000))),
-            ("analyzeduration", str(int(cfg.analyze_s * 1_000_000))),
-        ]
+        options = cfg.input_options()
         try:
             if self._size is None:
                 # Probed once: a reconnect then costs one RTSP session, not two. A camera that comes

@@ -79,6 +79,16 @@ def u_turn(frames: list[Frame], picks: list[int]) -> ViolationEvent:
                           end_time=kfs[-1].wall_time, vehicle_class="car", key_frames=kfs, facts={"turn_deg": 170.0})
 
 
+def batch_camera(clip, tmp_path: Path, picks: list[int]):
+    """A camera over a recorded file, its analysis frames indexed, and a U-turn at ``picks``."""
+    site, pipe = camera(tmp_path)
+    cam = CameraEvidence.of(pipe, site, FileFootage(clip.path))
+    frames = analysis_frames(clip, None)
+    for f in frames:
+        cam.observe(f)
+    return site, pipe, cam, frames, u_turn(frames, picks)
+
+
 def package(tmp_path: Path, signer, site, cam: CameraEvidence, event: ViolationEvent, fire_pts: float) -> Path:
     store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
     cfg = config(tmp_path, clip_before_s=site.evidence.clip_before_s, clip_after_s=site.evidence.clip_after_s)
@@ -143,12 +153,7 @@ def test_live_package_from_recorded_segments_verifies_at_full_resolution_and_the
 def test_batch_package_from_the_file_verifies_at_full_resolution_and_the_right_times(clips, tmp_path, keys):
     signer, pub = keys
     clip = clips(container="mp4", codec="h264", seconds=8.0, width=FRAME[0], gop=24)
-    site, pipe = camera(tmp_path)
-    cam = CameraEvidence.of(pipe, site, FileFootage(clip.path))
-    frames = analysis_frames(clip, None)
-    for f in frames:
-        cam.observe(f)
-    event = u_turn(frames, [4, 20, 31])
+    site, _, cam, frames, event = batch_camera(clip, tmp_path, [4, 20, 31])
     path = package(tmp_path, signer, site, cam, event, frames[20].pts)
     check_package(path, pub, clip, event, frames, frames[20].pts, 1.5, 1.5)
 
@@ -168,16 +173,10 @@ def test_plates_are_read_from_the_panoramas_when_the_analysis_frames_are_small(c
 
     signer, _ = keys
     clip = clips(container="mp4", codec="h264", seconds=8.0, width=FRAME[0], gop=24)
-    site, pipe = camera(tmp_path)
+    site, pipe, cam, frames, event = batch_camera(clip, tmp_path, [4, 20, 31])
     reader = Reader()
     pipe.plate_reader = reader
-    assert not pipe.crops_from_frames
-    cam = CameraEvidence.of(pipe, site, FileFootage(clip.path))
-    frames = analysis_frames(clip, None)
-    for f in frames:
-        cam.observe(f)
-    event = u_turn(frames, [4, 20, 31])
-    assert event.plate is None
+    assert not pipe.crops_from_frames and event.plate is None
     store_path = package(tmp_path, signer, site, cam, event, frames[20].pts)
     manifest = json.loads((store_path / "manifest.json").read_text())
     assert manifest["record"]["plate"]["text"] == "浙A12345"
@@ -190,12 +189,7 @@ def test_boxes_are_mapped_to_a_recording_larger_than_the_frame_size(clips, tmp_p
     and the boxes are scaled into their pixels."""
     signer, pub = keys
     clip = clips(container="mp4", codec="h264", seconds=4.0, width=recorded_size[0], gop=24)
-    site, pipe = camera(tmp_path)
-    cam = CameraEvidence.of(pipe, site, FileFootage(clip.path))
-    frames = analysis_frames(clip, None)
-    for f in frames:
-        cam.observe(f)
-    event = u_turn(frames, [2, 6, 10])
+    site, _, cam, frames, event = batch_camera(clip, tmp_path, [2, 6, 10])
     path = package(tmp_path, signer, site, cam, event, frames[6].pts)
     manifest = json.loads((path / "manifest.json").read_text())
     assert {(f["width"], f["height"]) for f in manifest["files"] if f["kind"] == "panorama"} == {(clip.width, clip.height)}
@@ -208,12 +202,7 @@ def test_a_site_asking_for_a_burned_in_overlay_gets_the_clip_re_encoded(clips, t
     """The only case the clip is encoded: the site asks for time and event text burned into it."""
     signer, pub = keys
     clip = clips(container="mp4", codec="h264", seconds=4.0, width=FRAME[0], gop=24)
-    site, pipe = camera(tmp_path)
-    cam = CameraEvidence.of(pipe, site, FileFootage(clip.path))
-    frames = analysis_frames(clip, None)
-    for f in frames:
-        cam.observe(f)
-    event = u_turn(frames, [2, 6, 10])
+    _, _, cam, frames, event = batch_camera(clip, tmp_path, [2, 6, 10])
     store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
     cfg = config(tmp_path, clip_before_s=1.0, clip_after_s=1.0, clip_overlay=True)
     writer = EvidenceWriter(cfg, signer, lambda r: store.add(r).created, tmp_path / "failed", threads=0)
