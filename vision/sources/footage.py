@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from vision.sources.ffmpeg.cut import copy_file_clip, copy_segments_clip
 from vision.sources.ffmpeg.probe import MediaInfo, keyframe_interval, probe, seeks_to_keyframes
 from vision.sources.recording import Recording, Segment
+from vision.sources.remux import copy_file_clip, copy_segments_clip
 from vision.sources.stills import Still, read_stills
 
 
@@ -66,11 +66,11 @@ class FileFootage:
 
     @property
     def preroll(self) -> float:
-        """How far before a wanted time decoding starts: a frame or two where the container's index
-        puts a seek on a keyframe; else the longest keyframe interval seen, plus half a second."""
+        """How far before a wanted time decoding starts: nothing where the container's index puts a
+        seek on the keyframe before it; else the longest keyframe interval seen, plus half a second."""
         if self._preroll is None:
             if seeks_to_keyframes(self.info):
-                self._preroll = 4 * self._tolerance
+                self._preroll = 0.0
             else:
                 gop = keyframe_interval(self.path)
                 self._preroll = (gop if gop is not None else 3.0) + 0.5
@@ -94,8 +94,8 @@ class FileFootage:
         start = max(0.0, t0)
         if end <= start:
             return None
-        copy_file_clip(self.path, start, end, out)
-        return ClipCut(out, start, end)
+        first, last = copy_file_clip(self.path, start + self._offset, end + self._offset, out)
+        return ClipCut(out, first - self._offset, last - self._offset)
 
 
 class RecordedFootage:

@@ -1,13 +1,15 @@
-"""Full-resolution stills at given times, decoded in process from a file or a recorded segment.
+"""Full-resolution stills at given times, decoded in process (PyAV) from a file or a recorded segment.
 
 Evidence needs a handful of exact frames (panoramas, the close-up) per event. Starting an ``ffmpeg``
-process costs about 0.13 CPU-seconds on a distribution build (it links some 200 libraries), more
-than decoding the frames themselves, so stills are decoded in this process through OpenCV's FFmpeg
-backend: seek to the keyframe before the first wanted time, decode forward without converting
-(``grab``), and convert only the wanted frames (``retrieve``). Times are checked against each
-frame's own timestamp (``CAP_PROP_POS_MSEC``, seconds from the stream's first timestamp), so a seek
-that lands late is noticed and redone earlier, and the frame handed back is the one at that time,
-not an estimate from a frame count.
+process costs about 0.13 CPU-seconds on a distribution build (it links some 200 libraries), as much
+as decoding the frames themselves, and OpenCV's seek always backs off 16 frames (often a whole
+keyframe interval more to decode), so stills are decoded here through FFmpeg's own libraries:
+seek to the keyframe at or before a wanted time, decode forward on one thread, and convert only the
+wanted frames to BGR. Each frame is timed by its own timestamp (seconds from the stream's first
+timestamp), so a seek that lands late is noticed and redone earlier, and the frame handed back is
+the one at that time, not an estimate from a frame count. After a seek nothing is handed back
+before a keyframe has been decoded: in a container without a keyframe index (MPEG-TS) a seek lands
+anywhere, and the frames up to the next keyframe would be damaged.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
+import av
 import numpy as np
 
 from vision.sources.ffmpeg.errors import DecodeError
 
-SEEK_PREROLL_S = 0.1  # seek this far before a wanted time (times 4 while a seek lands past it)
 SEEK_RETRIES = 4
-SEEK_AFTER_S = 2.0  # decode forward to the next wanted time when it is closer than this; seek otherwise
+SEEK_AFTER_S = 0.5  # decode on to the next wanted time when it is this close; else seek (its keyframe may be nearer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,38 +36,56 @@ class Still:
 
 
 class _Reader:
-    def __init__(self, path: Path, threads: int, from_first: bool = False) -> None:
-        self.path = path
-        self.threads = threads
-        self.from_first = from_first
-        self.origin: float | None = None  # time of the first frame grabbed (from_first)
-        self.at_start = True  # nothing before the next frame: a late first frame is not a bad seek
-        self.cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads])
-        if not self.cap.isOpened():
-            raise DecodeError(str(path), "cannot open for stills (not a readable video)")
-        self.pos: float | None = None  # time of the last grabbed frame
+    """Frames of one video stream in decode order, with seeking; ``pos`` is the last frame's time."""
 
-    def grab(self) -> bool:
-        if not self.cap.grab():
-            return False
-        pos = self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-        if self.from_first:
-            self.origin = pos if self.origin is None else self.origin
-            pos -= self.origin
-        self.pos = pos
-        return True
+    def __init__(self, path: Path, from_first: bool) -> None:
+        self.path = path
+        try:
+            self.container = av.open(str(path))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise DecodeError(str(path), f"cannot open for stills: {exc}") from None
+        if not self.container.streams.video:
+            raise DecodeError(str(path), "no video stream to take stills from")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "NONE"  # one thread: the least CPU for a handful of frames
+        self.tb = float(self.stream.time_base)
+        start = self.stream.start_time
+        self.zero = start * self.tb if start is not None else 0.0
+        self.from_first = from_first  # times from the first decoded frame (a segment's keyframe)
+        self.pos: float | None = None
+        self.need_key = True  # from the start too: a segment may begin before its keyframe
+        self.at_start = True
+        self._frames = self.container.decode(self.stream)
 
     def seek(self, t: float) -> None:
-        if t <= 0:  # from the start: reopen rather than seek (a seek to 0 in MPEG-TS may land later)
-            self.cap.release()
-            self.__init__(self.path, self.threads, self.from_first)
-            return
-        self.cap.set(cv2.CAP_PROP_POS_MSEC, t * 1000.0)
+        """Go to the keyframe at or before ``t`` (stream seconds)."""
+        if t <= 0:
+            self.container.seek(0, stream=self.stream, backward=True)
+            self.at_start = True
+        else:
+            self.container.seek(int((t + self.zero) / self.tb), stream=self.stream, backward=True, any_frame=False)
+            self.at_start = False
+        self._frames = self.container.decode(self.stream)
         self.pos = None
-        self.at_start = False
+        self.need_key = True
+
+    def next(self):  # noqa: ANN201 - av.VideoFrame | None
+        for frame in self._frames:
+            if frame.pts is None:
+                continue
+            if self.need_key:
+                if not frame.key_frame:
+                    continue  # damaged until the decoder has met a keyframe
+                self.need_key = False
+                if self.from_first and self.pos is None and self.zero is not None:
+                    self.zero = frame.pts * self.tb  # count from this first keyframe
+                    self.from_first = False
+            self.pos = frame.pts * self.tb - self.zero
+            return frame
+        return None
 
     def close(self) -> None:
-        self.cap.release()
+        self.container.close()
 
 
 def read_stills(
@@ -76,49 +95,51 @@ def read_stills(
     tolerance: float,
     seek: bool = True,
     max_gap: float = 1.0,
-    threads: int = 1,
-    preroll: float = SEEK_PREROLL_S,
+    preroll: float = 0.0,
     from_first: bool = False,
 ) -> dict[float, Still]:
     """The frame at (or first after ``t - tolerance``) each of ``times``, keyed by the time asked for.
 
     ``times`` are seconds on the stream clock (the first frame of a file is about 0). ``tolerance``:
-    half a frame interval. ``seek``: False decodes from the start (a short segment). ``preroll``: seek
-    this far before a time; a container without a keyframe index (MPEG-TS) needs at least a keyframe
-    interval, so that decoding meets a keyframe before the wanted frame. A time with no
-    frame within ``max_gap`` after it (past the end, inside a gap) is left out of the result.
-    ``from_first`` (with ``seek`` False): times count from the first frame decoded, not the file's first
-    timestamp (a segment that begins with packets before its keyframe).
-    Raises DecodeError when the file cannot be opened.
+    half a frame interval. ``seek``: False decodes from the start (a short segment). ``preroll``:
+    seek this much earlier than a wanted time; a container without a keyframe index needs a keyframe
+    interval, so that decoding meets a keyframe before the wanted frame. ``from_first`` (with ``seek``
+    False): times count from the first keyframe decoded, not the file's first timestamp (a segment
+    that begins with packets before its keyframe). A time with no frame within ``max_gap`` after it
+    (past the end, inside a gap) is left out of the result. Raises DecodeError when the file cannot
+    be opened.
     """
     wanted = sorted(set(float(t) for t in times))
     out: dict[float, Still] = {}
     if not wanted:
         return out
-    reader = _Reader(Path(path), threads, from_first and not seek)
+    reader = _Reader(Path(path), from_first and not seek)
     try:
         for t in wanted:
             if t in out:
                 continue
             lead = preroll
+            found = None
             for attempt in range(SEEK_RETRIES + 1):
-                if seek and (reader.pos is None or reader.pos > t - tolerance or t - reader.pos > max(SEEK_AFTER_S, preroll)):
-                    reader.seek(t - lead)
+                ahead = reader.pos is not None and reader.pos < t - tolerance and t - reader.pos <= max(SEEK_AFTER_S, preroll)
+                if seek and not ahead:
+                    # half a frame past t: a wanted frame on a keyframe seeks to that keyframe, not the one before
+                    reader.seek(t - lead + tolerance)
                 found = _forward(reader, t, tolerance, max_gap)
                 if found is not _LATE:
                     break
-                if not seek or attempt == SEEK_RETRIES:
-                    found = None
+                found = None
+                if not seek:
                     break
-                lead *= 4  # the seek landed after t: go back further
-                reader.pos = None
+                lead = max(4 * lead, 1.0)  # the seek landed after t: go back further
             if found is None:
                 continue
             out[t] = found
-            # later times on the same frame (asked twice within a frame) share it
-            for u in wanted:
+            for u in wanted:  # later times on the same frame (asked twice within a frame) share it
                 if u not in out and abs(u - found.t) <= tolerance:
                     out[u] = found
+    except av.error.FFmpegError as exc:
+        raise DecodeError(str(path), f"decoding stills failed: {exc}") from None
     finally:
         reader.close()
     return out
@@ -128,10 +149,10 @@ _LATE = object()
 
 
 def _forward(reader: _Reader, t: float, tolerance: float, max_gap: float):  # noqa: ANN202 - Still | None | _LATE
-    """Grab forward to the first frame at or after ``t - tolerance``; _LATE when the first frame after
+    """Decode forward to the first frame at or after ``t - tolerance``; _LATE when the first frame after
     a seek is already past ``t + tolerance`` (the seek overshot), None at the end or past ``max_gap``."""
     first = reader.pos is None
-    while reader.grab():
+    while (frame := reader.next()) is not None:
         pos = reader.pos
         assert pos is not None
         if pos < t - tolerance:
@@ -141,8 +162,5 @@ def _forward(reader: _Reader, t: float, tolerance: float, max_gap: float):  # no
             return _LATE
         if pos > t + max_gap:
             return None
-        ok, image = reader.cap.retrieve()
-        if not ok or image is None:
-            raise DecodeError(str(reader.path), f"frame at {pos:.3f} s decoded but could not be converted")
-        return Still(pos, image)
+        return Still(pos, frame.to_ndarray(format="bgr24"))
     return None
