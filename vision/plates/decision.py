@@ -1,0 +1,151 @@
+"""The double-read decision: confirmed, unconfirmed (candidates kept) or unreadable, per plate and per track.
+
+A wrong but valid-looking plate fines an innocent owner, so a plate is only ``confirmed`` when two
+independent recognisers (PP-OCRv4 and HyperLPR, different architectures and training data) read
+the same text, character for character, after each read passed the grammar on its own. Anything
+else with a valid read is ``unconfirmed`` and keeps every candidate for a reviewer.
+
+Across a track (several crops of one vehicle) a plate is confirmed when
+  (a) at least one crop was confirmed, every confirmed crop says the same text, and that text also
+      wins the per-character vote over all reads; or
+  (b) no crop was confirmed, but each recogniser read the voted text in some crop, and the vote's
+      agreement (``vote.VoteResult.agreement``) is at least ``confirm_agreement``.
+
+Local province: a site may name its province. Between two candidates that differ ONLY in the
+province character, where neither read of that character reached ``tie_break_below``, the one
+with the local province is put first (the plate stays unconfirmed: a tie-break is a hint for the
+reviewer, never a confirmation, and never overrides a confident province).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from vision.plates.result import PlateCandidate, PlateStatus, ReaderRead
+from vision.plates.vote import Ballot, vote
+
+READER_PRIORITY = ("ppocr", "hyperlpr")  # measured: PP-OCRv4 is right more often when the two disagree
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: PlateStatus
+    text: str | None  # set only when confirmed
+    candidates: tuple[PlateCandidate, ...] = ()
+    reason: str | None = None
+    char_confidences: tuple[float, ...] = ()
+    kind: str | None = None
+    agreement: float = 0.0
+
+
+def _priority(readers: Sequence[str]) -> int:
+    return min((READER_PRIORITY.index(r) for r in readers if r in READER_PRIORITY), default=len(READER_PRIORITY))
+
+
+def _candidates(reads: Sequence[ReaderRead]) -> list[PlateCandidate]:
+    by_text: dict[str, list[ReaderRead]] = defaultdict(list)
+    for r in reads:
+        if r.text:
+            by_text[r.text].append(r)
+    cands = [
+        PlateCandidate(text, tuple(dict.fromkeys(r.reader for r in rs)), max(r.confidence for r in rs), rs[0].kind)
+        for text, rs in by_text.items()
+    ]
+    return sorted(cands, key=lambda c: (-len(c.readers), _priority(c.readers), -c.confidence))
+
+
+def province_tie_break(cands: list[PlateCandidate], reads: Sequence[ReaderRead], local_province: str | None,
+                       below: float) -> tuple[list[PlateCandidate], str | None]:
+    """Put the local-province candidate first when the top two differ only in a low-confidence province."""
+    if not local_province or len(cands) < 2:
+        return cands, None
+    a, b = cands[0], cands[1]
+    if len(a.text) != len(b.text) or a.text[0] == b.text[0] or a.text[1:] != b.text[1:]:
+        return cands, None
+    province_conf = max((r.char_confidences[0] for r in reads if r.text in (a.text, b.text) and r.char_confidences),
+                        default=1.0)
+    if province_conf >= below:
+        return cands, None  # a confident province read is never overridden
+    local = [c for c in (a, b) if c.text[0] == local_province]
+    if len(local) != 1 or local[0] is a:
+        return cands, None
+    note = f"local province {local_province} put first: provinces {a.text[0]}/{b.text[0]} both read below {below:.2f}"
+    return [b, a, *cands[2:]], note
+
+
+def _disagreement(reads: Sequence[ReaderRead]) -> str:
+    parts = [f"{r.reader} {r.text!r}" if r.text else f"{r.reader}: {r.reason or 'no valid read'}" for r in reads]
+    return "readers disagree: " + "; ".join(parts)
+
+
+def decide(reads: Sequence[ReaderRead], local_province: str | None = None, tie_break_below: float = 0.8) -> Decision:
+    """One plate view read by every recogniser -> its status (see the module docstring)."""
+    valid = [r for r in reads if r.text]
+    if not valid:
+        reason = "; ".join(f"{r.reader}: {r.reason or 'no valid read'}" for r in reads) or "not read"
+        return Decision("unreadable", None, reason=reason)
+    cands = _candidates(reads)
+    ballots = [Ballot(r.text, r.char_confidences) for r in valid if r.text]
+    voted = vote(ballots, min_agreement=0.0)
+    if len(reads) >= 2 and len(valid) == len(reads) and len(cands) == 1:
+        confs = tuple(max(r.char_confidences[i] for r in valid) for i in range(len(cands[0].text)))
+        return Decision("confirmed", cands[0].text, tuple(cands), None, confs, cands[0].kind, voted.agreement)
+    cands, note = province_tie_break(cands, reads, local_province, tie_break_below)
+    reason = _disagreement(reads) + (f" ({note})" if note else "")
+    best = next(r for r in valid if r.text == cands[0].text)
+    return Decision("unconfirmed", None, tuple(cands), reason, best.char_confidences, cands[0].kind, voted.agreement)
+
+
+def decide_track(crops: Sequence[tuple[Sequence[ReaderRead], float]], confirm_agreement: float = 0.75,
+                 local_province: str | None = None, tie_break_below: float = 0.8) -> Decision:
+    """Several crops of one plate, each read by every recogniser (with the crop's quality weight)."""
+    per_crop = [decide(reads, local_province, tie_break_below) for reads, _ in crops]
+    all_reads = [r for reads, _ in crops for r in reads]
+    ballots = [Ballot(r.text, r.char_confidences, w) for reads, w in crops for r in reads if r.text]
+    if not ballots:
+        reason = next((d.reason for d in per_crop if d.reason), "no valid read")
+        return Decision("unreadable", None, reason=reason)
+    voted = vote(ballots, min_agreement=0.0)
+    text = voted.text
+    confirmed = {d.text for d in per_crop if d.status == "confirmed"}
+    readers_of = {r.reader for r in all_reads if r.text == text}
+    all_readers = {r.reader for r in all_reads}
+    kind = next((r.kind for r in all_reads if r.text == text), None)
+    if confirmed == {text}:
+        return Decision("confirmed", text, _track_candidates(crops), None, voted.char_confidences, kind, voted.agreement)
+    if not confirmed and len(all_readers) >= 2 and readers_of == all_readers and voted.agreement >= confirm_agreement:
+        return Decision("confirmed", text, _track_candidates(crops), None, voted.char_confidences, kind, voted.agreement)
+    cands, note = province_tie_break(_track_candidates(crops), all_reads, local_province, tie_break_below)
+    if len(confirmed) > 1 or (confirmed and confirmed != {text}):
+        reason = f"crops confirmed different plates or were outvoted: {sorted(confirmed)} vs vote {text!r}"
+    else:
+        reason = f"no crop confirmed and the track vote did not (agreement {voted.agreement:.2f}, readers {sorted(readers_of)})"
+    best = next((d for d in per_crop if d.candidates and d.candidates[0].text == cands[0].text), None)
+    confs = best.char_confidences if best else voted.char_confidences
+    return Decision("unconfirmed", None, tuple(cands), reason + (f" ({note})" if note else ""), confs,
+                    cands[0].kind, voted.agreement)
+
+
+def _track_candidates(crops: Sequence[tuple[Sequence[ReaderRead], float]]) -> list[PlateCandidate]:
+    """Candidates over a track: confidence is the weighted share of reads behind each text."""
+    support: dict[str, float] = defaultdict(float)
+    readers: dict[str, list[str]] = defaultdict(list)
+    kinds: dict[str, str | None] = {}
+    total = 0.0
+    for reads, w in crops:
+        for r in reads:
+            total += w
+            if r.text:
+                support[r.text] += w * r.confidence
+                readers[r.text].append(r.reader)
+                kinds.setdefault(r.text, r.kind)
+    cands = [PlateCandidate(t, tuple(dict.fromkeys(readers[t])), support[t] / max(total, 1e-9), kinds[t]) for t in support]
+    return sorted(cands, key=lambda c: (-len(c.readers), -c.confidence, _priority(c.readers)))
+
+
+def with_color(decision: Decision, color_of: dict[str, str]) -> Decision:
+    """The decision with each candidate's colour filled in (colour may depend on the candidate's kind)."""
+    cands = tuple(replace(c, color=color_of.get(c.text, c.color)) for c in decision.candidates)
+    return replace(decision, candidates=cands)
