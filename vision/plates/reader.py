@@ -44,7 +44,7 @@ from vision.plates.views import (
     score_quality,
     sharpness,
     single_view,
-    trim_rows,
+    inset_rows,
     vehicle_plate,
 )
 
@@ -75,7 +75,7 @@ class PlateReaderConfig(StrictModel):
     min_plate_width: float = Field(16.0, ge=0, description="plates narrower than this (input px) are not read")
     margin_x: float = Field(0.04, ge=0, le=0.3, description="rectification margin, fraction of plate width")
     margin_y: float = Field(0.1, ge=0, le=0.5, description="rectification margin, fraction of plate height")
-    second_trim_y: float = Field(0.15, ge=0, lt=0.33, description="share of the crop's height trimmed top and bottom for HyperLPR")
+    second_inset_y: float = Field(0.1, ge=0, lt=0.3, description="HyperLPR reads the plate cut this share of its height inside its top and bottom edges")
     single_aspect: float = Field(3.2, gt=1, description="width/height of a rectified single-row plate")
     double_row_max_aspect: float = Field(2.8, gt=0, description="quads squatter than this are also tried as double-row")
     double_row_top: float = Field(0.36, gt=0.1, lt=0.6, description="top row share of a double-row plate's height")
@@ -106,21 +106,24 @@ class PlateReader:
 
     @classmethod
     def from_registry(cls, registry: "Registry | None" = None, config: PlateReaderConfig | None = None,
-                      threads: int | None = None, providers: list[str] | None = None) -> "PlateReader":
-        """All five models through the registry (raises ModelMissingError naming the fetch command)."""
+                      threads: int | None = None, providers: list[str] | None = None,
+                      second_detector_model: str = SECOND_DETECTOR_MODEL) -> "PlateReader":
+        """All five models through the registry (raises ModelMissingError naming the fetch command);
+        ``second_detector_model`` may name the 640 y5fu instead of the 320 one."""
         from models.registry import Registry
         from models.session import create_session
 
         registry = registry or Registry()
-        paths: dict[str, Path] = {name: registry.path(name) for name in MODELS}
-        manifests = {name: registry.manifest(name) for name in MODELS}
+        names = [second_detector_model if n == SECOND_DETECTOR_MODEL else n for n in MODELS]
+        paths: dict[str, Path] = {name: registry.path(name) for name in names}
+        manifests = {name: registry.manifest(name) for name in names}
 
         def session(name: str) -> Any:
             return create_session(paths[name], providers, threads)
 
         detector = PlateDetector(session(DETECTOR_MODEL), DetectorParams.from_manifest(manifests[DETECTOR_MODEL].params))
-        y5 = manifests[SECOND_DETECTOR_MODEL]
-        second_detector = Y5fuDetector(session(SECOND_DETECTOR_MODEL), Y5fuParams.from_manifest(y5.name, y5.input.width, y5.params))
+        y5 = manifests[second_detector_model]
+        second_detector = Y5fuDetector(session(second_detector_model), Y5fuParams.from_manifest(y5.name, y5.input.width, y5.params))
         ocr_session = session(OCR_MODEL)
         ocr = manifests[OCR_MODEL]
         charset = charset_from_session(ocr_session, key=ocr.params.get("character_metadata_key", "character"),
@@ -168,6 +171,17 @@ class PlateReader:
                     result = retry
         return result or PlateRead(None, reason="no plate found on the vehicle", reads=0)
 
+    def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateRead]:
+        """Plates already cut out (one per image, no margin), read by both recognisers in one batch:
+        scores the recognisers alone (``eval plates --crops``) and serves crops from another system."""
+        plates = []
+        for crop in crops:
+            h, w = crop.shape[:2]
+            corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+            plates.append(self._plate(crop, PlateDetection((0.0, 0.0, float(w), float(h)), corners, 1.0, sources=("crop",))))
+        self._read(plates, replace(self.spec, margin_y=0.0))
+        return [self._single_result(p) for p in plates]
+
     # ---------------------------------------------------------------- detection
 
     def _detect(self, image: np.ndarray, max_side: int) -> list[PlateDetection]:
@@ -193,12 +207,13 @@ class PlateReader:
 
     # ---------------------------------------------------------------- reading
 
-    def _read(self, plates: list[Plate]) -> None:
+    def _read(self, plates: list[Plate], spec: ViewSpec | None = None) -> None:
         """Pass 1: the detector's row layout for all; pass 2 (one batch) for the plates not confirmed."""
         cfg = self.config
+        spec = spec or self.spec
         for p in plates:
             flag = p.double_flag
-            p.pending = [double_view(p, self.spec) if flag is not None and flag >= cfg.double_row_flag else single_view(p, self.spec)]
+            p.pending = [double_view(p, spec) if flag is not None and flag >= cfg.double_row_flag else single_view(p, spec)]
             if self.color_classifier is not None:
                 p.color = combine_color(classify_color(rectify(p.image, p.corners, 24, 0, 0, cfg.single_aspect)),
                                         self.color_classifier.probabilities(p.pending[0].images[0]), cfg.color_min_prob)
@@ -206,27 +221,28 @@ class PlateReader:
         retry = [p for p in plates if self._chosen(p)[1].status != "confirmed"]
         for p in retry:
             tried = {v.name for v in p.views}
-            p.pending = [single_view(p, self.spec, "equalised")]
+            p.pending = [single_view(p, spec, "equalised")]
             if "double" not in tried and is_squat(p.corners, cfg.double_row_max_aspect):
-                p.pending.append(double_view(p, self.spec))
+                p.pending.append(double_view(p, spec))
             elif "single" not in tried:
-                p.pending.append(single_view(p, self.spec))
+                p.pending.append(single_view(p, spec))
         self._run(retry)
 
     def _readers(self) -> list[tuple[str, Any, Any]]:
-        out: list[tuple[str, Any, Any]] = [("ppocr", self.recognizer, None)]
+        """(name, recogniser, framing of (image, its vertical margin)) for each recogniser."""
+        out: list[tuple[str, Any, Any]] = [("ppocr", self.recognizer, lambda img, m: img)]
         if self.second_recognizer is not None:
-            trim = self.config.second_trim_y
-            out.append((self.second_recognizer.name, self.second_recognizer, lambda img: trim_rows(img, trim)))
+            inset = self.config.second_inset_y
+            out.append((self.second_recognizer.name, self.second_recognizer, lambda img, m: inset_rows(img, m, inset)))
         return out
 
     def _run(self, plates: list[Plate]) -> None:
         """Every pending view of every plate through each recogniser as one batch, then the decision."""
         views = [(p, v) for p in plates for v in p.pending]
-        images = [img for _, v in views for img in v.images]
+        images = [(img, m) for _, v in views for img, m in zip(v.images, v.margins_y)]
         if not images:
             return
-        streams = [(name, iter(rec.read([prep(i) if prep else i for i in images]))) for name, rec, prep in self._readers()]
+        streams = [(name, iter(rec.read([frame(i, m) for i, m in images]))) for name, rec, frame in self._readers()]
         for p, v in views:
             reads = []
             for name, stream in streams:
@@ -279,7 +295,7 @@ class PlateReader:
             return None
         reads = [ReaderRead("ppocr", found.text, found.text, "hk_macau_local", found.char_confidences)]
         if self.second_recognizer is not None:
-            parts = self.second_recognizer.read([trim_rows(i, self.config.second_trim_y) for i in found.images])
+            parts = self.second_recognizer.read([inset_rows(i, 0.0, self.config.second_inset_y) for i in found.images])
             res = normalise(tuple(c for r in parts for c in r.candidates), max_repairs=0, min_char_confidence=0.5)
             ok = res.valid and res.kind == "hk_macau_local"
             reads.append(ReaderRead("hyperlpr", "".join(r.text for r in parts), res.text if ok else None,
