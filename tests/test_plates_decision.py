@@ -29,6 +29,9 @@ def _r(reader: str, text: str | None, conf: float = 0.95, raw: str | None = None
         ([_r("ppocr", "皖A195K9"), _r("hyperlpr", "皖A196K9")], "unconfirmed", None, ["皖A195K9", "皖A196K9"]),
         # only the province differs: still unconfirmed (the 琼 read as 京)
         ([_r("ppocr", "京B12345"), _r("hyperlpr", "琼B12345")], "unconfirmed", None, ["京B12345", "琼B12345"]),
+        # the reader surer where they differ goes first
+        ([_r("ppocr", "京B12345", province=0.4), _r("hyperlpr", "琼B12345", province=0.9)], "unconfirmed", None,
+         ["琼B12345", "京B12345"]),
         # one reader's read refused by the grammar: one candidate, unconfirmed
         ([_r("ppocr", "皖A195K9"), _r("hyperlpr", None, raw="A195K9", reason="province missing")], "unconfirmed", None,
          ["皖A195K9"]),
@@ -55,6 +58,15 @@ def test_synthetic_decision_table(reads, status, text, candidates) -> None:
         assert "ppocr" in d.reason and "hyperlpr" in d.reason
 
 
+@pytest.mark.parametrize(("runner_up", "status"), [(0.2, "confirmed"), (0.34, "confirmed"), (0.35, "unconfirmed"), (0.6, "unconfirmed")])
+def test_synthetic_contested_character_blocks_confirmation(runner_up: float, status: str) -> None:
+    hl = ReaderRead("hyperlpr", "青EWP199", "青EWP199", "standard", (0.55,) + (0.95,) * 6, None, 0, (runner_up,) + (0.0,) * 6)
+    d = decide([_r("ppocr", "青EWP199"), hl], max_runner_up=0.35)
+    assert d.status == status
+    if status == "unconfirmed":
+        assert [c.text for c in d.candidates] == ["青EWP199"] and "position 1" in d.reason
+
+
 def test_synthetic_disagreement_reason_names_both_reads() -> None:
     d = decide([_r("ppocr", "皖A195K9"), _r("hyperlpr", "皖A196K9")])
     assert "皖A195K9" in d.reason and "皖A196K9" in d.reason and "disagree" in d.reason
@@ -66,7 +78,7 @@ def test_synthetic_disagreement_reason_names_both_reads() -> None:
         (None, 0.5, 0.5, "京B12345", False),  # no local province: reader order
         ("琼", 0.5, 0.5, "琼B12345", True),  # both provinces unsure: the local one goes first
         ("琼", 0.95, 0.5, "京B12345", False),  # a confident province is never overridden
-        ("琼", 0.5, 0.85, "京B12345", False),
+        ("琼", 0.5, 0.85, "琼B12345", False),  # the surer reader at the differing position goes first anyway
         ("苏", 0.5, 0.5, "京B12345", False),  # the local province is neither candidate's
         ("京", 0.5, 0.5, "京B12345", False),  # already first: nothing to break
     ],

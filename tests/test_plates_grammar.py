@@ -200,3 +200,15 @@ def test_synthetic_agricultural_reads_must_be_double_row(rows, valid) -> None:
     assert res.valid == valid
     if not valid:
         assert "two" in res.reason
+
+
+def test_synthetic_runner_ups_count_plausible_different_characters_only() -> None:
+    from vision.plates.grammar import runner_ups
+
+    cands = [Candidate("青", 0.55, (("晋", 0.42), ("A", 0.3))), Candidate("E", 0.9, (("F", 0.05),)),
+             Candidate("1", 0.6, (("I", 0.39),)), *candidates_from_text("2345")]
+    # 晋 counts for the province (A cannot stand there); I is the same as 1; a repaired char counts its own top
+    assert runner_ups(cands, "青E12345") == pytest.approx((0.42, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0))
+    repaired = [*candidates_from_text("闽"), Candidate("6", 0.6, (("G", 0.35),)), *candidates_from_text("M1862")]
+    assert runner_ups(repaired, "闽GM1862")[1] == pytest.approx(0.6)
+    assert runner_ups(cands, "青E1234") == ()

@@ -11,6 +11,15 @@ Across a track (several crops of one vehicle) a plate is confirmed when
   (b) no crop was confirmed, but each recogniser read the voted text in some crop, and the vote's
       agreement (``vote.VoteResult.agreement``) is at least ``confirm_agreement``.
 
+Contested characters: even when both top choices agree, a plate is not confirmed when either reader
+gave a different plausible character at some position a probability of ``max_runner_up`` or more
+(``ReaderRead.runner_ups``): that reader nearly read another plate.
+
+Candidate order (unconfirmed): more readers first; between two same-length single-reader candidates,
+the one whose reader was surer at the positions where they differ (sum of confidences there) --
+measured on the tuned part of the crop set: right first in 229 of 260 disagreements, against 222
+for PP-OCRv4 always first; otherwise PP-OCRv4 first.
+
 Local province: a site may name its province. Between two candidates that differ ONLY in the
 province character, where neither read of that character reached ``tie_break_below``, the one
 with the local province is put first (the plate stays unconfirmed: a tie-break is a hint for the
@@ -53,7 +62,21 @@ def _candidates(reads: Sequence[ReaderRead]) -> list[PlateCandidate]:
         PlateCandidate(text, tuple(dict.fromkeys(r.reader for r in rs)), max(r.confidence for r in rs), rs[0].kind)
         for text, rs in by_text.items()
     ]
-    return sorted(cands, key=lambda c: (-len(c.readers), _priority(c.readers), -c.confidence))
+    cands.sort(key=lambda c: (-len(c.readers), _priority(c.readers), -c.confidence))
+    if len(cands) >= 2 and len(cands[0].readers) == len(cands[1].readers) == 1 and len(cands[0].text) == len(cands[1].text):
+        a, b = (next(r for r in reads if r.text == c.text) for c in cands[:2])
+        diff = [i for i, (x, y) in enumerate(zip(a.text, b.text)) if x != y]
+        if sum(b.char_confidences[i] for i in diff) > sum(a.char_confidences[i] for i in diff):
+            cands[0], cands[1] = cands[1], cands[0]
+    return cands
+
+
+def _contested(reads: Sequence[ReaderRead], limit: float) -> str | None:
+    for r in reads:
+        for i, p in enumerate(r.runner_ups):
+            if p >= limit:
+                return f"{r.reader} also saw another character at position {i + 1} ({p:.2f})"
+    return None
 
 
 def province_tie_break(cands: list[PlateCandidate], reads: Sequence[ReaderRead], local_province: str | None,
@@ -80,7 +103,8 @@ def _disagreement(reads: Sequence[ReaderRead]) -> str:
     return "readers disagree: " + "; ".join(parts)
 
 
-def decide(reads: Sequence[ReaderRead], local_province: str | None = None, tie_break_below: float = 0.8) -> Decision:
+def decide(reads: Sequence[ReaderRead], local_province: str | None = None, tie_break_below: float = 0.8,
+           max_runner_up: float = 1.0) -> Decision:
     """One plate view read by every recogniser -> its status (see the module docstring)."""
     valid = [r for r in reads if r.text]
     if not valid:
@@ -89,19 +113,23 @@ def decide(reads: Sequence[ReaderRead], local_province: str | None = None, tie_b
     cands = _candidates(reads)
     ballots = [Ballot(r.text, r.char_confidences) for r in valid if r.text]
     voted = vote(ballots, min_agreement=0.0)
-    if len(reads) >= 2 and len(valid) == len(reads) and len(cands) == 1:
+    contested = _contested(valid, max_runner_up)
+    if len(reads) >= 2 and len(valid) == len(reads) and len(cands) == 1 and contested is None:
         confs = tuple(max(r.char_confidences[i] for r in valid) for i in range(len(cands[0].text)))
         return Decision("confirmed", cands[0].text, tuple(cands), None, confs, cands[0].kind, voted.agreement)
     cands, note = province_tie_break(cands, reads, local_province, tie_break_below)
-    reason = _disagreement(reads) + (f" ({note})" if note else "")
+    if len(reads) >= 2 and len(valid) == len(reads) and len(cands) == 1:
+        reason = f"both read {cands[0].text!r}, but {contested}"
+    else:
+        reason = _disagreement(reads) + (f" ({note})" if note else "")
     best = next(r for r in valid if r.text == cands[0].text)
     return Decision("unconfirmed", None, tuple(cands), reason, best.char_confidences, cands[0].kind, voted.agreement)
 
 
 def decide_track(crops: Sequence[tuple[Sequence[ReaderRead], float]], confirm_agreement: float = 0.75,
-                 local_province: str | None = None, tie_break_below: float = 0.8) -> Decision:
+                 local_province: str | None = None, tie_break_below: float = 0.8, max_runner_up: float = 1.0) -> Decision:
     """Several crops of one plate, each read by every recogniser (with the crop's quality weight)."""
-    per_crop = [decide(reads, local_province, tie_break_below) for reads, _ in crops]
+    per_crop = [decide(reads, local_province, tie_break_below, max_runner_up) for reads, _ in crops]
     all_reads = [r for reads, _ in crops for r in reads]
     ballots = [Ballot(r.text, r.char_confidences, w) for reads, w in crops for r in reads if r.text]
     if not ballots:
@@ -115,7 +143,8 @@ def decide_track(crops: Sequence[tuple[Sequence[ReaderRead], float]], confirm_ag
     kind = next((r.kind for r in all_reads if r.text == text), None)
     if confirmed == {text}:
         return Decision("confirmed", text, _track_candidates(crops), None, voted.char_confidences, kind, voted.agreement)
-    if not confirmed and len(all_readers) >= 2 and readers_of == all_readers and voted.agreement >= confirm_agreement:
+    if (not confirmed and len(all_readers) >= 2 and readers_of == all_readers and voted.agreement >= confirm_agreement
+            and _contested([r for r in all_reads if r.text == text], max_runner_up) is None):
         return Decision("confirmed", text, _track_candidates(crops), None, voted.char_confidences, kind, voted.agreement)
     cands, note = province_tie_break(_track_candidates(crops), all_reads, local_province, tie_break_below)
     if len(confirmed) > 1 or (confirmed and confirmed != {text}):

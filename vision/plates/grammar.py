@@ -244,6 +244,26 @@ def _why_no_format(cands: Sequence[Candidate]) -> str:
     return f"{text!r} matches no Chinese plate format"
 
 
+def runner_ups(cands: Sequence[Candidate], text: str) -> tuple[float, ...]:
+    """Per character of ``text``, the highest probability the recogniser gave a DIFFERENT character that
+    could stand there (a province for a province, a serial character otherwise; I/O count as 1/0).
+
+    A confirmation needs both top choices to agree; a strong runner-up means one reader nearly saw
+    another plate, which ``decision`` refuses to confirm."""
+    kept = [c for c in cands if c.char.strip() and c.char not in "·.-:：•∶—_"]
+    if len(kept) != len(text):
+        return ()
+    out = []
+    for c, ch in zip(kept, text):
+        best = 0.0
+        for alt, p in ((c.char, c.confidence), *c.alternatives):  # the top char too: it differs after a repair
+            alt = TO_SERIAL.get(alt.upper(), alt.upper())
+            if alt != ch and (alt in PROVINCES) == (ch in PROVINCES):
+                best = max(best, p)
+        out.append(best)
+    return tuple(out)
+
+
 def is_valid(text: str) -> bool:
     """True when ``text`` is already a well-formed plate (no repair needed)."""
     res = normalise(text, max_repairs=0)

@@ -29,7 +29,7 @@ from vision.plates.decision import Decision, decide, decide_track
 from vision.plates.detect import DetectorParams, PlateDetection, PlateDetector
 from vision.plates.detect_y5fu import Y5fuDetector, Y5fuParams
 from vision.plates.fuse import fuse_detections
-from vision.plates.grammar import KIND_COLOR, PLATE_CHARSET, Candidate, GrammarResult, normalise, refine_kind
+from vision.plates.grammar import KIND_COLOR, PLATE_CHARSET, Candidate, GrammarResult, normalise, refine_kind, runner_ups
 from vision.plates.ocr import TextRecognizer, charset_from_session
 from vision.plates.rectify import quad_aspect, rectify
 from vision.plates.result import PlateCandidate, PlateRead, ReaderRead
@@ -80,7 +80,8 @@ class PlateReaderConfig(StrictModel):
     double_row_max_aspect: float = Field(2.8, gt=0, description="quads squatter than this are also tried as double-row")
     double_row_top: float = Field(0.36, gt=0.1, lt=0.6, description="top row share of a double-row plate's height")
     max_repairs: int = Field(2, ge=0, description="most characters the grammar may repair in one read")
-    min_char_confidence: float = Field(0.3, ge=0, le=1, description="a weaker character makes the read unreadable")
+    min_char_confidence: float = Field(0.1, ge=0, le=1, description="a weaker character makes a reader's read invalid")
+    max_runner_up: float = Field(0.35, ge=0, le=1, description="no confirmation when a reader gave a different character at least this probability")
     color_min_prob: float = Field(0.9, ge=0, le=1, description="colour classifier probability to override the HSV colour")
     track_candidates: int = Field(6, ge=1, description="vehicle crops of a track that get plate detection")
     track_reads: int = Field(3, ge=1, description="best plate crops of a track that are read and voted")
@@ -247,14 +248,19 @@ class PlateReader:
             reads = []
             for name, stream in streams:
                 parts = [next(stream) for _ in v.images]
-                res = validate_read(tuple(c for r in parts for c in r.candidates), p.color, self.config, rows=v.rows)
+                cands = tuple(c for r in parts for c in r.candidates)
+                res = validate_read(cands, p.color, self.config, rows=v.rows)
                 reads.append(ReaderRead(name, "".join(r.text for r in parts), res.text, res.kind, res.char_confidences,
-                                        res.reason, res.repairs))
+                                        res.reason, res.repairs, runner_ups(cands, res.text) if res.text else ()))
             v.reads = tuple(reads)
-            v.decision = decide(reads, self.config.local_province, self.config.tie_break_below)
+            v.decision = self._decide(reads)
             p.views.append(v)
         for p in plates:
             p.pending = []
+
+    def _decide(self, reads: Sequence[ReaderRead]) -> Decision:
+        c = self.config
+        return decide(reads, c.local_province, c.tie_break_below, c.max_runner_up)
 
     def _chosen(self, p: Plate) -> tuple[View, Decision]:
         """The view to report: confirmed before unconfirmed before unreadable, then the surest first read;
@@ -262,14 +268,15 @@ class PlateReader:
         if not p.views:
             return View("none", []), Decision("unreadable", None, reason="not read")
         confirmed = {v.decision.text for v in p.views if v.decision and v.decision.status == "confirmed"}
+        valid = {r.text for v in p.views for r in v.reads if r.text}
         best = max(p.views, key=lambda v: (_RANK[v.decision.status], _first_quality(v)))
-        if len(confirmed) <= 1:
+        if len(confirmed) <= 1 and (not confirmed or valid == confirmed):
             return best, best.decision
         cands: dict[str, PlateCandidate] = {}
-        for v in p.views:
+        for v in sorted(p.views, key=lambda v: -_RANK[v.decision.status]):
             for c in v.decision.candidates:
                 cands.setdefault(c.text, c)
-        reason = f"views confirmed different plates: {', '.join(sorted(confirmed))}"
+        reason = f"views of the plate read different valid plates: {', '.join(sorted(valid))}"
         return best, replace(best.decision, status="unconfirmed", text=None, candidates=tuple(cands.values()), reason=reason)
 
     # ---------------------------------------------------------------- results
@@ -300,7 +307,7 @@ class PlateReader:
             ok = res.valid and res.kind == "hk_macau_local"
             reads.append(ReaderRead("hyperlpr", "".join(r.text for r in parts), res.text if ok else None,
                                     res.kind, res.char_confidences, None if ok else (res.reason or "not a HK/Macau plate")))
-        d = decide(reads)
+        d = self._decide(reads)
         xs, ys = found.corners[:, 0], found.corners[:, 1]
         cands = tuple(replace(c, color=found.color) for c in d.candidates)
         return PlateRead(
@@ -312,8 +319,9 @@ class PlateReader:
 
     def _vote(self, plates: list[Plate]) -> PlateRead:
         chosen = [(p, *self._chosen(p)) for p in plates]
-        d = decide_track([(v.reads, p.quality) for p, v, _ in chosen], self.config.confirm_agreement,
-                         self.config.local_province, self.config.tie_break_below)
+        c = self.config
+        d = decide_track([(v.reads, p.quality) for p, v, _ in chosen], c.confirm_agreement, c.local_province,
+                         c.tie_break_below, c.max_runner_up)
         if d.status == "confirmed" and d.agreement < self.config.min_agreement:
             d = replace(d, status="unconfirmed", text=None, reason=f"reads disagree (agreement {d.agreement:.2f})")
         top = d.text or (d.candidates[0].text if d.candidates else None)

@@ -34,6 +34,7 @@ class ReaderRead:
     char_confidences: tuple[float, ...] = ()
     reason: str | None = None  # why the grammar refused it
     repairs: int = 0
+    runner_ups: tuple[float, ...] = ()  # per character: probability of a different plausible character
 
     @property
     def confidence(self) -> float:
