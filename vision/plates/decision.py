@@ -15,10 +15,11 @@ Contested characters: even when both top choices agree, a plate is not confirmed
 gave a different plausible character at some position a probability of ``max_runner_up`` or more
 (``ReaderRead.runner_ups``): that reader nearly read another plate.
 
-Candidate order (unconfirmed): more readers first; between two same-length single-reader candidates,
+Candidate order (unconfirmed): more readers first; between two 7-character single-reader candidates,
 the one whose reader was surer at the positions where they differ (sum of confidences there) --
 measured on the tuned part of the crop set: right first in 229 of 260 disagreements, against 222
-for PP-OCRv4 always first; otherwise PP-OCRv4 first.
+for PP-OCRv4 always first; otherwise PP-OCRv4 first (HyperLPR's model predates the 8-character
+new-energy plates and misreads them confidently).
 
 Local province: a site may name its province. Between two candidates that differ ONLY in the
 province character, where neither read of that character reached ``tie_break_below``, the one
@@ -47,6 +48,7 @@ class Decision:
     char_confidences: tuple[float, ...] = ()
     kind: str | None = None
     agreement: float = 0.0
+    contested: bool = False  # both read the same text, but a reader nearly read another character
 
 
 def _priority(readers: Sequence[str]) -> int:
@@ -63,7 +65,7 @@ def _candidates(reads: Sequence[ReaderRead]) -> list[PlateCandidate]:
         for text, rs in by_text.items()
     ]
     cands.sort(key=lambda c: (-len(c.readers), _priority(c.readers), -c.confidence))
-    if len(cands) >= 2 and len(cands[0].readers) == len(cands[1].readers) == 1 and len(cands[0].text) == len(cands[1].text):
+    if len(cands) >= 2 and len(cands[0].readers) == len(cands[1].readers) == 1 and len(cands[0].text) == len(cands[1].text) == 7:
         a, b = (next(r for r in reads if r.text == c.text) for c in cands[:2])
         diff = [i for i, (x, y) in enumerate(zip(a.text, b.text)) if x != y]
         if sum(b.char_confidences[i] for i in diff) > sum(a.char_confidences[i] for i in diff):
@@ -118,12 +120,11 @@ def decide(reads: Sequence[ReaderRead], local_province: str | None = None, tie_b
         confs = tuple(max(r.char_confidences[i] for r in valid) for i in range(len(cands[0].text)))
         return Decision("confirmed", cands[0].text, tuple(cands), None, confs, cands[0].kind, voted.agreement)
     cands, note = province_tie_break(cands, reads, local_province, tie_break_below)
-    if len(reads) >= 2 and len(valid) == len(reads) and len(cands) == 1:
-        reason = f"both read {cands[0].text!r}, but {contested}"
-    else:
-        reason = _disagreement(reads) + (f" ({note})" if note else "")
+    doubt = len(reads) >= 2 and len(valid) == len(reads) and len(cands) == 1
+    reason = f"both read {cands[0].text!r}, but {contested}" if doubt else _disagreement(reads) + (f" ({note})" if note else "")
     best = next(r for r in valid if r.text == cands[0].text)
-    return Decision("unconfirmed", None, tuple(cands), reason, best.char_confidences, cands[0].kind, voted.agreement)
+    return Decision("unconfirmed", None, tuple(cands), reason, best.char_confidences, cands[0].kind, voted.agreement,
+                    contested=doubt)
 
 
 def decide_track(crops: Sequence[tuple[Sequence[ReaderRead], float]], confirm_agreement: float = 0.75,

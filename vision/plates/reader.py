@@ -263,13 +263,17 @@ class PlateReader:
         return decide(reads, c.local_province, c.tie_break_below, c.max_runner_up)
 
     def _chosen(self, p: Plate) -> tuple[View, Decision]:
-        """The view to report: confirmed before unconfirmed before unreadable, then the surest first read;
-        views confirming different plates make the plate unconfirmed with all their candidates."""
+        """The view to report: confirmed before unconfirmed before unreadable, then the surest first read.
+        A retry view only rescues plates whose first reads were invalid: any view reading another valid
+        plate, or a contested view, leaves the plate unconfirmed with all the candidates."""
         if not p.views:
             return View("none", []), Decision("unreadable", None, reason="not read")
         confirmed = {v.decision.text for v in p.views if v.decision and v.decision.status == "confirmed"}
         valid = {r.text for v in p.views for r in v.reads if r.text}
         best = max(p.views, key=lambda v: (_RANK[v.decision.status], _first_quality(v)))
+        contested = next((v.decision for v in p.views if v.decision.contested), None)
+        if confirmed and contested is not None:
+            return best, replace(best.decision, status="unconfirmed", text=None, reason=contested.reason)
         if len(confirmed) <= 1 and (not confirmed or valid == confirmed):
             return best, best.decision
         cands: dict[str, PlateCandidate] = {}
