@@ -70,7 +70,7 @@ class PlateReaderConfig(StrictModel):
     fuse_iou: float = Field(0.3, gt=0, le=1, description="IoU at which the two detectors' plates are one plate")
     double_row_flag: float = Field(0.5, ge=0, le=1, description="y5fu double-row probability above which a plate is read as two rows")
     crop_max_side: int = Field(416, ge=64, description="vehicle crops are downscaled to this before detection")
-    crop_retry_max_side: int = Field(832, ge=64, description="finer detection scale when nothing was confirmed at crop_max_side")
+    crop_retry_max_side: int = Field(832, ge=64, description="finer detection scale when nothing was readable at crop_max_side")
     image_max_side: int = Field(2048, ge=64, description="whole photos are downscaled to this before detection")
     min_plate_width: float = Field(16.0, ge=0, description="plates narrower than this (input px) are not read")
     margin_x: float = Field(0.04, ge=0, le=0.3, description="rectification margin, fraction of plate width")
@@ -161,8 +161,8 @@ class PlateReader:
             ranked = sorted(usable, key=lambda c: -(c.shape[0] * c.shape[1]) * (sharpness(c) ** 0.5))[: cfg.track_candidates]
         plates = self._track_plates(ranked, cfg.crop_max_side)
         result = self._vote(plates) if plates else None
-        if result is None or result.status != "confirmed":
-            # not confirmed at the fast scale: large crops get one look at a finer scale, where
+        if result is None or result.status == "unreadable":
+            # nothing readable at the fast scale: large crops get one look at a finer scale, where
             # clp_det finds more plates and places corners better (no province cut off)
             finer = [c for c in ranked if max(c.shape[:2]) > cfg.crop_max_side * 1.25]
             if finer and cfg.crop_retry_max_side > cfg.crop_max_side:
@@ -219,7 +219,9 @@ class PlateReader:
                 p.color = combine_color(classify_color(rectify(p.image, p.corners, 24, 0, 0, cfg.single_aspect)),
                                         self.color_classifier.probabilities(p.pending[0].images[0]), cfg.color_min_prob)
         self._run(plates)
-        retry = [p for p in plates if self._chosen(p)[1].status != "confirmed"]
+        # a retry view can only confirm a plate whose first reads were not both valid (a second valid
+        # plate, or a contested read, keeps it unconfirmed whatever the retry reads): retry only those
+        retry = [p for p in plates if self._chosen(p)[1].status != "confirmed" and not self._settled(p)]
         for p in retry:
             tried = {v.name for v in p.views}
             p.pending = [single_view(p, spec, "equalised")]
@@ -228,6 +230,12 @@ class PlateReader:
             elif "single" not in tried:
                 p.pending.append(single_view(p, spec))
         self._run(retry)
+
+    @staticmethod
+    def _settled(p: Plate) -> bool:
+        """Every recogniser gave a valid read on the first view (they disagree, or one was contested)."""
+        reads = p.views[0].reads if p.views else ()
+        return len(reads) >= 2 and all(r.text for r in reads)
 
     def _readers(self) -> list[tuple[str, Any, Any]]:
         """(name, recogniser, framing of (image, its vertical margin)) for each recogniser."""
