@@ -76,6 +76,8 @@ class PlateReaderConfig(StrictModel):
     margin_x: float = Field(0.04, ge=0, le=0.3, description="rectification margin, fraction of plate width")
     margin_y: float = Field(0.1, ge=0, le=0.5, description="rectification margin, fraction of plate height")
     second_inset_y: float = Field(0.1, ge=0, lt=0.3, description="HyperLPR reads the plate cut this share of its height inside its top and bottom edges")
+    second_inset_x: float = Field(0.0, ge=-0.3, lt=0.1, description="... and this share of its width inside its left and right edges (negative: keep a margin)")
+    crop_second_inset_x: float = Field(-0.04, ge=-0.3, lt=0.1, description="second_inset_x for read_crops: dataset cut-outs are tight, HyperLPR wants a margin there")
     single_aspect: float = Field(3.2, gt=1, description="width/height of a rectified single-row plate")
     double_row_max_aspect: float = Field(2.8, gt=0, description="quads squatter than this are also tried as double-row")
     double_row_top: float = Field(0.36, gt=0.1, lt=0.6, description="top row share of a double-row plate's height")
@@ -180,7 +182,7 @@ class PlateReader:
             h, w = crop.shape[:2]
             corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
             plates.append(self._plate(crop, PlateDetection((0.0, 0.0, float(w), float(h)), corners, 1.0, sources=("crop",))))
-        self._read(plates, replace(self.spec, margin_y=0.0))
+        self._read(plates, replace(self.spec, margin_y=0.0), crops=True)
         return [self._single_result(p) for p in plates]
 
     # ---------------------------------------------------------------- detection
@@ -208,7 +210,7 @@ class PlateReader:
 
     # ---------------------------------------------------------------- reading
 
-    def _read(self, plates: list[Plate], spec: ViewSpec | None = None) -> None:
+    def _read(self, plates: list[Plate], spec: ViewSpec | None = None, crops: bool = False) -> None:
         """Pass 1: the detector's row layout for all; pass 2 (one batch) for the plates not confirmed."""
         cfg = self.config
         spec = spec or self.spec
@@ -218,7 +220,7 @@ class PlateReader:
             if self.color_classifier is not None:
                 p.color = combine_color(classify_color(rectify(p.image, p.corners, 24, 0, 0, cfg.single_aspect)),
                                         self.color_classifier.probabilities(p.pending[0].images[0]), cfg.color_min_prob)
-        self._run(plates)
+        self._run(plates, crops)
         # a retry view can only confirm a plate whose first reads were not both valid (a second valid
         # plate, or a contested read, keeps it unconfirmed whatever the retry reads): retry only those
         retry = [p for p in plates if self._chosen(p)[1].status != "confirmed" and not self._settled(p)]
@@ -229,7 +231,7 @@ class PlateReader:
                 p.pending.append(double_view(p, spec))
             elif "single" not in tried:
                 p.pending.append(single_view(p, spec))
-        self._run(retry)
+        self._run(retry, crops)
 
     @staticmethod
     def _settled(p: Plate) -> bool:
@@ -237,21 +239,23 @@ class PlateReader:
         reads = p.views[0].reads if p.views else ()
         return len(reads) >= 2 and all(r.text for r in reads)
 
-    def _readers(self) -> list[tuple[str, Any, Any]]:
-        """(name, recogniser, framing of (image, its vertical margin)) for each recogniser."""
-        out: list[tuple[str, Any, Any]] = [("ppocr", self.recognizer, lambda img, m: img)]
+    def _readers(self, crops: bool = False) -> list[tuple[str, Any, Any]]:
+        """(name, recogniser, framing of (image, its vertical margin, its horizontal margin)) per recogniser."""
+        out: list[tuple[str, Any, Any]] = [("ppocr", self.recognizer, lambda img, m, mx: img)]
         if self.second_recognizer is not None:
-            inset = self.config.second_inset_y
-            out.append((self.second_recognizer.name, self.second_recognizer, lambda img, m: inset_rows(img, m, inset)))
+            c = self.config
+            inset_x = c.crop_second_inset_x if crops else c.second_inset_x
+            out.append((self.second_recognizer.name, self.second_recognizer,
+                        lambda img, m, mx: inset_rows(img, m, c.second_inset_y, mx, inset_x)))
         return out
 
-    def _run(self, plates: list[Plate]) -> None:
+    def _run(self, plates: list[Plate], crops: bool = False) -> None:
         """Every pending view of every plate through each recogniser as one batch, then the decision."""
         views = [(p, v) for p in plates for v in p.pending]
-        images = [(img, m) for _, v in views for img, m in zip(v.images, v.margins_y)]
+        images = [(img, m, v.margin_x) for _, v in views for img, m in zip(v.images, v.margins_y)]
         if not images:
             return
-        streams = [(name, iter(rec.read([frame(i, m) for i, m in images]))) for name, rec, frame in self._readers()]
+        streams = [(name, iter(rec.read([frame(i, m, mx) for i, m, mx in images]))) for name, rec, frame in self._readers(crops)]
         for p, v in views:
             reads = []
             for name, stream in streams:

@@ -37,6 +37,7 @@ class View:
     images: list[np.ndarray]  # one per text row, at the first recogniser's height
     rows: int = 1
     margins_y: tuple[float, ...] = ()  # vertical margin of each image, fraction of its row's height
+    margin_x: float = 0.0  # horizontal margin of every image, fraction of the plate's width
     reads: tuple[ReaderRead, ...] = ()
     decision: Decision | None = None
 
@@ -60,7 +61,8 @@ class Plate:
 
 def single_view(p: Plate, spec: ViewSpec, name: str = "single") -> View:
     img = rectify(p.image, p.corners, spec.height, spec.margin_x, spec.margin_y, spec.single_aspect)
-    return View(name, [equalised(img) if name == "equalised" else img], rows=1, margins_y=(spec.margin_y,))
+    return View(name, [equalised(img) if name == "equalised" else img], rows=1, margins_y=(spec.margin_y,),
+                margin_x=spec.margin_x)
 
 
 def double_view(p: Plate, spec: ViewSpec) -> View:
@@ -68,15 +70,22 @@ def double_view(p: Plate, spec: ViewSpec) -> View:
     top, bottom = split_rows(p.corners, spec.double_row_top)
     top_img = rectify(p.image, top, spec.height, spec.margin_x, spec.margin_y * 2, spec.single_aspect * 1.4)
     bottom_img = rectify(p.image, bottom, spec.height, spec.margin_x, spec.margin_y / 2, spec.single_aspect)
-    return View("double", [top_img, bottom_img], rows=2, margins_y=(spec.margin_y * 2, spec.margin_y / 2))
+    return View("double", [top_img, bottom_img], rows=2, margins_y=(spec.margin_y * 2, spec.margin_y / 2),
+                margin_x=spec.margin_x)
 
 
-def inset_rows(image: np.ndarray, margin_y: float, inset: float) -> np.ndarray:
-    """The same crop cut to the plate's edges (it carries ``margin_y`` above and below), then
-    ``inset`` of the plate's height further in, top and bottom."""
-    h = image.shape[0]
+def inset_rows(image: np.ndarray, margin_y: float, inset: float, margin_x: float = 0.0, inset_x: float = 0.0) -> np.ndarray:
+    """The same crop cut to the plate's edges (it carries ``margin_y`` above and below, ``margin_x``
+    left and right), then ``inset`` of the plate's height (``inset_x`` of its width) further in;
+    a negative inset keeps part of the margin."""
+    h, w = image.shape[:2]
     cut = int(round(h * (margin_y + inset) / (1 + 2 * margin_y)))
-    return image[cut: h - cut] if 0 < cut < h // 3 else image
+    cut_x = int(round(w * (margin_x + inset_x) / (1 + 2 * margin_x)))
+    if 0 < cut < h // 3:
+        image = image[cut: h - cut]
+    if 0 < cut_x < w // 8:
+        image = image[:, cut_x: w - cut_x]
+    return image
 
 
 def equalised(plate: np.ndarray) -> np.ndarray:
