@@ -69,7 +69,6 @@ def truth(plates_dir: Path) -> dict[str, dict]:
 def require_plate_models() -> None:
     """Skip (dev) or fail (CI) with the fetch command when the plate models are not fetched."""
     from models.registry import Registry
-
     from vision.plates.reader import MODELS
 
     for name in MODELS:

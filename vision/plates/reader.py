@@ -40,11 +40,11 @@ from vision.plates.views import (
     ViewSpec,
     corner_tuple,
     double_view,
+    inset_rows,
     is_squat,
     score_quality,
     sharpness,
     single_view,
-    inset_rows,
     vehicle_plate,
 )
 
