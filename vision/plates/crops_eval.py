@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from models.strict import StrictModel
-from vision.plates.figures import HELD_OUT_RULE, StatusFigures, by_part, part
+from vision.plates.figures import HELD_OUT_RULE, StatusFigures, by_part, load_jsonl, part
 from vision.plates.reader import PlateReader
 from vision.plates.result import PlateRead
 
@@ -60,14 +60,7 @@ class CropEvalReport(StrictModel):
 
 
 def load_labels(path: Path) -> list[CropLabel]:
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(CropLabel.model_validate_json(line))
-            except ValueError as exc:
-                raise ValueError(f"{path}:{n}: not a crop label: {exc}") from None
-    return out
+    return load_jsonl(path, CropLabel, "crop label")
 
 
 def _failure_class(truth: str, raw: str, text: str | None) -> str:

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from models.strict import StrictModel
 from vision.detections import box_iou
-from vision.plates.figures import HELD_OUT_RULE, StatusFigures, by_part
+from vision.plates.figures import HELD_OUT_RULE, StatusFigures, by_part, load_jsonl
 from vision.plates.reader import PlateRead, PlateReader
 
 
@@ -84,14 +84,7 @@ class PlateEvalReport(StrictModel):
 
 
 def load_truth(path: Path) -> list[TruthImage]:
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(TruthImage.model_validate_json(line))
-            except ValueError as exc:
-                raise ValueError(f"{path}:{n}: not a plate label: {exc}") from None
-    return out
+    return load_jsonl(path, TruthImage, "plate label")
 
 
 def resolve_image(images_dir: Path, truth_dir: Path, file: str) -> Path:

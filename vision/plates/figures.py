@@ -1,4 +1,4 @@
-"""Double-read figures shared by both plate evaluations, and the fixed held-out split.
+"""Labelled plate sets: reading them, the fixed held-out split, and the double-read figures of both evaluations.
 
 Held out: a labelled item whose ``file`` (as written in its label file) hashes, by the first eight hex
 digits of its SHA-1 taken as an integer, to 0, 1 or 2 modulo 10 -- about 30% of every labelled set,
@@ -9,12 +9,26 @@ every figure is reported for both parts separately.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from pathlib import Path
+from typing import Sequence, TypeVar
 
 from models.strict import StrictModel
 from vision.plates.result import PlateRead
 
 HELD_OUT_RULE = "sha1(file)[:8] as int mod 10 in {0, 1, 2}"
+Label = TypeVar("Label", bound=StrictModel)
+
+
+def load_jsonl(path: Path, model: type[Label], what: str) -> list[Label]:
+    """One label per non-empty line; a malformed one names the file and line."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(model.model_validate_json(line))
+            except ValueError as exc:
+                raise ValueError(f"{path}:{n}: not a {what}: {exc}") from None
+    return out
 
 
 def held_out(file: str) -> bool:
