@@ -141,3 +141,13 @@ def test_synthetic_plate_read_best_is_confirmed_text_else_first_candidate() -> N
     r = PlateRead(None, status="unconfirmed", candidates=cands)
     assert r.text is None and r.best == "京B12345"
     assert PlateRead(None).best is None and PlateRead(None).status == "unreadable"
+
+
+def test_synthetic_local_province_must_be_a_province() -> None:
+    from pydantic import ValidationError
+
+    from vision.plates import PlateReaderConfig
+
+    assert PlateReaderConfig(local_province="琼").local_province == "琼"
+    with pytest.raises(ValidationError, match="province"):
+        PlateReaderConfig(local_province="X")

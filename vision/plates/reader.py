@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from models.strict import StrictModel
 from vision.plates.color import ColorClassifier, classify_color, combine_color
@@ -29,7 +29,16 @@ from vision.plates.decision import Decision, decide, decide_track
 from vision.plates.detect import DetectorParams, PlateDetection, PlateDetector
 from vision.plates.detect_y5fu import Y5fuDetector, Y5fuParams
 from vision.plates.fuse import fuse_detections
-from vision.plates.grammar import KIND_COLOR, PLATE_CHARSET, Candidate, GrammarResult, normalise, refine_kind, runner_ups
+from vision.plates.grammar import (
+    KIND_COLOR,
+    PLATE_CHARSET,
+    PROVINCES,
+    Candidate,
+    GrammarResult,
+    normalise,
+    refine_kind,
+    runner_ups,
+)
 from vision.plates.ocr import TextRecognizer, charset_from_session
 from vision.plates.rectify import quad_aspect, rectify
 from vision.plates.result import PlateCandidate, PlateRead, ReaderRead
@@ -68,30 +77,37 @@ class PlateReaderConfig(StrictModel):
     det_min_score: float = Field(0.5, ge=0, le=1, description="clp_det score to keep a plate")
     second_min_score: float = Field(0.6, ge=0, le=1, description="y5fu score (objectness x row class) to keep a plate")
     fuse_iou: float = Field(0.3, gt=0, le=1, description="IoU at which the two detectors' plates are one plate")
-    double_row_flag: float = Field(0.5, ge=0, le=1, description="y5fu double-row probability above which a plate is read as two rows")
+    double_row_flag: float = Field(0.5, ge=0, le=1, description="y5fu double-row probability to read a plate as two rows")
     crop_max_side: int = Field(416, ge=64, description="vehicle crops are downscaled to this before detection")
     crop_retry_max_side: int = Field(832, ge=64, description="finer detection scale when nothing was readable at crop_max_side")
     image_max_side: int = Field(2048, ge=64, description="whole photos are downscaled to this before detection")
     min_plate_width: float = Field(16.0, ge=0, description="plates narrower than this (input px) are not read")
     margin_x: float = Field(0.04, ge=0, le=0.3, description="rectification margin, fraction of plate width")
     margin_y: float = Field(0.1, ge=0, le=0.5, description="rectification margin, fraction of plate height")
-    second_inset_y: float = Field(0.1, ge=0, lt=0.3, description="HyperLPR reads the plate cut this share of its height inside its top and bottom edges")
-    second_inset_x: float = Field(0.0, ge=-0.3, lt=0.1, description="... and this share of its width inside its left and right edges (negative: keep a margin)")
-    crop_second_inset_x: float = Field(-0.04, ge=-0.3, lt=0.1, description="second_inset_x for read_crops: dataset cut-outs are tight, HyperLPR wants a margin there")
+    second_inset_y: float = Field(0.1, ge=0, lt=0.3, description="HyperLPR's crop: this share of the plate height inside its edges")
+    second_inset_x: float = Field(0.0, ge=-0.3, lt=0.1, description="... and this share of its width (negative: a margin)")
+    crop_second_inset_x: float = Field(-0.04, ge=-0.3, lt=0.1, description="second_inset_x for read_crops (tight cut-outs)")
     single_aspect: float = Field(3.2, gt=1, description="width/height of a rectified single-row plate")
     double_row_max_aspect: float = Field(2.8, gt=0, description="quads squatter than this are also tried as double-row")
     double_row_top: float = Field(0.36, gt=0.1, lt=0.6, description="top row share of a double-row plate's height")
     max_repairs: int = Field(2, ge=0, description="most characters the grammar may repair in one read")
     min_char_confidence: float = Field(0.1, ge=0, le=1, description="a weaker character makes a reader's read invalid")
-    max_runner_up: float = Field(0.35, ge=0, le=1, description="no confirmation when a reader gave a different character at least this probability")
-    color_min_prob: float = Field(0.9, ge=0, le=1, description="colour classifier probability to override the HSV colour")
+    max_runner_up: float = Field(0.35, ge=0, le=1, description="no confirmation if a reader gave another character this much")
+    color_min_prob: float = Field(0.9, ge=0, le=1, description="colour classifier probability to override HSV")
     track_candidates: int = Field(6, ge=1, description="vehicle crops of a track that get plate detection")
     track_reads: int = Field(3, ge=1, description="best plate crops of a track that are read and voted")
-    min_agreement: float = Field(0.5, ge=0, le=1, description="a confirmed track plate below this vote agreement becomes unconfirmed")
-    confirm_agreement: float = Field(0.75, ge=0, le=1, description="vote agreement at which a track with no confirmed crop is confirmed (both readers behind the text)")
-    local_province: str | None = Field(None, min_length=1, max_length=1, description="the site's province: tie-breaker between low-confidence province reads only")
-    tie_break_below: float = Field(0.8, ge=0, le=1, description="province confidences below which the local province may break a tie")
+    min_agreement: float = Field(0.5, ge=0, le=1, description="a confirmed track below this vote agreement is unconfirmed")
+    confirm_agreement: float = Field(0.75, ge=0, le=1, description="vote agreement confirming a track no crop confirmed")
+    local_province: str | None = Field(None, min_length=1, max_length=1, description="site province: tie-break of unsure provinces")
+    tie_break_below: float = Field(0.8, ge=0, le=1, description="province confidence below which a tie may be broken")
     companion_plates: bool = Field(True, description="read_image also reads the HK/Macau local plate beside a 粤Z…港/澳 plate")
+
+    @field_validator("local_province")
+    @classmethod
+    def _province(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROVINCES:
+            raise ValueError(f"{value!r} is not a province abbreviation ({PROVINCES})")
+        return value
 
 
 class PlateReader:
