@@ -7,10 +7,12 @@ loader may resolve them against the site file's folder.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
+from sqlalchemy.engine import make_url
 
 from evidence.event import RuleName
 from models.strict import StrictModel
@@ -29,23 +31,14 @@ class ViolationCode(StrictModel):
     name: str = Field(min_length=1)  # Chinese name printed on the composite
 
 
-def _default_codes() -> dict[RuleName, ViolationCode]:
-    # Illustrative GA 408.1-style entries. Codes differ between editions and provinces: each site
-    # must set the ones its platform expects (``evidence.codes`` in the site YAML).
-    return {
-        "parking": ViolationCode(code="1039", name="机动车违反规定停放、临时停车"),
-        "u_turn": ViolationCode(code="1044", name="在禁止掉头的地点掉头"),
-        "helmet": ViolationCode(code="1240", name="驾驶摩托车不按规定戴安全头盔"),
-        "passengers": ViolationCode(code="1232", name="驾驶摩托车载人超过核定人数"),
-    }
-
-
 class EvidenceConfig(StrictModel):
     """How a violation becomes a signed package on disk."""
 
     output_dir: Path = Path("evidence")  # packages land in <output_dir>/<site_id>/<YYYY-MM-DD>/<event_key>/
     layout: Literal["2x2", "1x3+closeup"] = "2x2"  # 2x2: three panoramas + close-up; 1x3+closeup: a row of three, close-up below
-    codes: dict[RuleName, ViolationCode] = Field(default_factory=_default_codes)  # rule -> code and Chinese name; rules not given keep the default row
+    # rule -> code and Chinese name. The site loader fills in each registered rule's default row
+    # (pipelines.rules.registry) for rules the site file does not set.
+    codes: dict[RuleName, ViolationCode] = Field(default_factory=dict)
     font_path: Path = DEFAULT_FONT
     font_face: str | None = DEFAULT_FONT_FACE  # face name inside a .ttc; None = first face
     clip_before_s: float = Field(default=5.0, ge=0)  # ring-buffer seconds the engine hands over before the event
@@ -60,11 +53,6 @@ class EvidenceConfig(StrictModel):
     min_panorama_height: int = 720
     closeup_margin: float = Field(default=0.35, ge=0, le=3)  # crop margin around the vehicle box, share of box size
     jpeg_quality: int = Field(default=92, ge=50, le=100)
-
-    @field_validator("codes")
-    @classmethod
-    def _keep_default_rows(cls, value: dict[str, ViolationCode]) -> dict[str, ViolationCode]:
-        return {**_default_codes(), **value}
 
     @model_validator(mode="after")
     def _clip_sane(self) -> "EvidenceConfig":
@@ -83,8 +71,30 @@ class EvidenceConfig(StrictModel):
             raise KeyError(f"evidence.codes has no entry for rule {rule!r} (add code and name to the site config)") from None
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite store URL; None for a server or an in-memory database."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+        return Path(u.database)
+    return None
+
+
 class StoreConfig(StrictModel):
-    """Where violation records live: a SQLite file by default, PostgreSQL for many machines."""
+    """Where violation records live: a SQLite file by default, PostgreSQL for many machines. Open it
+    with ``evidence.store.RecordStore.from_config`` (which also brings its schema up to date)."""
 
     url: str = "sqlite:///records.db"  # SQLAlchemy URL, e.g. postgresql+psycopg://user@host/epolice
     echo: bool = False  # log SQL (debugging)
+    ledger_path: Path | None = None  # local batch runs' ledger (SQLite); None: see resolved_ledger_path
+
+    @property
+    def resolved_ledger_path(self) -> Path:
+        """Where the local batch ledger lives: ``ledger_path`` when set; else beside a SQLite store file
+        (``records.db`` -> ``records.batch.db``); else ``$XDG_CACHE_HOME/epolice/batch.db`` (default
+        ``~/.cache/epolice/batch.db``), the store being a server or in memory."""
+        if self.ledger_path is not None:
+            return self.ledger_path
+        store = sqlite_file(self.url)
+        if store is not None:
+            return store.with_name(store.stem + ".batch.db")
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "epolice" / "batch.db"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from models.strict import StrictModel
 
-RuleName = Literal["helmet", "passengers", "u_turn", "parking"]
+# A rule id. Evidence does not know the rules (pipelines.rules.registry does, and the site loader
+# checks names against it); here it is only a well-formed identifier.
+RuleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 PlateColor = Literal["blue", "yellow", "green", "white", "black", "unknown"]
 
 

@@ -9,7 +9,6 @@ rule sections are closed: a misspelt or unknown rule name is an error, not a sil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -20,11 +19,8 @@ from evidence.review.config import ReviewConfig
 from evidence.timezone import TimeZoneName
 from models.strict import StrictModel
 from pipelines.live.config import LiveConfig
-from pipelines.rules.base import RULE_NAMES, TimeWindow, Zone, ZoneKind
-from pipelines.rules.helmet import HelmetConfig
-from pipelines.rules.parking import ParkingConfig
-from pipelines.rules.passengers import PassengersConfig
-from pipelines.rules.u_turn import UTurnConfig
+from pipelines.rules.base import RuleSpec, TimeWindow, Zone
+from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, ZoneKind, default_codes, rule_labels
 from vision.geometry import Polygon
 from vision.riders import HeadCropConfig, RiderAssociationConfig
 from vision.tracker import TrackerConfig
@@ -74,9 +70,7 @@ class CameraConfig(StrictModel):
     lane: str | None = None
     frame_size: tuple[int, int] = Field(description="[width, height] of the decoded frame; zones must lie inside")
     zones: list[ZoneConfig] = Field(default_factory=list)
-    rules: list[Literal["helmet", "passengers", "u_turn", "parking"]] | None = Field(
-        None, description="rules run on this camera; None = every enabled rule"
-    )
+    rules: list[RuleName] | None = Field(None, description="rules run on this camera; None = every enabled rule")
 
     @field_validator("frame_size")
     @classmethod
@@ -99,13 +93,6 @@ class CameraConfig(StrictModel):
         return self
 
 
-class RulesConfig(StrictModel):
-    helmet: HelmetConfig = Field(default_factory=HelmetConfig)
-    passengers: PassengersConfig = Field(default_factory=PassengersConfig)
-    u_turn: UTurnConfig = Field(default_factory=UTurnConfig)
-    parking: ParkingConfig = Field(default_factory=ParkingConfig)
-
-
 class ModelsConfig(StrictModel):
     detector: str = Field("yolov5n_coco", description="registry name of the vehicle/person detector")
     helmet: str | None = Field("helmet_yolov12m", description="registry name of the helmet head detector; null = off")
@@ -125,6 +112,28 @@ class EngineConfig(StrictModel):
     plate_crops: int = Field(3, ge=1, le=10, description="best vehicle crops kept per track for the plate reader")
     riders: RiderAssociationConfig = Field(default_factory=RiderAssociationConfig)
     heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
+
+
+def _registered(path: str, names: object) -> None:
+    for i, name in enumerate(names):
+        if name not in RULE_NAMES:
+            where = f"{path}.{i}" if isinstance(names, list) else f"{path}.{name}"
+            raise ValueError(f"{where}: unknown rule {name!r}; expected one of {', '.join(RULE_NAMES)}")
+
+
+def evidence_with_rules(evidence: EvidenceConfig) -> EvidenceConfig:
+    """Codes name registered rules; rules the site does not set get the registry's default row."""
+    _registered("evidence.codes", evidence.codes)
+    return evidence.model_copy(update={"codes": {**default_codes(), **evidence.codes}})
+
+
+def review_with_rules(review: ReviewConfig, prefix: str = "") -> ReviewConfig:
+    """Review rule lists name registered rules; display labels come from the registry unless set."""
+    _registered(f"{prefix}second_review_rules", review.second_review_rules)
+    _registered(f"{prefix}rule_labels", review.rule_labels)
+    labels = rule_labels()
+    labels.update({k: {**labels[k], **v} for k, v in review.rule_labels.items()})
+    return review.model_copy(update={"rule_labels": labels})
 
 
 class SiteConfig(StrictModel):
@@ -152,6 +161,12 @@ class SiteConfig(StrictModel):
             seen.add(cam.id)
         return self
 
+    @model_validator(mode="after")
+    def _rule_tables(self) -> "SiteConfig":
+        self.evidence = evidence_with_rules(self.evidence)
+        self.review = review_with_rules(self.review, prefix="review.")
+        return self
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -166,8 +181,15 @@ class SiteConfig(StrictModel):
         return [z.to_zone(self.tz) for z in camera.zones]
 
     def rules_for(self, camera: CameraConfig) -> set[str]:
-        enabled = {name for name in RULE_NAMES if getattr(self.rules, name).enabled}
-        return enabled if camera.rules is None else enabled & set(camera.rules)
+        return {spec.name for spec in self.specs_for(camera)}
+
+    def specs_for(self, camera: CameraConfig) -> tuple[RuleSpec, ...]:
+        """The registered rules this camera runs, in registry order: enabled, and chosen by the camera."""
+        chosen = set(RULE_NAMES if camera.rules is None else camera.rules)
+        return tuple(s for s in RULES if s.name in chosen and getattr(self.rules, s.name).enabled)
+
+    def rule_config(self, name: str):  # noqa: ANN201 - the rule's own config model
+        return getattr(self.rules, name)
 
 
 def _describe(err: dict) -> str:

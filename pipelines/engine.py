@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -32,13 +32,10 @@ from evidence.event import PlateFacts, ViolationEvent
 from models.domain import CLASS_ID, RIDDEN_CLASSES
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.ring_buffer import RingBuffer
-from pipelines.rules import helmet as helmet_rule
-from pipelines.rules import parking as parking_rule
-from pipelines.rules import passengers as passengers_rule
-from pipelines.rules import u_turn as u_turn_rule
 from pipelines.rules.base import Decision, KeyFrameRef
 from vision.detections import Detections
 from vision.frame import Frame
+from vision.plates.reader import PlateRead
 from vision.riders import look_for_heads, rider_observations, rider_regions
 from vision.tracker import ByteTracker, Track, TrackState
 
@@ -51,20 +48,18 @@ class BoxDetector(Protocol):
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
 
 
-class PlateReader(Protocol):
+class TrackPlateReader(Protocol):
     """What the engine needs of a plate reader (vision.plates.reader.PlateReader fits): one voted
-    read from a track's best vehicle crops, as PlateFacts or a vision PlateRead."""
+    read from a track's best vehicle crops."""
 
-    def read_track(self, crops: Sequence[np.ndarray]) -> Any: ...
+    def read_track(self, crops: Sequence[np.ndarray]) -> PlateRead: ...
 
 
 _PLATE_COLORS = ("blue", "yellow", "green", "white", "black")
 
 
-def plate_facts(read: Any) -> PlateFacts | None:
+def plate_facts(read: PlateRead) -> PlateFacts:
     """A vision PlateRead as the evidence record's PlateFacts (here, so vision never imports evidence)."""
-    if read is None or isinstance(read, PlateFacts):
-        return read
     color = read.color if read.color in _PLATE_COLORS else "unknown"
     return PlateFacts(text=read.text, color=color, agreement=round(float(read.agreement), 4), reason=read.reason, reads=read.reads)
 
@@ -119,7 +114,7 @@ class CameraPipeline:
         site: SiteConfig,
         detector: BoxDetector | None = None,
         helmet_detector: BoxDetector | None = None,
-        plate_reader: PlateReader | None = None,
+        plate_reader: TrackPlateReader | None = None,
     ) -> None:
         self.camera = camera
         self.site = site
@@ -127,11 +122,14 @@ class CameraPipeline:
         self.helmet_detector = helmet_detector
         self.plate_reader = plate_reader
         self.zones = site.zones_for(camera)
-        self.rules = site.rules_for(camera)
+        self.specs = site.specs_for(camera)
+        self.rules = {spec.name for spec in self.specs}
+        self.reads_heads = any(spec.needs_heads for spec in self.specs)
         self.tracker = ByteTracker(site.tracker)
         eng = site.engine
         keep = eng.trail_keep_s if eng.trail_keep_s is not None else site.rules.parking.min_dwell_s + 60.0
-        self.ring = RingBuffer(eng.ring_seconds, keep_seconds=keep if "parking" in self.rules else 0.0)
+        stationary = any(spec.on_trail_tick for spec in self.specs)
+        self.ring = RingBuffer(eng.ring_seconds, keep_seconds=keep if stationary else 0.0)
         self.stats = StageStats()
         self.interval = 1.0 / camera.detect_fps
         self.model_versions: dict[str, str] = {}
@@ -186,7 +184,7 @@ class CameraPipeline:
         self.stats.attributes_s += t2 - t1
 
         ids = set(int(i) for i in tracked.tracker_id)
-        events = self._run_rules([tr for tr in self.tracker.tracks if tr.track_id in ids], parking=tick)
+        events = self._run_rules([tr for tr in self.tracker.tracks if tr.track_id in ids], trail_tick=tick)
         self.stats.rules_s += time.perf_counter() - t2
         return events
 
@@ -205,7 +203,7 @@ class CameraPipeline:
     def flush(self) -> list[ViolationEvent]:
         """End of stream: a last rule pass over every live track, then free all per-track state."""
         t0 = time.perf_counter()
-        events = self._run_rules([tr for tr in self.tracker.tracks if tr.state is not TrackState.TENTATIVE], parking=True)
+        events = self._run_rules([tr for tr in self.tracker.tracks if tr.state is not TrackState.TENTATIVE], trail_tick=True)
         self.stats.rules_s += time.perf_counter() - t0
         self.tracker.flush()
         self._extras.clear()
@@ -215,10 +213,6 @@ class CameraPipeline:
     # -- evidence access ---------------------------------------------------------------------
     def frame(self, seq: int) -> Frame | None:
         return self.ring.get(seq)
-
-    def frames_between(self, t0: float, t1: float) -> list[Frame]:
-        """Full-rate frames between two times on the frame clock (pts), for an evidence clip."""
-        return self.ring.between(t0, t1)
 
     def frames_for(self, event: ViolationEvent) -> dict[int, Frame]:
         """The key frames of an event still held by the ring buffer, by seq."""
@@ -251,8 +245,8 @@ class CameraPipeline:
         """Run the helmet model on the rider regions of the vehicles due a look (packed into as few
         model inputs as they fit, see vision.riders.look_for_heads); heads in frame pixels."""
         checked = np.zeros(len(vehicles), bool)
-        cfg = self.site.rules.helmet
-        if self.helmet_detector is None or "helmet" not in self.rules:
+        cfg = self.site.rules.helmet  # when and how often to look: the helmet rule's engine settings
+        if self.helmet_detector is None or not self.reads_heads:
             return Detections.empty(), checked
         eng = self.site.engine
         regions = rider_regions(vehicles.xyxy, persons, frame.size, eng.riders, eng.heads)
@@ -305,21 +299,16 @@ class CameraPipeline:
                 del extra.crops[k:]
 
     # -- rules ---------------------------------------------------------------------------------
-    def _run_rules(self, tracks: list[Track], parking: bool) -> list[ViolationEvent]:
-        rules = self.site.rules
+    def _run_rules(self, tracks: list[Track], trail_tick: bool) -> list[ViolationEvent]:
+        """Every registered rule of this camera on each track; at most one event per rule and track.
+        Stationary rules (``on_trail_tick``) run only on trail ticks."""
+        specs = [s for s in self.specs if trail_tick or not s.on_trail_tick]
         events: list[ViolationEvent] = []
         for tr in tracks:
-            hist = tr.history
-            decisions: list[Decision | None] = []
-            if "helmet" in self.rules and ("helmet", tr.track_id) not in self._fired:
-                decisions.append(helmet_rule.evaluate(hist, rules.helmet))
-            if "passengers" in self.rules and ("passengers", tr.track_id) not in self._fired:
-                decisions.append(passengers_rule.evaluate(hist, rules.passengers))
-            if "u_turn" in self.rules and ("u_turn", tr.track_id) not in self._fired:
-                decisions.append(u_turn_rule.evaluate(hist, self.zones, rules.u_turn))
-            if parking and "parking" in self.rules and ("parking", tr.track_id) not in self._fired:
-                decisions.append(parking_rule.evaluate(hist, self.zones, rules.parking))
-            for d in decisions:
+            for spec in specs:
+                if (spec.name, tr.track_id) in self._fired:
+                    continue
+                d = spec.evaluate(tr.history, self.zones, self.site.rule_config(spec.name))
                 if d is None:
                     continue
                 self._fired.add((d.rule, tr.track_id))
@@ -349,13 +338,14 @@ class CameraPipeline:
         return tuple(out)
 
 
-__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "PlateReader"]
+__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader"]
 
 
-def detectors_from_site(site: SiteConfig, camera: CameraConfig, registry=None, threads: int | None = None):
+def detectors_from_site(site: SiteConfig, cameras: Sequence[CameraConfig] | None = None, registry=None, threads: int | None = None):
     """(detector, helmet detector or None) named by the site's ``models`` section.
 
-    The helmet model is only loaded when the camera runs the helmet rule. A missing model raises
+    The helmet model is only loaded when a rule of one of ``cameras`` (default: every camera of the
+    site) reads heads. A missing model raises
     models.registry.ModelMissingError, whose message says how to fetch it.
     """
     from models.registry import Registry
@@ -365,6 +355,7 @@ def detectors_from_site(site: SiteConfig, camera: CameraConfig, registry=None, t
     m = site.models
     detector = Detector(registry, m.detector, conf=m.detector_conf, iou=m.detector_iou, threads=threads)
     helmet = None
-    if m.helmet and "helmet" in site.rules_for(camera):
+    cams = site.cameras if cameras is None else cameras
+    if m.helmet and any(spec.needs_heads for cam in cams for spec in site.specs_for(cam)):
         helmet = Detector(registry, m.helmet, conf=m.helmet_conf, iou=m.detector_iou, threads=threads)
     return detector, helmet

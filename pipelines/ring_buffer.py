@@ -29,14 +29,6 @@ class RingBuffer:
     def __len__(self) -> int:
         return len(self._recent) + len(self._kept)
 
-    @property
-    def recent_count(self) -> int:
-        return len(self._recent)
-
-    @property
-    def kept_count(self) -> int:
-        return len(self._kept)
-
     def push(self, frame: Frame, keep: bool = False) -> None:
         """Add a frame; ``keep`` also stores it in the long tier. Drops what fell out of either window."""
         self._recent.append(frame)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
+
 SHARED = Path(os.environ.get("EPOLICE_SHARED", REPO.parent / "shared")).resolve()
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -32,11 +33,18 @@ def shared_dir() -> Path:
     return require(SHARED, "shared data directory")
 
 
-@pytest.fixture(scope="session")
-def shared_data(shared_dir: Path) -> Path:
-    return require(shared_dir / "data", "shared data")
+def shared_fixture(name: str, relative: str, what: str):  # noqa: ANN201 - a pytest fixture
+    """A session fixture ``name``: ``relative`` under ../shared, skipped (failed in CI) when missing."""
+
+    @pytest.fixture(scope="session", name=name)
+    def _path(shared_dir: Path) -> Path:
+        return require(shared_dir / relative, what)
+
+    return _path
 
 
-@pytest.fixture(scope="session")
-def shared_models(shared_dir: Path) -> Path:
-    return require(shared_dir / "models", "shared models")
+shared_data = shared_fixture("shared_data", "data", "shared data")
+shared_models = shared_fixture("shared_models", "models", "shared models")
+plates_dir = shared_fixture("plates_dir", "data/plates", "plate photos")
+cctv = shared_fixture("cctv", "data/cctv", "labelled CCTV frames")
+rider_truth = shared_fixture("rider_truth", "data/cctv/riders_train.jsonl", "rider labels")

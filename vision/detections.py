@@ -1,8 +1,11 @@
 """One columnar type for boxes everywhere: detector output, tracker output, attribute results.
 
 Parallel numpy arrays keep per-frame work vectorised and make filtering a boolean mask; the
-``data`` dict carries per-box extras (``helmet``, ``riders``, ``plate_text``...) that stay aligned
-with the boxes through every mask.
+``data`` dict carries per-box extra columns that stay aligned with the boxes through every mask,
+index, merge and tracker update. One is set today: ``model_class``, the detector model's own class
+id before it was mapped to a domain class (``vision.detector.postprocess``; the Ultralytics
+comparison bench reads it). Per-track facts (riders, helmets, plates) are not columns here: they
+live on the track's history and in the engine.
 """
 
 from __future__ import annotations
@@ -90,9 +93,6 @@ class Detections:
     def of_class(self, *names: str) -> "Detections":
         return self[np.isin(self.class_id, [CLASS_ID[n] for n in names])]
 
-    def mask_class(self, names: Iterable[str]) -> np.ndarray:
-        return np.isin(self.class_id, [CLASS_ID[n] for n in names])
-
     @property
     def area(self) -> np.ndarray:
         return (self.xyxy[:, 2] - self.xyxy[:, 0]) * (self.xyxy[:, 3] - self.xyxy[:, 1])
@@ -100,12 +100,6 @@ class Detections:
     @property
     def center(self) -> np.ndarray:
         return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2], axis=1)
-
-    @property
-    def bottom_center(self) -> np.ndarray:
-        """Ground contact point: what zones are tested against, since boxes stand on the road."""
-        return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, self.xyxy[:, 3]], axis=1)
-
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of (N,4) and (M,4) xyxy arrays -> (N,M)."""

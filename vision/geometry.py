@@ -31,11 +31,6 @@ class Polygon:
         x, y = self.points[:, 0], self.points[:, 1]
         return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
 
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        lo, hi = self.points.min(axis=0), self.points.max(axis=0)
-        return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
-
     def contains(self, points) -> np.ndarray:
         """Even-odd ray casting for (M, 2) points -> (M,) bool; points on an edge count as inside."""
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
@@ -114,8 +109,3 @@ def net_turn(headings) -> float:
     """
     h = list(headings)
     return float(sum(angle_diff(a, b) for a, b in zip(h, h[1:])))
-
-
-def box_bottom_center(box) -> tuple[float, float]:
-    x1, _, x2, y2 = box
-    return (float(x1) + float(x2)) / 2.0, float(y2)

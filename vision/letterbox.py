@@ -32,13 +32,6 @@ class Letterbox:
         out[:, [1, 3]] = out[:, [1, 3]].clip(0, self.frame_height)
         return out
 
-    def to_input(self, xyxy: np.ndarray) -> np.ndarray:
-        out = np.asarray(xyxy, np.float32).reshape(-1, 4).copy()
-        out[:, [0, 2]] = out[:, [0, 2]] * self.scale + self.pad_x
-        out[:, [1, 3]] = out[:, [1, 3]] * self.scale + self.pad_y
-        return out
-
-
 def letterbox(image: np.ndarray, width: int, height: int, pad_value: int = 114) -> tuple[np.ndarray, Letterbox]:
     """Resize ``image`` (HxWxC) into a ``height x width`` canvas, centred, padded with ``pad_value``."""
     h, w = image.shape[:2]

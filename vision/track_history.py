@@ -52,7 +52,6 @@ class TrackHistory:
         self._heading_window_s = heading_window_s
         self._min_move_px = min_move_px
         self._ground: tuple[float, float] | None = None
-        self._speed = 0.0
         # recent smoothed ground points for heading (t, x, y), short and bounded
         self._recent: deque[tuple[float, float, float]] = deque(maxlen=64)
 
@@ -63,10 +62,6 @@ class TrackHistory:
     @property
     def last(self) -> TrackPoint | None:
         return self.points[-1] if self.points else None
-
-    @property
-    def first_t(self) -> float | None:
-        return self.points[0].t if self.points else None
 
     def add(
         self,

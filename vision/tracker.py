@@ -209,10 +209,6 @@ class ByteTracker:
         """Live tracks that were reported (tracked or lost), not tentative ones."""
         return [t for t in self._tracks if t.state is not TrackState.TENTATIVE]
 
-    @property
-    def live_count(self) -> int:
-        return len(self._tracks)
-
     def get(self, track_id: int) -> Track | None:
         for tr in self._tracks:
             if tr.track_id == track_id:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from evidence.review.tables import audit_log, now_utc
+from evidence.store.schema import audit_log, now_utc
 
 GENESIS = "0" * 64
 ADVISORY_LOCK_ID = 0x6570_6175  # "epau"

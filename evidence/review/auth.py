@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from evidence.review.tables import login_attempts, now_utc, sessions, users
+from evidence.store.schema import login_attempts, now_utc, sessions, users
 
 Role = Literal["reviewer", "supervisor", "admin"]
 ROLES: tuple[Role, ...] = ("reviewer", "supervisor", "admin")

@@ -45,6 +45,8 @@ class ReviewConfig(StrictModel):
 
     reason_codes: list[ReasonCode] = Field(default_factory=_default_reasons, min_length=1)
     second_review_rules: list[RuleName] = Field(default_factory=list)  # rules whose approvals a second person confirms
+    # display name by rule, then language ("zh"/"en"); the site loader fills in the rule registry's labels
+    rule_labels: dict[RuleName, dict[str, str]] = Field(default_factory=dict)
     claim_seconds: int = Field(default=300, ge=10, le=3600)  # how long opening a record reserves it
     session_hours: float = Field(default=8.0, gt=0, le=24)  # idle sessions end after this
     login_max_failures: int = Field(default=5, ge=1)  # failed logins per user name or client ...

@@ -19,9 +19,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from evidence.review.tables import now_utc
 from evidence.store import RecordStore
-from evidence.store.schema import decisions, records
+from evidence.store.schema import decisions, now_utc, records
 
 DECISION_ACTIONS = ("approve", "reject", "approve_first")
 PALETTE = ("#2f6fdf", "#e0752d", "#3a9a5b", "#b543b8", "#c9a227", "#1fa3a3", "#d64545", "#6b6b6b")

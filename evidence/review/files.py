@@ -16,18 +16,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from evidence.manifest import MANIFEST, SIGNATURE, FileEntry, Manifest, SignatureFile, sha256_bytes
+from evidence.review.workflow import WorkflowError
 from evidence.signing import key_id, verify_signature
 
 KIND_RE = re.compile(r"^(composite|closeup|clip|panorama-([1-9][0-9]?))$")
 MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".mp4": "video/mp4"}
 
 
-class EvidenceFileError(Exception):
+class EvidenceFileError(WorkflowError):
     """The file cannot be served; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 One flat dict per language keeps the catalogue greppable and lets a test check that both languages
 have the same keys. Unknown keys render as the key itself, so a missing translation is visible in
-the page instead of crashing it.
+the page instead of crashing it. Rule names (``rule.<name>``) are not here: they come from the
+rule registry through ``ReviewConfig.rule_labels`` (see ``translator``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 Language = Literal["zh", "en"]
@@ -39,10 +41,6 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "status.approved": "已通过",
         "status.rejected": "已驳回",
         "status.exported": "已导出",
-        "rule.helmet": "未戴头盔",
-        "rule.passengers": "违法载人",
-        "rule.u_turn": "违法掉头",
-        "rule.parking": "违法停车",
         "queue.title": "待审队列",
         "queue.second_title": "复核队列（双人审核）",
         "queue.counts": "各状态数量",
@@ -222,10 +220,6 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "status.approved": "Approved",
         "status.rejected": "Rejected",
         "status.exported": "Exported",
-        "rule.helmet": "No helmet",
-        "rule.passengers": "Illegal passengers",
-        "rule.u_turn": "Illegal U-turn",
-        "rule.parking": "Illegal parking",
         "queue.title": "Review queue",
         "queue.second_title": "Second review queue (two-person rule)",
         "queue.counts": "Records by status",
@@ -386,6 +380,19 @@ def translate(lang: Language, key: str, **values: object) -> str:
     """The message for ``key`` in ``lang`` with ``{name}`` placeholders filled; the key if unknown."""
     text = MESSAGES.get(lang, MESSAGES["zh"]).get(key, key)
     return text.format(**values) if values else text
+
+
+def translator(lang: Language, rule_labels: Mapping[str, Mapping[str, str]]) -> Callable[..., str]:
+    """``translate`` for one language, with ``rule.<name>`` taken from the registry's labels."""
+
+    def t(key: str, **values: object) -> str:
+        if key.startswith("rule."):
+            label = rule_labels.get(key[5:], {}).get(lang)
+            if label:
+                return label
+        return translate(lang, key, **values)
+
+    return t
 
 
 def translate_or(lang: Language, key: str, default: str) -> str:

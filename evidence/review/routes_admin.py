@@ -9,11 +9,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from evidence.review import audit, auth
-from evidence.review.app import ctx_of, guard, render
 from evidence.review.auth import Permission, Session, UserError
-from evidence.review.routes_review import reasons
-from evidence.review.tables import reason_codes
+from evidence.review.web import ctx_of, guard, reasons, render
 from evidence.review.workflow import WorkflowError
+from evidence.store.schema import reason_codes
 
 router = APIRouter()
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")

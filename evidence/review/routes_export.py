@@ -18,14 +18,12 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from evidence.export import CSV_FIELDS, export_records, record_row
 from evidence.manifest import sha256_file
 from evidence.review import audit, dashboard
-from evidence.review.app import ctx_of, guard, language, render
 from evidence.review.auth import Permission, Session
-from evidence.review.i18n import translate
-from evidence.review.routes_review import filter_query, parse_filter
-from evidence.review.tables import exports, now_utc
+from evidence.review.i18n import translator
+from evidence.review.web import ctx_of, filter_query, guard, language, parse_filter, render
 from evidence.review.workflow import WorkflowError
 from evidence.store import RecordQuery
-from evidence.store.schema import decisions
+from evidence.store.schema import decisions, exports, now_utc
 
 router = APIRouter()
 # The store's CSV columns without the server-side evidence path, plus who decided what, when.
@@ -139,11 +137,8 @@ def figures(request: Request) -> dict:
 
 @router.get("/dashboard")
 def dashboard_page(request: Request, sess: Session = Depends(guard(Permission.STATS))) -> Response:
-    lang = language(request)
     f = figures(request)
-
-    def t(key: str) -> str:
-        return translate(lang, key)
+    t = translator(language(request), ctx_of(request).cfg.rule_labels)
 
     charts = {
         "per_day": dashboard.per_day_chart(f["per_day"], t("dashboard.per_day")) if f["per_day"] else None,

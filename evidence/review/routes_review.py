@@ -4,47 +4,24 @@ keyboard shortcuts call (claim, release, decision, plate)."""
 from __future__ import annotations
 
 import re
-from datetime import date
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import Field
-from sqlalchemy import select
 
 from evidence.export import verify_record
 from evidence.review import audit, workflow
-from evidence.review.app import AppContext, ctx_of, guard, language, render
 from evidence.review.auth import Permission, Session
 from evidence.review.files import EvidenceFileError, kinds, load_manifest, read_verified
-from evidence.review.tables import reason_codes
-from evidence.review.workflow import QueueFilter, WorkflowError
+from evidence.review.web import AppContext, ctx_of, filter_query, guard, language, parse_filter, reasons, render
+from evidence.review.workflow import WorkflowError
 from evidence.store import ViolationRecord
 from models.strict import StrictModel
 
 router = APIRouter()
-FILTER_KEYS = ("site", "camera", "rule", "from", "to", "plate")
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def parse_filter(request: Request) -> QueueFilter:
-    q = request.query_params
-
-    def day(key: str) -> date | None:
-        try:
-            return date.fromisoformat(q[key]) if q.get(key) else None
-        except ValueError:
-            return None
-
-    return QueueFilter(site_id=q.get("site") or None, camera_id=q.get("camera") or None, rule=q.get("rule") or None,
-                       plate=q.get("plate") or None, day_from=day("from"), day_to=day("to"))
-
-
-def filter_query(request: Request) -> str:
-    """The filter part of the query string, carried from queue to record to next."""
-    return urlencode([(k, request.query_params[k]) for k in FILTER_KEYS if request.query_params.get(k)])
 
 
 def _record(ctx: AppContext, record_id: int) -> ViolationRecord:
@@ -52,14 +29,6 @@ def _record(ctx: AppContext, record_id: int) -> ViolationRecord:
     if rec is None:
         raise WorkflowError(404, f"no record {record_id}")
     return rec
-
-
-def reasons(ctx: AppContext, active_only: bool = True) -> list[dict[str, str]]:
-    stmt = select(reason_codes).order_by(reason_codes.c.position, reason_codes.c.code)
-    if active_only:
-        stmt = stmt.where(reason_codes.c.active.is_(True))
-    with ctx.store.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
 def item_json(item: workflow.QueueItem) -> dict:

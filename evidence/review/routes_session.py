@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from evidence.review import audit, auth
-from evidence.review.app import (
+from evidence.review.auth import Permission, Session
+from evidence.review.i18n import LANGUAGES, translate
+from evidence.review.web import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -18,8 +20,6 @@ from evidence.review.app import (
     render,
     safe_next,
 )
-from evidence.review.auth import Permission, Session
-from evidence.review.i18n import LANGUAGES, translate
 
 router = APIRouter()
 

@@ -27,10 +27,9 @@ from sqlalchemy.engine import Connection
 
 from evidence.review import audit
 from evidence.review.auth import Permission, User
-from evidence.review.tables import now_utc, reason_codes
 from evidence.store import RecordQuery, RecordStore, StoreConflict, ViolationRecord, change_record
 from evidence.store.records import TRANSITIONS
-from evidence.store.schema import decisions, records
+from evidence.store.schema import decisions, now_utc, reason_codes, records
 
 Stage = Literal["first", "second"]
 FINAL_ACTIONS = ("approve", "reject", "reopen", "export")  # actions of the store's set_status
@@ -42,7 +41,7 @@ PLATE_RE = re.compile(r"^[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂
 
 
 class WorkflowError(Exception):
-    """A review action was refused; ``status`` is the HTTP status that describes why."""
+    """A review action (or an evidence file) was refused; ``status`` is the HTTP status that describes why."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)

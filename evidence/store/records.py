@@ -122,8 +122,10 @@ class RecordQuery(StrictModel):
     offset: int = Field(default=0, ge=0)
 
 
-class Decision(StrictModel):
-    """One line of the review audit log."""
+class ReviewDecision(StrictModel):
+    """One row of a record's decisions log (``review_decisions``): who changed it, when, why.
+
+    Not a rule's ``pipelines.rules.base.Decision`` (the machine's conclusion that a violation happened)."""
 
     id: int
     record_id: int

@@ -1,6 +1,9 @@
-"""The record tables as they stand at the latest schema version (what queries are written against).
+"""Every table in the record store's database, as it stands at the head revision (what queries are
+written against): the records and their decisions log, and the reviewer app's own ``review_*``
+tables (accounts, sessions, reason codes, audit chain, exports), all on one ``metadata``.
 
-The migrations in ``evidence.store.migrations`` build exactly this; a test compares the two.
+The Alembic history in ``evidence/store/alembic/versions`` builds exactly this; a test compares the
+two (``alembic.autogenerate.compare_metadata``). Change a table here and add a revision there.
 """
 
 from __future__ import annotations
@@ -36,18 +39,15 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+def now_utc() -> datetime:
+    """The time to store: aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
 
 metadata = sa.MetaData()
-
-schema_versions = sa.Table(
-    "epolice_schema",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("description", sa.String(200), nullable=False),
-    sa.Column("applied_at", UTCDateTime, nullable=False),
-)
 
 records = sa.Table(
     "violation_records",
@@ -111,4 +111,75 @@ decisions = sa.Table(
     sa.Column("after", JSONType, nullable=True),
     sa.Index("ix_review_decisions_record_id", "record_id"),
     sa.Index("ix_review_decisions_at", "at"),
+)
+
+# -- the reviewer app's tables (evidence.review); what review changes on a record stays above ------
+
+users = sa.Table(
+    "review_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),  # the record store's `actor`; users are disabled, never deleted
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+sessions = sa.Table(
+    "review_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # sha256 of the cookie value: a DB copy gives no sessions
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("review_users.id"), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+login_attempts = sa.Table(
+    "review_login_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Index("ix_review_login_attempts_at", "at"),
+)
+
+reason_codes = sa.Table(
+    "review_reason_codes",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("zh", sa.String(64), nullable=False),
+    sa.Column("en", sa.String(64), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+audit_log = sa.Table(
+    "review_audit_log",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),  # 1, 2, 3 ...: a gap is tampering
+    sa.Column("at", sa.String(40), nullable=False),  # ISO text, hashed exactly as stored
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("record_id", sa.String(64), nullable=True),
+    sa.Column("before", sa.Text, nullable=True),  # canonical JSON
+    sa.Column("after", sa.Text, nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_review_audit_log_record_id", "record_id"),
+)
+
+exports = sa.Table(
+    "review_exports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # zip | csv
+    sa.Column("file_name", sa.String(128), nullable=False),  # inside ReviewConfig.export_dir; never from a client
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
 )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,22 +10,11 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 
-from evidence.config import StoreConfig
-from evidence.store.migrations import LATEST, current_version, migrate
-from evidence.store.records import TRANSITIONS, AddResult, Decision, NewRecord, RecordQuery, Status, ViolationRecord
-from evidence.store.schema import decisions, records
-
-
-class StoreError(Exception):
-    """Bad request to the store (unknown record, forbidden status change, stale version)."""
-
-
-class StoreMissing(StoreError):
-    """A read-only opener found no database (a typo in the URL should not create an empty one)."""
-
-
-class StoreConflict(StoreError):
-    """The record changed between reading it and writing it (another reviewer or process)."""
+from evidence.config import StoreConfig, sqlite_file
+from evidence.store.errors import StoreConflict, StoreError, StoreMissing
+from evidence.store.migrations import current_revision, migrate, require_head
+from evidence.store.records import TRANSITIONS, AddResult, NewRecord, RecordQuery, ReviewDecision, Status, ViolationRecord
+from evidence.store.schema import decisions, now_utc, records
 
 
 def change_record(
@@ -48,7 +36,7 @@ def change_record(
     The update matches the row as it was read (version, status, claim holder); if anyone changed it
     meanwhile nothing is written and StoreConflict is raised.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or now_utc()
     done = conn.execute(
         records.update()
         .where(
@@ -92,18 +80,12 @@ def _engine(url: str, echo: bool) -> sa.Engine:
     return engine
 
 
-def _sqlite_file(url: str) -> Path | None:
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
-        return Path(u.database)
-    return None
-
-
 class RecordStore:
-    """Records keyed by event_key. Opening migrates the schema forward (``migrate=False`` to only check)."""
+    """Records keyed by event_key. Opening brings every table in the database (records and the
+    reviewer app's) to the head revision (``migrate_schema=False``: only check it is there)."""
 
     def __init__(self, url: str, *, echo: bool = False, migrate_schema: bool = True, must_exist: bool = False) -> None:
-        path = _sqlite_file(url)
+        path = sqlite_file(url)
         if path is not None:
             if must_exist and not path.exists():
                 raise StoreMissing(f"no record store at {path} (pass --db URL or --site with store.url)")
@@ -114,17 +96,16 @@ class RecordStore:
             if migrate_schema:
                 migrate(self.engine)
             else:
-                with self.engine.connect() as conn:
-                    v = current_version(conn)
-                if v != LATEST:
-                    raise StoreError(f"record store schema is version {v}, this epolice expects {LATEST}")
+                require_head(self.engine)
         except Exception:
             self.engine.dispose()
             raise
 
     @classmethod
-    def from_config(cls, cfg: StoreConfig, **kw: Any) -> "RecordStore":
-        return cls(cfg.url, echo=cfg.echo, **kw)
+    def from_config(cls, cfg: StoreConfig, *, must_exist: bool = False, migrate_schema: bool = True) -> "RecordStore":
+        """THE way to open the store (pipelines, CLI, review app): every table up to date on return.
+        ``must_exist``: a SQLite file that is not there raises StoreMissing instead of being created."""
+        return cls(cfg.url, echo=cfg.echo, must_exist=must_exist, migrate_schema=migrate_schema)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -139,16 +120,17 @@ class RecordStore:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def schema_version(self) -> int:
+    def schema_version(self) -> str | None:
+        """The Alembic revision the database is at (``evidence.store.migrations.head_revision()`` once open)."""
         with self.engine.connect() as conn:
-            return current_version(conn)
+            return current_revision(conn)
 
     # -- writes ---------------------------------------------------------------------------------
     def add(self, rec: NewRecord) -> AddResult:
         """Insert once per event_key; a duplicate (re-run, redelivery, concurrent writer) returns the existing id."""
         values = rec.model_dump(mode="python")
         values["evidence_files"] = [f.model_dump(mode="json") for f in rec.evidence_files]
-        values.update(status="pending_review", created_at=datetime.now(timezone.utc))
+        values.update(status="pending_review", created_at=now_utc())
         insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(records)
         stmt = insert.values(**values).on_conflict_do_nothing(index_elements=["event_key"]).returning(records.c.id)
         with self.engine.begin() as conn:
@@ -170,7 +152,7 @@ class RecordStore:
         extra: dict[str, Any] | None = None,
     ) -> ViolationRecord:
         """Move a record along TRANSITIONS and log the decision (who, when, why) in one transaction."""
-        now = datetime.now(timezone.utc)
+        now = now_utc()
         with self.engine.begin() as conn:
             row = self._get(conn, record_id)
             if row is None:
@@ -240,7 +222,7 @@ class RecordStore:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(records).where(*self.record_filters(q))).scalar_one())
 
-    def decisions(self, record_id: int) -> list[Decision]:
+    def decisions(self, record_id: int) -> list[ReviewDecision]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(decisions).where(decisions.c.record_id == record_id).order_by(decisions.c.id))
-            return [Decision.model_validate(dict(r._mapping)) for r in rows]
+            return [ReviewDecision.model_validate(dict(r._mapping)) for r in rows]

@@ -1,9 +1,9 @@
 """The real segment processor: decode -> engine -> evidence packages -> record store.
 
 Built once per worker process (models, plate reader, signing key and store opened once), then
-called per segment. Evidence is packaged the way the live site does it (pipelines.live.evidence:
-key frames and clip frames from the camera's ring buffer, written by a small thread pool), so
-batch and live records are the same. Only events this segment owns are packaged (see
+called per segment. Evidence goes through the same hand-off as the live site (pipelines.handoff:
+events wait for their clip, then key frames and clip frames from the camera's ring buffer are
+packaged by a small bounded thread pool), so batch and live records are the same. Only events this segment owns are packaged (see
 pipelines.batch.segments); records are keyed by event, so re-running a segment adds nothing.
 
 Frames are decoded straight to the camera's configured ``frame_size`` (zones are in those pixels);
@@ -13,9 +13,7 @@ a file whose aspect ratio differs fails with a reason instead of producing mispl
 from __future__ import annotations
 
 import logging
-import math
 import threading
-from concurrent.futures import wait
 from pathlib import Path
 
 from pipelines.batch.jobs import ProgressFn, SegmentJob, SegmentResult, core_progress, new_result, open_source
@@ -38,7 +36,7 @@ class EngineProcessor:
         Signer.from_file(cfg.evidence.signing_key)
         registry = Registry()
         names = [cfg.models.detector, DETECTOR_MODEL, OCR_MODEL]
-        if cfg.models.helmet and any("helmet" in cfg.rules_for(c) for c in cfg.cameras):
+        if cfg.models.helmet and any(spec.needs_heads for c in cfg.cameras for spec in cfg.specs_for(c)):
             names.append(cfg.models.helmet)
         for name in names:
             registry.path(name, verify=False)  # ModelMissingError names `epolice models fetch ...`
@@ -48,16 +46,16 @@ class EngineProcessor:
         from evidence.store import RecordStore
         from pipelines.config import load_site
         from pipelines.engine import detectors_from_site
-        from pipelines.live.evidence import EvidenceWriter
+        from pipelines.handoff.queue import EvidenceQueue
+        from pipelines.handoff.writer import EvidenceWriter
         from vision.plates.reader import PlateReader
         from vision.sources.clock import ClockConfig
 
         self.site = load_site(site)
         self.clock = ClockConfig(timezone=self.site.timezone)
-        helmet_cam = next((c for c in self.site.cameras if "helmet" in self.site.rules_for(c)), self.site.cameras[0])
-        self.detector, self.helmet = detectors_from_site(self.site, helmet_cam, threads=threads)
+        self.detector, self.helmet = detectors_from_site(self.site, threads=threads)
         self.plates = PlateReader.from_registry(threads=threads)
-        self.store = RecordStore(self.site.store.url, echo=self.site.store.echo)
+        self.store = RecordStore.from_config(self.site.store)
         self.evidence_cfg = self.site.evidence
         self._lock = threading.Lock()
         self._created = 0
@@ -65,6 +63,7 @@ class EngineProcessor:
             self.evidence_cfg, Signer.from_file(self.evidence_cfg.signing_key), self._deliver,
             failed_dir=Path(self.evidence_cfg.output_dir) / "_failed", threads=evidence_threads,
         )
+        self.handoff = EvidenceQueue(self.evidence_cfg, self.writer)
 
     def _deliver(self, record) -> bool:  # noqa: ANN001 - NewRecord; runs on an evidence thread
         added = self.store.add(record)
@@ -75,8 +74,9 @@ class EngineProcessor:
 
     def process(self, job: SegmentJob, progress: ProgressFn) -> SegmentResult:
         from pipelines.engine import CameraPipeline
-        from pipelines.live.evidence import CameraEvidence, FrameIndex, PendingEvent, capture_context, package_input
-        from vision.sources.ffmpeg import DecodeError, probe
+        from pipelines.handoff.frames import CameraEvidence
+        from vision.sources.ffmpeg.errors import DecodeError
+        from vision.sources.ffmpeg.probe import probe
 
         camera = self.site.camera(job.camera_id)
         width, height = camera.frame_size
@@ -88,33 +88,25 @@ class EngineProcessor:
             )
         source = open_source(job, clock=self.clock, size=(width, height))
         pipeline = CameraPipeline(camera, self.site, self.detector, self.helmet, self.plates)
-        cam = CameraEvidence(pipeline, capture_context(self.site, camera), FrameIndex(self.site.engine.ring_seconds))
+        cam = CameraEvidence.of(pipeline, self.site)
         window = job.window
         origin = source.clock_start.start
         with self._lock:
             self._created = 0
         failed_before = self.writer.failed
-        futures = []
         owned: dict[str, int] = {}
         dropped = 0
         frames = 0
-        pending: list = []
         status, error = "done", None
 
-        def settle(force: bool, now_pts: float) -> None:
+        def hand_off(events, pts: float) -> None:  # noqa: ANN001 - ViolationEvents
             nonlocal dropped
-            keep = []
-            for p in pending:
-                if not force and now_pts < p.due_pts:
-                    keep.append(p)
-                    continue
-                start_pts = (p.event.start_time - origin).total_seconds()
-                if not window.owns(start_pts):
+            for ev in events:
+                if not window.owns((ev.start_time - origin).total_seconds()):
                     dropped += 1  # the neighbouring segment records it
                     continue
-                owned[p.event.rule] = owned.get(p.event.rule, 0) + 1
-                futures.append(self.writer.submit(package_input(cam, p, self.evidence_cfg)))
-            pending[:] = keep
+                owned[ev.rule] = owned.get(ev.rule, 0) + 1
+                self.handoff.add(cam, ev, pts)
 
         last_pts = 0.0
         try:
@@ -122,16 +114,13 @@ class EngineProcessor:
                 frames += 1
                 last_pts = frame.pts
                 cam.index.add(frame.seq, frame.pts)
-                for ev in pipeline.process(frame):
-                    pending.append(PendingEvent(ev, frame.pts, frame.pts + self.evidence_cfg.clip_after_s, math.inf))
-                settle(False, frame.pts)
+                hand_off(pipeline.process(frame), frame.pts)
+                self.handoff.service()
                 progress(core_progress(job, frame.pts), frames)
         except DecodeError as exc:
             status, error = "failed", exc.reason  # keep what the good frames produced
-        for ev in pipeline.flush():
-            pending.append(PendingEvent(ev, last_pts, last_pts, math.inf))
-        settle(True, last_pts)
-        wait(futures)
+        hand_off(pipeline.flush(), last_pts)
+        self.handoff.drain()
         lost = self.writer.failed - failed_before
         if lost and status == "done":
             status, error = "error", f"{lost} event(s) could not be packaged (saved under {self.evidence_cfg.output_dir}/_failed); re-run to retry"

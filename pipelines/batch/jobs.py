@@ -225,7 +225,7 @@ class DecodeOnlyProcessor:
         self.clock = ClockConfig.model_validate(clock or {})
 
     def process(self, job: SegmentJob, progress: ProgressFn) -> SegmentResult:
-        from vision.sources.ffmpeg import DecodeError
+        from vision.sources.ffmpeg.errors import DecodeError
 
         frames = 0
         try:

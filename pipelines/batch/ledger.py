@@ -11,7 +11,6 @@ settings or the segment plan and the footage counts as not processed yet.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -33,15 +32,6 @@ CREATE TABLE IF NOT EXISTS segments (
 );
 CREATE INDEX IF NOT EXISTS segments_batch ON segments (batch_id);
 """
-
-
-def default_ledger_path(store_url: str | None = None) -> Path:
-    """Next to a SQLite record store (``records.db`` -> ``records.batch.db``), else ``~/.cache/epolice/batch.db``."""
-    if store_url and store_url.startswith("sqlite:///") and store_url != "sqlite:///:memory:":
-        store = Path(store_url[len("sqlite:///") :])
-        return store.with_name(store.stem + ".batch.db")
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "epolice" / "batch.db"
 
 
 class Ledger:

@@ -11,13 +11,37 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field
 
 from models.strict import StrictModel
 from pipelines.batch.files import InputProblem, expand_inputs, file_key
 from pipelines.batch.jobs import DecodeSettings, ProcessorSpec, SegmentJob
-from pipelines.batch.segments import plan_segments
+from pipelines.batch.segments import plan_segments, recommended_overlap
+
+if TYPE_CHECKING:
+    from pipelines.config import SiteConfig
+
+
+DEFAULT_DECISION_S = 30.0  # a moving violation is decided within this long after it starts
+
+
+def site_overlap(site: "SiteConfig") -> float:
+    """Overlap long enough for the site's slowest rule to decide after a violation starts: 30 s, or
+    the longest ``RuleSpec.decides_within_s`` of the rules its cameras run (see segments.recommended_overlap)."""
+    spans = [spec.decides_within_s(site.rule_config(spec.name)) for c in site.cameras for spec in site.specs_for(c) if spec.decides_within_s]
+    return recommended_overlap(max([DEFAULT_DECISION_S, *spans]))
+
+
+def processor_spec(name: str, options: dict[str, Any], site_path: Path, site: "SiteConfig") -> ProcessorSpec:
+    """The processor ``name`` with its options; the built-in ones get the site file or its time zone."""
+    opts = dict(options)
+    if name == "engine":
+        opts.setdefault("site", str(site_path.resolve()))
+    elif name == "decode":
+        opts.setdefault("clock", {"timezone": site.timezone})
+    return ProcessorSpec(factory=name, options=opts)
 
 
 class BatchSettings(StrictModel):
@@ -32,6 +56,23 @@ class BatchSettings(StrictModel):
     overlap_seconds: float = Field(75.0, ge=0)
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     processor: ProcessorSpec = Field(default_factory=lambda: ProcessorSpec(factory="engine"))
+
+    @classmethod
+    def for_site(
+        cls, site_path: Path, site: "SiteConfig", *, camera_id: str | None, segment_seconds: float | None,
+        overlap_seconds: float | None, decode: DecodeSettings, processor: ProcessorSpec,
+    ) -> "BatchSettings":
+        """Settings for a site file: its bytes fingerprinted, its cameras, its overlap unless given."""
+        return cls(
+            site_id=site.id,
+            site_fingerprint=hashlib.sha256(site_path.read_bytes()).hexdigest()[:16],
+            cameras=[c.id for c in site.cameras],
+            camera_id=camera_id,
+            segment_seconds=segment_seconds,
+            overlap_seconds=site_overlap(site) if overlap_seconds is None else overlap_seconds,
+            decode=decode,
+            processor=processor,
+        )
 
     def job_key(self) -> str:
         identity = self.model_dump(mode="json", exclude={"cameras"})
@@ -79,7 +120,8 @@ def camera_for(path: Path, cameras: list[str], explicit: str | None = None) -> s
 
 def plan_batch(items: list[str], settings: BatchSettings) -> BatchPlan:
     """Expand inputs, probe and split every file (see module docstring)."""
-    from vision.sources.ffmpeg import ProbeError, probe
+    from vision.sources.ffmpeg.errors import ProbeError
+    from vision.sources.ffmpeg.probe import probe
 
     paths, problems = expand_inputs(items)
     job_key = settings.job_key()

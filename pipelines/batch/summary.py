@@ -89,6 +89,24 @@ def summarize(
     )
 
 
+def ledger_batches(results: list[SegmentResult]) -> list[dict]:
+    """One row per batch id (sorted) of the results a ledger holds: segments, done, failed, footage, violations."""
+    groups: dict[str, list[SegmentResult]] = {}
+    for r in results:
+        groups.setdefault(r.batch_id, []).append(r)
+    rows = []
+    for bid, rs in sorted(groups.items()):
+        by_rule: Counter[str] = Counter()
+        for r in rs:
+            by_rule.update(r.by_rule)
+        rows.append({
+            "batch_id": bid, "segments": len(rs), "done": sum(r.status == "done" for r in rs),
+            "failed": sum(r.status != "done" for r in rs), "footage_hours": sum(r.footage_seconds for r in rs) / 3600,
+            "frames": sum(r.frames for r in rs), "violations": sum(r.events for r in rs), "by_rule": dict(by_rule),
+        })
+    return rows
+
+
 def render(summary: BatchSummary, console=None) -> None:  # noqa: ANN001 - rich Console
     """Print the summary as rich tables."""
     from rich.console import Console

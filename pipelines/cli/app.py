@@ -1,10 +1,22 @@
 """The Typer apps every CLI module attaches its commands to.
 
-Command modules import heavy dependencies (onnxruntime, SQLAlchemy, FastAPI) inside the command
-functions, so ``epolice --help`` stays fast.
+One module per command group, named after it (``models_cmd.py`` holds ``epolice models ...``);
+``common.py`` holds what they share. Command modules import heavy dependencies (onnxruntime,
+SQLAlchemy, FastAPI) inside the command functions, so ``epolice --help`` stays fast.
 """
 
 import typer
+from typer.core import TyperGroup
+
+
+class DefaultRunGroup(TyperGroup):
+    """``epolice batch PATHS ...`` means ``epolice batch run PATHS ...``; ``status`` stays a subcommand."""
+
+    def parse_args(self, ctx, args):  # noqa: ANN001, ANN201 - click signature
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="epolice: electronic-police video analytics.")
 models_app = typer.Typer(no_args_is_help=True, help="Model registry: list, fetch, verify.")
@@ -12,7 +24,7 @@ eval_app = typer.Typer(no_args_is_help=True, help="Accuracy against labelled dat
 keys_app = typer.Typer(no_args_is_help=True, help="Evidence signing keys.")
 evidence_app = typer.Typer(no_args_is_help=True, help="Evidence packages: verify.")
 records_app = typer.Typer(no_args_is_help=True, help="Violation records: list, show, export.")
-batch_app = typer.Typer(help="Batch reprocessing of recorded footage.")
+batch_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True, help="Batch reprocessing of recorded footage.")
 review_app = typer.Typer(no_args_is_help=True, help="Reviewer web app.")
 
 app.add_typer(models_app, name="models")
@@ -21,9 +33,4 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(records_app, name="records")
 app.add_typer(review_app, name="review")
-
-
-def fail(message: str, code: int = 2) -> "typer.Exit":
-    """Print one clear error line (no traceback) and return the Exit to raise."""
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
+app.add_typer(batch_app, name="batch")

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from pipelines.cli.app import app, fail
+from pipelines.cli.app import app
+from pipelines.cli.common import fail, load_site_or_exit
 
 
 @app.command("bench")
@@ -33,15 +34,17 @@ def bench(
 ) -> None:
     """Benchmark the pipeline on a real clip: ms per frame and share per stage, fps, efficiency, memory."""
     from models.registry import ModelMissingError
-    from pipelines.bench import BenchError, BenchOptions, default_video, format_report, prepare, run_bench
-    from pipelines.config import SiteConfigError, load_site
-    from vision.sources.ffmpeg import DecodeError
+    from pipelines.bench.figures import BenchError
+    from pipelines.bench.inputs import BenchOptions, default_video, prepare
+    from pipelines.bench.report import format_report
+    from pipelines.bench.run import run_bench
+    from vision.sources.ffmpeg.errors import DecodeError
 
     video = video or default_video()
     if not video.is_file():
         raise fail(f"video not found: {video} (give --video or set EPOLICE_SHARED)")
+    site_cfg = load_site_or_exit(site) if site is not None else None
     try:
-        site_cfg = load_site(site) if site is not None else None
         site_cfg, cam = prepare(video, site_cfg, camera, model, detect_fps)
         opts = BenchOptions(
             video=video, site=site_cfg, camera_id=cam.id, frames=frames, repeat=repeat, threads=threads, jobs=jobs,
@@ -49,7 +52,7 @@ def bench(
         )
         progress = (lambda msg: typer.echo(msg, err=True)) if not as_json else (lambda msg: None)
         report = run_bench(opts, progress)
-    except (SiteConfigError, BenchError, DecodeError, ModelMissingError) as exc:
+    except (BenchError, DecodeError, ModelMissingError) as exc:
         raise fail(str(exc))
     except KeyError as exc:  # unknown camera or model name
         raise fail(str(exc).strip("'\""))

@@ -1,4 +1,7 @@
-"""Live sites: ``epolice run`` (the camera worker), ``epolice status``, ``epolice writer``, ``epolice soak``."""
+"""Live sites: ``epolice run`` (the camera worker), ``epolice status``, ``epolice writer``, ``epolice soak``.
+
+Four top-level commands of one concern, the live worker; they share how a worker is built.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,8 @@ from pathlib import Path
 
 import typer
 
-from pipelines.cli.app import app, fail
-
-
-def _site(path: Path):
-    from pipelines.config import SiteConfigError, load_site
-
-    try:
-        return load_site(path)
-    except SiteConfigError as exc:
-        raise fail(str(exc)) from None
+from pipelines.cli.app import app
+from pipelines.cli.common import PrintJsonOpt, fail, load_site_or_exit, open_store
 
 
 def _live_config(site, path: Path | None, spool_dir: Path | None):
@@ -44,15 +39,6 @@ def _redis(url: str):
     return client
 
 
-def _store(site):
-    from evidence.store import RecordStore, StoreError
-
-    try:
-        return RecordStore(site.store.url, echo=site.store.echo)
-    except StoreError as exc:
-        raise fail(str(exc)) from None
-
-
 def _build_worker(
     site_path: Path, cameras: str | None, redis_url: str | None, metrics_port: int | None, metrics_host: str,
     live_config: Path | None, spool_dir: Path | None, worker_id: str | None, writer: bool, threads: int | None,
@@ -63,7 +49,7 @@ def _build_worker(
     from pipelines.engine import detectors_from_site
     from pipelines.live.worker import LiveWorker, live_cameras
 
-    site = _site(site_path)
+    site = load_site_or_exit(site_path)
     live = _live_config(site, live_config, spool_dir)
     chosen = [c.strip() for c in cameras.split(",") if c.strip()] if cameras else None
     try:
@@ -75,9 +61,8 @@ def _build_worker(
     except KeyFileError as exc:
         raise fail(str(exc)) from None
     client = _redis(redis_url) if redis_url else None  # cheap checks first, models last
-    helmet_cam = next((c for c in cams if "helmet" in site.rules_for(c)), cams[0])
     try:
-        detector, helmet = detectors_from_site(site, helmet_cam, threads=threads)
+        detector, helmet = detectors_from_site(site, cams, threads=threads)
         plates = None
         if any(site.rules_for(c) for c in cams):
             from vision.plates.reader import PlateReader
@@ -85,7 +70,7 @@ def _build_worker(
             plates = PlateReader.from_registry(threads=threads)
     except ModelMissingError as exc:
         raise fail(str(exc)) from None
-    store = _store(site) if (client is None or writer) else None
+    store = open_store(site.store) if (client is None or writer) else None
     return LiveWorker(
         site, live, detector, evidence_cfg=site.evidence, signer=signer, cameras=chosen, helmet_detector=helmet,
         plate_reader=plates, store=store, redis_client=client, run_writer=writer, worker_id=worker_id,
@@ -134,9 +119,9 @@ def writer_cmd(
     from pipelines.live.logs import setup_json_logging
     from pipelines.live.writer import RecordWriter
 
-    site = _site(site_path)
+    site = load_site_or_exit(site_path)
     client = _redis(redis_url)
-    store = _store(site)
+    store = open_store(site.store)
     setup_json_logging(log_level.upper())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -149,10 +134,10 @@ def status(
     url: str | None = typer.Option(None, help="a worker's health URL, e.g. http://127.0.0.1:9108/healthz"),
     redis_url: str | None = typer.Option(None, "--redis", help="read every worker's status from Redis (needs --site)"),
     site_id: str | None = typer.Option(None, "--site", help="site id (with --redis)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    as_json: bool = PrintJsonOpt,
 ) -> None:
     """Camera health of running workers: state, time down, alerts, frames, drops, reconnects."""
-    from pipelines.live.worker import WorkerStatus
+    from pipelines.live.status import WorkerStatus, status_key
 
     if (url is None) == (redis_url is None):
         raise fail("give either --url http://HOST:PORT/healthz or --redis URL --site ID")
@@ -170,7 +155,7 @@ def status(
         if not site_id:
             raise fail("--redis needs --site ID")
         client = _redis(redis_url)
-        for key in sorted(client.scan_iter(match=f"epolice:{site_id}:status:*")):
+        for key in sorted(client.scan_iter(match=status_key(site_id, "*"))):
             raw = client.get(key)
             if raw:
                 docs.append(WorkerStatus.model_validate_json(raw))
@@ -197,13 +182,6 @@ def status(
         console.print(table)
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
 @app.command("soak")
 def soak(
     url: str | None = typer.Option(None, help="rtsp:// camera: ingest only (decode, reconnect, latest-frame queue)"),
@@ -219,8 +197,8 @@ def soak(
 ) -> None:
     """Stream for N minutes and print RSS over time: memory must stay flat (not part of the test run)."""
     import logging
-    import threading
-    import time
+
+    from pipelines.bench.soak import run_soak
 
     if (url is None) == (site_path is None):
         raise fail("give either --url rtsp://... (ingest only) or --site SITE.yaml (full worker)")
@@ -228,8 +206,6 @@ def soak(
     worker = src = None
     if site_path is not None:
         worker = _build_worker(site_path, None, None, None, "127.0.0.1", live_config, spool_dir, "soak", False, threads)
-        thread = threading.Thread(target=worker.run, name="soak-worker", daemon=True)
-        thread.start()
     else:
         from vision.sources.rtsp import RtspConfig, RtspSource
 
@@ -237,55 +213,12 @@ def soak(
             src = RtspSource("soak", url, RtspConfig(queue_size=queue_size)).start()
         except ValueError as exc:
             raise fail(str(exc)) from None
-    samples: list[dict] = []
-    start = time.monotonic()
-    next_sample = start
-    consumed = 0
-    ages: list[float] = []  # seconds between a frame's capture time and the consumer taking it
-    try:
-        while time.monotonic() - start < minutes * 60:
-            if src is not None:
-                frame = src.frames.get(timeout=0.5)
-                if frame is not None:
-                    consumed += 1
-                    ages.append(time.time() - frame.wall_time.timestamp())
-                    if consumer_ms:
-                        time.sleep(consumer_ms / 1000)
-            else:
-                time.sleep(0.5)
-            if time.monotonic() < next_sample:
-                continue
-            next_sample += interval_s
-            sample: dict = {"t_s": round(time.monotonic() - start, 1), "rss_mb": round(_rss_mb(), 1)}
-            if src is not None:
-                recent = sorted(ages[-200:]) or [0.0]
-                sample.update(
-                    decoded=src.stats.decoded, consumed=consumed, dropped=src.frames.dropped, reconnects=src.stats.reconnects,
-                    state=src.health.state, age_p50_ms=round(1000 * recent[len(recent) // 2]), age_max_ms=round(1000 * recent[-1]),
-                )
-            else:
-                st = worker.status()
-                sample.update(
-                    decoded=sum(c.decoded for c in st.cameras), dropped=sum(c.dropped for c in st.cameras),
-                    reconnects=sum(c.reconnects for c in st.cameras), records=st.records, state=",".join(c.state for c in st.cameras),
-                )
-            samples.append(sample)
-            if not as_json:
-                print("  ".join(f"{k}={v}" for k, v in sample.items()), flush=True)  # live progress, even into a file
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if src is not None:
-            src.stop()
-        if worker is not None:
-            worker.request_stop()
-            thread.join(60)
-    steady = [s["rss_mb"] for s in samples[1:]] or [s["rss_mb"] for s in samples]
-    summary = {
-        "mode": "ingest" if src is not None else "worker", "minutes": round((time.monotonic() - start) / 60, 2),
-        "rss_after_warmup_mb": steady[0] if steady else None, "rss_end_mb": steady[-1] if steady else None,
-        "rss_max_mb": max(steady) if steady else None, "samples": samples,
-    }
+
+    def _print(sample: dict) -> None:
+        if not as_json:
+            print("  ".join(f"{k}={v}" for k, v in sample.items()), flush=True)  # live progress, even into a file
+
+    summary = run_soak(worker=worker, source=src, minutes=minutes, interval_s=interval_s, consumer_ms=consumer_ms, on_sample=_print)
     if as_json:
         typer.echo(json.dumps(summary))
     else:

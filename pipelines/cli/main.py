@@ -1,17 +1,24 @@
-"""Entry point: importing each command module registers its commands on the shared apps."""
+"""Entry point: importing each command module registers its commands on the shared apps.
 
+The order of these imports is the order of the commands in ``epolice --help``.
+"""
+
+# isort: off
 from pipelines.cli import (  # noqa: F401  (imported for their registrations)
     models_cmd,
     detect_cmd,
-    engine_cmd,
-    plates_cmd,
+    eval_cmd,
+    keys_cmd,
     evidence_cmd,
+    records_cmd,
     live_cmd,
     review_cmd,
+    process_cmd,
+    worker_cmd,
     batch_cmd,
     bench_cmd,
-    riders_cmd,
 )
+# isort: on
 from pipelines.cli.app import app
 
 

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from pipelines.cli.app import fail, models_app
+from pipelines.cli.app import models_app
+from pipelines.cli.common import fail
 
 
 @models_app.command("list")

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from pipelines.cli.app import fail, review_app
+from pipelines.cli.app import review_app
+from pipelines.cli.common import PrintJsonOpt, fail, load_site_or_exit, open_store, store_errors
 
 if TYPE_CHECKING:
     from evidence.review.config import ReviewSettings
@@ -35,21 +36,17 @@ def _settings(config: Optional[Path], review_config: Optional[Path], db: Optiona
 
     from evidence.config import EvidenceConfig, StoreConfig
     from evidence.review.config import ReviewConfig, ReviewSettings
+    from pipelines.config import review_with_rules
 
     evidence, store, tz, review = EvidenceConfig(), StoreConfig(), "Asia/Shanghai", None
     if config is not None:
-        from pipelines.config import SiteConfigError, load_site
-
-        try:
-            site = load_site(config)
-        except SiteConfigError as exc:
-            raise fail(str(exc))
+        site = load_site_or_exit(config)
         evidence, store, tz = site.evidence, site.store, site.timezone
         review = site.review
     if review_config is not None:
         try:
             data = yaml.safe_load(review_config.read_text(encoding="utf-8")) or {}
-            review = ReviewConfig.model_validate(data)
+            review = review_with_rules(ReviewConfig.model_validate(data))
         except OSError as exc:
             raise fail(f"{review_config}: cannot read review settings ({exc.strerror or exc})")
         except yaml.YAMLError as exc:
@@ -57,21 +54,16 @@ def _settings(config: Optional[Path], review_config: Optional[Path], db: Optiona
         except ValidationError as exc:
             e = exc.errors()[0]
             raise fail(f"{review_config}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}")
+        except ValueError as exc:  # a rule the registry does not know
+            raise fail(f"{review_config}: {exc}")
     if db is not None:
         store = store.model_copy(update={"url": db})
-    return ReviewSettings(store=store, evidence=evidence, review=review or ReviewConfig(), timezone=tz)
+    return ReviewSettings(store=store, evidence=evidence, review=review or review_with_rules(ReviewConfig()), timezone=tz)
 
 
 def _open(settings: "ReviewSettings", must_exist: bool = False):
-    from evidence.review.app import open_store
-    from evidence.store import SchemaTooNew, StoreError
-
-    try:
-        return open_store(settings, must_exist=must_exist)
-    except (StoreError, SchemaTooNew) as exc:
-        raise fail(str(exc))
-    except Exception as exc:  # unreachable server, bad URL: one line, no traceback
-        raise fail(f"cannot open record store {settings.store.url}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    with store_errors(settings.store.url):
+        return open_store(settings.store, must_exist=must_exist)
 
 
 @review_app.command("serve")
@@ -142,7 +134,7 @@ def user_add(
 def audit_verify(
     config: Optional[Path] = ConfigOpt,
     db: Optional[str] = DbOpt,
-    json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
+    json_out: bool = PrintJsonOpt,
 ) -> None:
     """Recompute the audit log's hash chain; name the first broken entry. Exit 1 if it is broken."""
     import json

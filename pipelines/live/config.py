@@ -18,6 +18,9 @@ class LiveConfig(StrictModel):
     max_batch: int = Field(8, ge=1, description="most frames per detector call, across cameras")
     batch_wait_s: float = Field(0.04, ge=0, description="on a detection tick, wait this long for every live camera's frame")
     evidence_threads: int = Field(2, ge=1, description="threads packaging evidence off the inference loop")
+    evidence_max_in_flight: int = Field(
+        8, ge=1, description="packages queued or being written at once (each holds its clip frames); beyond it the loop waits"
+    )
     lease_ttl_s: float = Field(10.0, ge=0.3, description="camera lease lifetime; a dead worker's cameras move after at most this")
     claim_idle_s: float = Field(30.0, gt=0, description="record writer reclaims entries pending this long (writer died)")
     stream_maxlen: int | None = Field(100_000, ge=1000, description="approximate cap of the events stream; None = unbounded")

@@ -5,7 +5,7 @@ Threads:
   main loop       takes the newest frame of each camera; on each detection tick batches the
                   cameras that are due through the detector together; runs each camera's
                   engine; queues events;
-  evidence-N      packages evidence and writes/publishes records (pipelines.live.evidence);
+  evidence-N      packages evidence and writes/publishes records (pipelines.handoff);
   housekeeping    leases, alert and status publishing, spool replay: everything that talks
                   to Redis, so an outage never blocks the main loop;
   metrics-http    /metrics and /healthz.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import socket
 import threading
 import time
@@ -33,45 +32,28 @@ import redis
 from evidence.config import EvidenceConfig
 from evidence.signing import Signer
 from evidence.store.records import NewRecord
-from models.strict import StrictModel
 from pipelines.config import CameraConfig, SiteConfig
-from pipelines.engine import BoxDetector, CameraPipeline, PlateReader
-from pipelines.live.bus import CameraAlert, EventBus
+from pipelines.engine import BoxDetector, CameraPipeline, TrackPlateReader
+from pipelines.handoff.frames import CameraEvidence
+from pipelines.handoff.queue import EvidenceQueue
+from pipelines.handoff.writer import EvidenceWriter
+from pipelines.live.bus import EventBus
 from pipelines.live.config import LiveConfig
-from pipelines.live.evidence import CameraEvidence, EvidenceWriter, FrameIndex, PendingEvent, capture_context, package_input
+from pipelines.live.housekeeping import RedisHousekeeper
 from pipelines.live.leases import LeaseManager
 from pipelines.live.metrics import LiveMetrics, MetricsServer
 from pipelines.live.spool import DiskSpool
+from pipelines.live.status import CameraStatus, WorkerStatus
 from pipelines.live.writer import RecordSink, RecordWriter
 from vision.frame import Frame
 from vision.motion import MotionGate
-from vision.sources.health import CameraHealth, HealthEvent
+from vision.sources.health import HealthEvent
 from vision.sources.redact import mask_url
 from vision.sources.rtsp import RtspSource, validate_live_url
 
 log = logging.getLogger(__name__)
 
-
-class CameraStatus(CameraHealth):
-    decoded: int = 0
-    dropped: int = 0
-    reconnects: int = 0
-    source: str = ""  # masked URL
-
-
-class WorkerStatus(StrictModel):
-    """What ``/healthz`` serves and ``epolice status`` prints."""
-
-    worker: str
-    site_id: str
-    status: str  # "ok" when every owned camera is live, else "degraded"
-    started: datetime
-    updated: datetime
-    redis: str | None = None  # "ok" / "down" / None without Redis
-    spooled: int = 0
-    evidence_in_flight: int = 0
-    records: int = 0
-    cameras: list[CameraStatus]
+EVIDENCE_GRACE_S = 5.0  # a camera that went dark: its waiting events are packaged this long after their clip's end
 
 
 @dataclass
@@ -104,7 +86,7 @@ class LiveWorker:
         signer: Signer,
         cameras: list[str] | None = None,
         helmet_detector: BoxDetector | None = None,
-        plate_reader: PlateReader | None = None,
+        plate_reader: TrackPlateReader | None = None,
         store: RecordSink | None = None,
         redis_client: redis.Redis | None = None,
         run_writer: bool = True,
@@ -130,23 +112,30 @@ class LiveWorker:
         self._wanted_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._alerts: queue.Queue[HealthEvent] = queue.Queue()
         self.records = 0
         self.metrics = LiveMetrics(lambda: [c.source for c in self._snapshot_cams()])
         self.metrics_server = MetricsServer(self.metrics, self.status_doc, metrics_port, metrics_host) if metrics_port is not None else None
         self.spool = DiskSpool(live.spool_dir / "outbox")
         self.bus = EventBus(redis_client, site.id, self.spool, live.stream_maxlen) if redis_client is not None else None
         self.leases = LeaseManager(redis_client, site.id, self.worker_id, int(live.lease_ttl_s * 1000)) if redis_client is not None else None
+        self.housekeeper = (
+            RedisHousekeeper(
+                redis_client, self.bus, self.leases, self.spool, live, site.id, self.worker_id, list(self.camera_configs),
+                status=self.status, on_owned=self._owned,
+            )
+            if redis_client is not None
+            else None
+        )
         self.writer = (
             RecordWriter(redis_client, site.id, store, consumer=self.worker_id, claim_idle_ms=int(live.claim_idle_s * 1000))
             if redis_client is not None and store is not None and run_writer
             else None
         )
         self.evidence = EvidenceWriter(
-            evidence_cfg, signer, self._deliver, live.spool_dir / "failed", live.evidence_threads, on_done=self._evidence_done
+            evidence_cfg, signer, self._deliver, live.spool_dir / "failed", live.evidence_threads,
+            on_done=self._evidence_done, max_in_flight=live.evidence_max_in_flight,
         )
-        self.evidence_cfg = evidence_cfg
-        self._redis_ok: bool | None = None if redis_client is None else True
+        self.handoff = EvidenceQueue(evidence_cfg, self.evidence, grace_s=EVIDENCE_GRACE_S)
         self._tick_period = 1.0 / max(c.detect_fps for c in self.camera_configs.values())
         self._next_tick = 0.0
         self._threads: list[threading.Thread] = []
@@ -176,14 +165,14 @@ class LiveWorker:
         """Reader thread: count and queue; publishing happens on the housekeeping thread."""
         if event.kind in ("alert", "recovery"):
             self.metrics.alerts.labels(event.camera_id, event.kind).inc()
-            if self.bus is not None:  # without Redis the alert is the log line and the metric
-                self._alerts.put(event)
+            if self.housekeeper is not None:  # without Redis the alert is the log line and the metric
+                self.housekeeper.alerts.put(event)
 
     def _start_camera(self, cam_id: str) -> None:
         cfg = self.camera_configs[cam_id]
         pipeline = CameraPipeline(cfg, self.site, self.detector, self.helmet_detector, self.plate_reader)
         source = RtspSource(cam_id, cfg.source, self.live.rtsp, on_health=self._on_health, notify=self._wake, size=cfg.frame_size)
-        evidence = CameraEvidence(pipeline, capture_context(self.site, cfg), FrameIndex(self.site.engine.ring_seconds))
+        evidence = CameraEvidence.of(pipeline, self.site)
         with self._cams_lock:
             self.cams[cam_id] = _Camera(cfg, source, evidence, MotionGate(self.live.motion))
         source.start()
@@ -195,9 +184,16 @@ class LiveWorker:
             cam = self.cams.pop(cam_id, None)
         if cam is None:
             return
-        self._flush_pending(cam, force=True)
+        self.handoff.service(force=True, camera_id=cam_id)
         threading.Thread(target=cam.source.stop, name=f"stop-{cam_id}", daemon=True).start()
         log.info("camera stopped", extra={"camera": cam_id})
+
+    def _owned(self, cameras: set[str], changed: bool) -> None:
+        """Housekeeping thread: the cameras this worker holds leases on now."""
+        with self._wanted_lock:
+            self._wanted = cameras
+        if changed:
+            self._wake.set()
 
     def _reconcile(self) -> None:
         with self._wanted_lock:
@@ -242,7 +238,7 @@ class LiveWorker:
                         frames[cam.config.id] = frame
                         missing.remove(cam)
         if not frames:
-            self._service_evidence()
+            self.handoff.service()
             return 0
         batch = [(cam, frames[cam.config.id]) for cam in cams if cam.config.id in frames]
         now = time.time()
@@ -278,10 +274,8 @@ class LiveWorker:
                 for ev in events:
                     self.metrics.violations.labels(cam_id, ev.rule).inc()
                     log.info("violation", extra={"camera": cam_id, "rule": ev.rule, "track": ev.track_id, "event_key": ev.event_key})
-                    cam.evidence.pending.append(
-                        PendingEvent(ev, frame.pts, frame.pts + self.evidence_cfg.clip_after_s, time.monotonic() + self.evidence_cfg.clip_after_s + 5.0)
-                    )
-        self._service_evidence()
+                    self.handoff.add(cam.evidence, ev, frame.pts)
+        self.handoff.service()
         return len(batch)
 
     def _guard(self, cam: _Camera, fn: Callable[[], object]) -> object:
@@ -290,30 +284,6 @@ class LiveWorker:
         except Exception:  # noqa: BLE001 - one camera's bad frame must not stop the site
             log.exception("engine failed on a frame", extra={"camera": cam.config.id})
             return None
-
-    def _service_evidence(self) -> None:
-        for cam in self._snapshot_cams():
-            self._flush_pending(cam, force=False)
-
-    def _flush_pending(self, cam: _Camera, force: bool) -> None:
-        ev = cam.evidence
-        if not ev.pending:
-            return
-        last_pts = ev.index.last_pts
-        now = time.monotonic()
-        keep: list[PendingEvent] = []
-        for p in ev.pending:
-            if force or last_pts >= p.due_pts or now >= p.due_mono:
-                try:
-                    inp = package_input(ev, p, self.evidence_cfg)
-                except Exception:  # noqa: BLE001
-                    log.exception("collecting evidence frames failed", extra={"camera": cam.config.id, "event_key": p.event.event_key})
-                    self.evidence.save_failed(p.event)
-                    continue
-                self.evidence.submit(inp)
-            else:
-                keep.append(p)
-        ev.pending = keep
 
     def run(self) -> int:
         """Run until :meth:`request_stop`; then shut down gracefully. Returns the exit code (0)."""
@@ -336,8 +306,8 @@ class LiveWorker:
     def start(self) -> None:
         if self.metrics_server is not None:
             self.metrics_server.start()
-        if self.redis is not None:
-            self._spawn(self._housekeeping, "housekeeping")
+        if self.housekeeper is not None:
+            self._spawn(lambda: self.housekeeper.run(self._stop), "housekeeping")
             if self.writer is not None:
                 self._spawn(lambda: self.writer.run(self._stop), "record-writer")
         log.info(
@@ -355,8 +325,7 @@ class LiveWorker:
         self._stop.set()
         log.info("worker stopping", extra={"worker": self.worker_id})
         cams = self._snapshot_cams()
-        for cam in cams:
-            self._flush_pending(cam, force=True)
+        self.handoff.service(force=True)
         stoppers = [threading.Thread(target=c.source.stop, daemon=True) for c in cams]
         for t in stoppers:
             t.start()
@@ -379,52 +348,6 @@ class LiveWorker:
             self.metrics_server.stop()
         log.info("worker stopped", extra={"worker": self.worker_id, "records": self.records, "unfinished_saved": unfinished, "spooled": len(self.spool)})
 
-    # -- housekeeping (Redis) ------------------------------------------------------------------------
-    def _housekeeping(self) -> None:
-        assert self.leases is not None and self.bus is not None and self.redis is not None
-        period = min(self.live.lease_ttl_s / 3.0, self.live.status_interval_s)
-        last_status = 0.0
-        while not self._stop.is_set():
-            try:
-                changes = self.leases.balance(sorted(self.camera_configs))
-                with self._wanted_lock:
-                    self._wanted = set(self.leases.owned)
-                if changes.acquired or changes.lost or changes.released:
-                    self._wake.set()
-                self._publish_alerts()
-                if len(self.spool):
-                    self.bus.replay()
-                if time.monotonic() - last_status >= self.live.status_interval_s:
-                    self._publish_status()
-                    last_status = time.monotonic()
-                if self._redis_ok is False:
-                    log.info("redis reachable again", extra={"spooled": len(self.spool)})
-                self._redis_ok = True
-            except redis.RedisError as exc:
-                if self._redis_ok:
-                    log.warning("redis unreachable; keeping owned cameras, spooling events", extra={"error": str(exc)})
-                self._redis_ok = False
-            self._stop.wait(period)
-
-    def _publish_alerts(self) -> None:
-        assert self.bus is not None
-        while True:
-            try:
-                ev = self._alerts.get_nowait()
-            except queue.Empty:
-                return
-            self.bus.publish_alert(
-                CameraAlert(
-                    site_id=self.site.id, camera_id=ev.camera_id, kind=ev.kind, state=ev.state, wall_time=ev.wall_time,
-                    down_for_s=round(ev.down_for_s, 3), reason=ev.reason, worker=self.worker_id,
-                )
-            )
-
-    def _publish_status(self) -> None:
-        assert self.redis is not None
-        ttl = int(self.live.status_interval_s * 3000)
-        self.redis.set(status_key(self.site.id, self.worker_id), self.status().model_dump_json(), px=ttl)
-
     # -- status ------------------------------------------------------------------------------------
     def status(self) -> WorkerStatus:
         cams = []
@@ -439,13 +362,11 @@ class LiveWorker:
         ok = bool(cams) and all(c.state == "live" for c in cams)
         return WorkerStatus(
             worker=self.worker_id, site_id=self.site.id, status="ok" if ok else "degraded", started=self.started,
-            updated=datetime.now(timezone.utc), redis=None if self._redis_ok is None else ("ok" if self._redis_ok else "down"),
-            spooled=len(self.spool), evidence_in_flight=self.evidence.in_flight, records=self.records, cameras=cams,
+            updated=datetime.now(timezone.utc), redis=None if self.housekeeper is None else ("ok" if self.housekeeper.ok else "down"),
+            spooled=len(self.spool), evidence_in_flight=self.evidence.in_flight, evidence_waiting=len(self.handoff),
+            records=self.records, cameras=cams,
         )
 
     def status_doc(self) -> dict:
         return self.status().model_dump(mode="json")
 
-
-def status_key(site_id: str, worker_id: str) -> str:
-    return f"epolice:{site_id}:status:{worker_id}"

@@ -1,4 +1,5 @@
-"""Types every rule shares: zones with time windows, the rule decision, and its key-frame references.
+"""Types every rule shares: zones with time windows, the rule decision, its key-frame references,
+and ``RuleSpec``, the registry entry that describes a rule to the rest of the system.
 
 A rule returns a ``Decision`` (plain facts about one track); the engine turns it into an
 ``evidence.event.ViolationEvent`` by adding the site, camera and plate. Keeping the decision free
@@ -7,20 +8,19 @@ of site/camera identity is what lets rules be pure functions tested on synthetic
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from evidence.event import Box, KeyFrame, PlateFacts, RuleName, ViolationEvent
+from evidence.config import ViolationCode
+from evidence.event import Box, KeyFrame, PlateFacts, ViolationEvent
 from models.strict import StrictModel
 from vision.geometry import Polygon
 from vision.track_history import TrackHistory, TrackPoint
-
-ZoneKind = Literal["no_parking", "no_u_turn"]
-RULE_NAMES: tuple[str, ...] = ("helmet", "passengers", "u_turn", "parking")
 
 
 class TimeWindow(StrictModel):
@@ -77,7 +77,7 @@ class Zone:
     """A zone as the rules see it: polygon, kind, and when the restricted act is allowed anyway."""
 
     zone_id: str
-    kind: ZoneKind
+    kind: str  # one of the registry's zone kinds (pipelines.rules.registry.ZONE_KINDS)
     polygon: Polygon
     allowed: tuple[TimeWindow, ...] = ()
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
@@ -122,13 +122,19 @@ class KeyFrameRef:
 class Decision:
     """What a rule concluded about one track: the span, the frames that show it, the facts."""
 
-    rule: RuleName
+    rule: str
     track_id: int
     vehicle_class: str
     start: TrackPoint
     end: TrackPoint
     key_frames: tuple[KeyFrameRef, ...]
     facts: dict[str, float | int | str | bool | list[float] | list[int] | list[str]]
+
+    @classmethod
+    def of(cls, rule: str, history: TrackHistory, start: TrackPoint, end: TrackPoint, key_frames: Sequence[KeyFrameRef],
+           facts: dict[str, Any]) -> "Decision":
+        """A decision about the track of ``history`` (its id and class), from ``start`` to ``end``."""
+        return cls(rule, history.track_id, history.class_name, start, end, tuple(key_frames), facts)
 
     def to_event(
         self,
@@ -175,7 +181,7 @@ def point_at(history: TrackHistory, seq: int) -> TrackPoint | None:
 
 
 def rider_decision(
-    rule: RuleName, history: TrackHistory, shown: Sequence[Any], first_seq: int, last_seq: int, facts: dict[str, Any]
+    rule: str, history: TrackHistory, shown: Sequence[Any], first_seq: int, last_seq: int, facts: dict[str, Any]
 ) -> Decision:
     """Decision of a rider rule (helmet, passengers): key frames at the ``shown`` observations in time
     order, span from the first to the last offending observation."""
@@ -183,13 +189,28 @@ def rider_decision(
     key_frames = [KeyFrameRef.at(p, "violation") for p in points if p is not None]
     start = point_at(history, first_seq) or history.points[0]
     end = point_at(history, last_seq) or history.points[-1]
-    return Decision(
-        rule=rule,
-        track_id=history.track_id,
-        vehicle_class=history.class_name,
-        start=start,
-        end=end,
-        key_frames=tuple(key_frames or [KeyFrameRef.at(end, "violation")]),
-        facts=facts,
-    )
+    return Decision.of(rule, history, start, end, key_frames or [KeyFrameRef.at(end, "violation")], facts)
 
+
+
+Evaluate = Callable[[TrackHistory, Sequence[Zone], Any], "Decision | None"]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule as the registry lists it (see pipelines.rules.registry).
+
+    ``evaluate(history, zones, cfg)`` is pure: it never decodes, detects or writes.
+    """
+
+    name: str  # the rule's id in site files, events and records
+    config: type[RuleConfig]  # its section under ``rules:`` in the site file
+    evaluate: Evaluate
+    code: ViolationCode  # default violation code and Chinese name (illustrative; sites set theirs)
+    labels: Mapping[str, str]  # display name by review-app language ("zh", "en")
+    zone_kinds: tuple[str, ...] = ()  # zone kinds it acts in; a camera without such zones never fires it
+    on_trail_tick: bool = False  # stationary rules: evaluated once per trail tick (about 1 s), not every detection
+    needs_heads: bool = False  # the engine runs the helmet model on the riders of this rule's vehicles
+    # longest a violation can take to be decided after it starts, from the rule's config (None: the
+    # batch default of 30 s); batch segments overlap by at least this much
+    decides_within_s: Callable[[Any], float] | None = None

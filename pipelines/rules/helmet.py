@@ -8,10 +8,12 @@ of the last ``n`` helmet-model looks at the vehicle found a rider head classifie
 from __future__ import annotations
 
 from collections import Counter
+from typing import Sequence
 
 from pydantic import Field, model_validator
 
-from pipelines.rules.base import Decision, RuleConfig, rider_decision
+from evidence.config import ViolationCode
+from pipelines.rules.base import Decision, RuleConfig, RuleSpec, Zone, rider_decision
 from vision.riders import RiderObservation
 from vision.track_history import TrackHistory
 
@@ -44,7 +46,7 @@ def no_helmet_confidence(obs: RiderObservation) -> float:
     return max((h.confidence for h in obs.heads if not h.helmet), default=0.0)
 
 
-def evaluate(history: TrackHistory, cfg: HelmetConfig) -> Decision | None:
+def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: HelmetConfig) -> Decision | None:
     """Decide on one track from its rider observations (only those where the helmet model looked)."""
     if not cfg.enabled or history.class_name not in cfg.classes:
         return None
@@ -70,3 +72,9 @@ def evaluate(history: TrackHistory, cfg: HelmetConfig) -> Decision | None:
         "max_confidence": round(float(max(c for c, _ in bad)), 3),
     }
     return rider_decision("helmet", history, [o for _, o in best], bad[0][1].seq, bad[-1][1].seq, facts)
+
+
+SPEC = RuleSpec(
+    "helmet", HelmetConfig, evaluate, needs_heads=True, labels={"zh": "未戴头盔", "en": "No helmet"},
+    code=ViolationCode(code="1240", name="驾驶摩托车不按规定戴安全头盔"),
+)

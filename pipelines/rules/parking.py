@@ -17,11 +17,13 @@ asks of a record.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from pydantic import Field
 
+from evidence.config import ViolationCode
 from models.domain import VEHICLE_CLASSES
-from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, Zone
+from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, RuleSpec, Zone
 from vision.track_history import TrackHistory, TrackPoint
 
 MIN_EVIDENCE_SPAN_S = 10.0
@@ -65,7 +67,7 @@ def dwell(history: TrackHistory, zone: Zone, cfg: ParkingConfig) -> list[TrackPo
     return stay
 
 
-def evaluate(history: TrackHistory, zones: list[Zone], cfg: ParkingConfig) -> Decision | None:
+def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: ParkingConfig) -> Decision | None:
     if not cfg.enabled or history.class_name not in cfg.classes:
         return None
     need = max(cfg.min_dwell_s, MIN_EVIDENCE_SPAN_S)
@@ -83,14 +85,9 @@ def evaluate(history: TrackHistory, zones: list[Zone], cfg: ParkingConfig) -> De
         n = cfg.key_frames
         picks = [stay[round(i * (len(stay) - 1) / (n - 1))] for i in range(n)]
         roles = ["first"] + [f"middle{i}" if n > 3 else "middle" for i in range(1, n - 1)] + ["last"]
-        return Decision(
-            rule="parking",
-            track_id=history.track_id,
-            vehicle_class=history.class_name,
-            start=stay[0],
-            end=stay[-1],
-            key_frames=tuple(KeyFrameRef.at(p, r) for p, r in zip(picks, roles)),
-            facts={
+        return Decision.of(
+            "parking", history, stay[0], stay[-1], [KeyFrameRef.at(p, r) for p, r in zip(picks, roles)],
+            {
                 "zone": zone.zone_id,
                 "dwell_s": round(seconds, 1),
                 "min_dwell_s": float(cfg.min_dwell_s),
@@ -100,3 +97,9 @@ def evaluate(history: TrackHistory, zones: list[Zone], cfg: ParkingConfig) -> De
             },
         )
     return None
+
+
+SPEC = RuleSpec(
+    "parking", ParkingConfig, evaluate, zone_kinds=("no_parking",), on_trail_tick=True, decides_within_s=lambda c: c.min_dwell_s + 10.0,
+    labels={"zh": "违法停车", "en": "Illegal parking"}, code=ViolationCode(code="1039", name="机动车违反规定停放、临时停车"),
+)

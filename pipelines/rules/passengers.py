@@ -8,10 +8,12 @@ box (a pedestrian behind the bike) never fires.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Sequence
 
 from pydantic import Field, model_validator
 
-from pipelines.rules.base import Decision, RuleConfig, rider_decision
+from evidence.config import ViolationCode
+from pipelines.rules.base import Decision, RuleConfig, RuleSpec, Zone, rider_decision
 from vision.track_history import TrackHistory
 
 
@@ -35,7 +37,7 @@ class PassengersConfig(RuleConfig):
         return self
 
 
-def evaluate(history: TrackHistory, cfg: PassengersConfig) -> Decision | None:
+def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: PassengersConfig) -> Decision | None:
     if not cfg.enabled:
         return None
     limit = cfg.max_people.get(history.class_name)
@@ -48,3 +50,9 @@ def evaluate(history: TrackHistory, cfg: PassengersConfig) -> Decision | None:
     voted = Counter(o.count for o in over).most_common(1)[0][0]
     facts = {"riders": int(voted), "max_allowed": int(limit), "frames_over": len(over), "observations": len(window)}
     return rider_decision("passengers", history, sorted(over, key=lambda o: -o.count)[:3], over[0].seq, over[-1].seq, facts)
+
+
+SPEC = RuleSpec(
+    "passengers", PassengersConfig, evaluate, labels={"zh": "违法载人", "en": "Illegal passengers"},
+    code=ViolationCode(code="1232", name="驾驶摩托车载人超过核定人数"),
+)

@@ -13,11 +13,13 @@ Guards against the known false alarms:
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from pydantic import Field
 
+from evidence.config import ViolationCode
 from models.domain import VEHICLE_CLASSES
-from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, Zone
+from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, RuleSpec, Zone
 from vision.geometry import angle_diff, heading_deg, net_turn
 from vision.track_history import TrackHistory, TrackPoint
 
@@ -62,7 +64,7 @@ def _travel(points: list[TrackPoint]) -> float:
     return math.hypot(b[0] - a[0], b[1] - a[1])
 
 
-def evaluate(history: TrackHistory, zones: list[Zone], cfg: UTurnConfig) -> Decision | None:
+def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: UTurnConfig) -> Decision | None:
     if not cfg.enabled or history.class_name not in cfg.classes:
         return None
     points = history.detected_points()
@@ -95,14 +97,10 @@ def evaluate(history: TrackHistory, zones: list[Zone], cfg: UTurnConfig) -> Deci
             continue
         middle = [p for p in moving if entry[-1].t < p.t < exit_[0].t] or moving
         turn = min(middle, key=lambda p: abs(abs(angle_diff(h_in, p.heading)) - 90.0))
-        return Decision(
-            rule="u_turn",
-            track_id=history.track_id,
-            vehicle_class=history.class_name,
-            start=run[0],
-            end=run[-1],
-            key_frames=(KeyFrameRef.at(run[0], "approach"), KeyFrameRef.at(turn, "turn"), KeyFrameRef.at(run[-1], "exit")),
-            facts={
+        return Decision.of(
+            "u_turn", history, run[0], run[-1],
+            [KeyFrameRef.at(run[0], "approach"), KeyFrameRef.at(turn, "turn"), KeyFrameRef.at(run[-1], "exit")],
+            {
                 "zone": zone.zone_id,
                 "heading_change_deg": round(change, 1),
                 "entry_heading_deg": round(h_in, 1),
@@ -112,3 +110,9 @@ def evaluate(history: TrackHistory, zones: list[Zone], cfg: UTurnConfig) -> Deci
             },
         )
     return None
+
+
+SPEC = RuleSpec(
+    "u_turn", UTurnConfig, evaluate, zone_kinds=("no_u_turn",), labels={"zh": "违法掉头", "en": "Illegal U-turn"},
+    code=ViolationCode(code="1044", name="在禁止掉头的地点掉头"),
+)

@@ -12,12 +12,13 @@ answer for white and black plates, which it cannot name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
-PlateColorName = str  # one of evidence.event.PlateColor
+# The same values as evidence.event.PlateColor: the arrows keep vision from importing evidence.
+PlateColorName = Literal["blue", "yellow", "green", "white", "black", "unknown"]
 
 
 @dataclass(frozen=True)

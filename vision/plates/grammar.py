@@ -98,9 +98,6 @@ KIND_COLOR: dict[str, str | None] = {
 }
 # width / height of a double-row plate below which it is a motorcycle plate (220x140 = 1.57 vs 440x220 = 2)
 MOTORCYCLE_MAX_ASPECT = 1.8
-# Colours a format may show; a read whose pixels say otherwise is still reported (colour comes from
-# the format where it is fixed), but standard plates never read as green/white/... by accident.
-STANDARD_COLORS = frozenset({"blue", "yellow", "black", "white"})
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,15 @@
 
 The detector's corners hug the plate's outer edge; a small outward margin keeps the first and
 last characters whole when a corner lands a few pixels inside. Output is at the recogniser's
-working scale (48 px high per text row) so no further resampling blurs it.
+working scale (48 px high per text row) so no further resampling blurs it. Chinese plates are
+440 x 140 mm (single row) or 440 x 220 mm (double row, top row about a third of the height); which
+quads are tried as double-row is the reader's choice (``PlateReaderConfig.double_row_max_aspect``).
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-
-# Chinese plates: single row 440 x 140 mm; double row 440 x 220 mm (top row ~ 1/3 of the height).
-SINGLE_ASPECT = 440 / 140
-DOUBLE_ASPECT = 440 / 220
 
 
 def expand_quad(corners: np.ndarray, margin_x: float, margin_y: float) -> np.ndarray:
@@ -43,11 +41,6 @@ def rectify(image: np.ndarray, corners: np.ndarray, height: int = 48, margin_x: 
     quad = expand_quad(corners, margin_x, margin_y)
     a = aspect if aspect is not None else quad_aspect(quad)
     return warp(image, quad, max(16, round(height * a)), height)
-
-
-def is_double_row(corners: np.ndarray) -> bool:
-    """Double-row plates are about 2:1; single-row ones about 3.1:1 (squeezed by tilt rarely below 2.5)."""
-    return quad_aspect(corners) < (SINGLE_ASPECT + DOUBLE_ASPECT) / 2
 
 
 def split_rows(corners: np.ndarray, top_fraction: float = 0.36) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from vision.plates.color import PlateColorName
+
 PlateStatus = Literal["confirmed", "unconfirmed", "unreadable"]
 PLATE_STATUSES: tuple[PlateStatus, ...] = ("confirmed", "unconfirmed", "unreadable")
 
@@ -49,25 +51,41 @@ class PlateCandidate:
     readers: tuple[str, ...]  # which recognisers read exactly this text (at least one)
     confidence: float  # mean character confidence of its best read (tracks: its vote share)
     kind: str | None = None
-    color: str = "unknown"
+    color: PlateColorName = "unknown"
 
 
 @dataclass(frozen=True)
 class PlateRead:
-    """A plate as read (once per photo plate or once per track). ``text`` is None unless confirmed."""
+    """A plate as read: what ``PlateReader.read_track`` returns once per track, and ``read_image``
+    once per plate in a photo. Consumers (the engine's evidence facts, the plate evaluation) rely on:
+
+    - ``status`` / ``candidates`` / ``reader_reads``: see the module docstring.
+    - ``text``: the confirmed plate (e.g. ``"沪A12345"``), or None when unconfirmed or unreadable;
+      ``reason`` then says why in one line (no plate found, no valid read, readers disagree).
+    - ``color``: the background colour; fixed by the format where it is (police: white), else from
+      the colour classifier or the pixels.
+    - ``agreement``: 0..1. For a track, the confidence mass behind the voted characters over the most
+      there could be; for a photo plate, its mean character confidence. 0 when nothing valid was read.
+    - ``reads``: how many plate crops were read (and voted, for a track); 0 when no plate was found.
+
+    The rest describes the chosen view: ``char_confidences`` per character, ``rows`` (1 or 2),
+    ``kind`` (the grammar's plate format, e.g. ``"standard"``, ``"new_energy_small"``), ``box`` and
+    ``corners`` (TL, TR, BR, BL) in pixels of the image read (the chosen vehicle crop for a track),
+    the detector's ``detection_score``, and ``raw``, what the first recogniser output before the grammar.
+    """
 
     text: str | None
-    color: str = "unknown"
+    color: PlateColorName = "unknown"
     agreement: float = 0.0
     reason: str | None = None
     char_confidences: tuple[float, ...] = ()
     rows: int = 1
     kind: str | None = None
-    box: tuple[float, float, float, float] | None = None  # input pixels (of the chosen crop for tracks)
-    corners: tuple[tuple[float, float], ...] | None = None  # TL, TR, BR, BL
+    box: tuple[float, float, float, float] | None = None
+    corners: tuple[tuple[float, float], ...] | None = None
     detection_score: float = 0.0
-    raw: str = ""  # what the first recogniser output before the grammar
-    reads: int = 0  # crops read (voted)
+    raw: str = ""
+    reads: int = 0
     status: PlateStatus = "unreadable"
     candidates: tuple[PlateCandidate, ...] = ()
     reader_reads: tuple[ReaderRead, ...] = ()  # of the chosen crop

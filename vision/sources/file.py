@@ -19,16 +19,10 @@ from pathlib import Path
 
 from vision.frame import Frame
 from vision.sources.clock import ClockConfig, ClockStart, localize, resolve_start
-from vision.sources.ffmpeg import (
-    DecodeError,
-    MediaInfo,
-    ProbeError,
-    RawVideoPipe,
-    first_frame_pts,
-    open_rawvideo_pipe,
-    output_size,
-    probe,
-)
+from vision.sources.ffmpeg.command import output_size
+from vision.sources.ffmpeg.errors import DecodeError, ProbeError
+from vision.sources.ffmpeg.probe import MediaInfo, probe
+from vision.sources.ffmpeg.rawvideo import RawVideoPipe, first_frame_pts, open_rawvideo_pipe
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +81,7 @@ class FileSource:
             self.clock_start = ClockStart(start=localize(start_time, clock.tz), source="start_time")
         else:
             self.clock_start = resolve_start(self.path, clock, creation_time=self.info.creation_time, duration=self.info.duration)
-        # Stats of the last frames() run (for summaries and benchmarks).
-        self.frames_decoded = 0
-        self.frames_yielded = 0
+        # What the last frames() run noticed (for summaries and benchmarks).
         self.fell_back_to_software = False
         self.warnings: list[str] = []
 
@@ -140,7 +132,6 @@ class FileSource:
         """Decode and yield frames; raise DecodeError after the last good frame if the file is damaged."""
         number = self._seq_from_pts()
         pipe = self._open()
-        self.frames_decoded = self.frames_yielded = 0
         self.warnings = []
         base = self.info.start_time
         last_seq = -1
@@ -149,11 +140,9 @@ class FileSource:
                 pts = round(raw.pts - base, 6)  # microseconds: drop float noise from time-base arithmetic
                 seq = max(number(pts, raw.index), last_seq + 1)  # strictly increasing, even for jittery VFR
                 last_seq = seq
-                self.frames_yielded += 1
                 yield Frame(camera_id=self.camera_id, seq=seq, pts=pts, wall_time=self.clock_start.at(pts), image=raw.image)
         finally:
             pipe.close()
-        self.frames_decoded = pipe.decoded
         self.fell_back_to_software = pipe.fell_back_to_software
         self._check(pipe)
 

@@ -64,7 +64,6 @@ class HealthMonitor:
         self._lock = threading.Lock()
         now = time.monotonic()
         self.state: HealthState = "connecting"
-        self._since = now
         self._since_wall = datetime.now(timezone.utc)
         self._down_since: float | None = now
         self._last_frame: float | None = None
@@ -75,7 +74,6 @@ class HealthMonitor:
         if state == self.state:
             return
         previous, self.state = self.state, state
-        self._since = now
         self._since_wall = datetime.now(timezone.utc)
         down = 0.0 if self._down_since is None else now - self._down_since
         out.append(HealthEvent(self.camera_id, "state", state, previous, self._since_wall, down, reason))

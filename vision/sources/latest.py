@@ -23,7 +23,6 @@ class LatestQueue(Generic[T]):
         self._items: deque[T] = deque()
         self._cond = threading.Condition()
         self._dropped = 0
-        self._put = 0
         self._closed = False
         self._notify = notify
 
@@ -36,7 +35,6 @@ class LatestQueue(Generic[T]):
                 dropped += 1
             self._items.append(item)
             self._dropped += dropped
-            self._put += 1
             self._cond.notify()
         if self._notify is not None:
             self._notify.set()
@@ -65,16 +63,8 @@ class LatestQueue(Generic[T]):
             self._cond.notify_all()
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
     def dropped(self) -> int:
         return self._dropped
-
-    @property
-    def put_count(self) -> int:
-        return self._put
 
     def __len__(self) -> int:
         with self._cond:

@@ -1,7 +1,7 @@
 """A live camera that never gives up: RTSP over TCP through FFmpeg, reconnecting forever.
 
 One reader thread per camera probes the stream, opens the shared rawvideo pipe
-(``vision.sources.ffmpeg``) with a socket timeout, and pushes each frame into a
+(``vision.sources.ffmpeg.rawvideo``) with a socket timeout, and pushes each frame into a
 :class:`~vision.sources.latest.LatestQueue` that keeps only the newest frames, so a slow
 consumer sees fresh frames and the drops are counted instead of latency growing. When the
 stream ends, errors, or delivers nothing for ``reconnect_after_s``, the reader closes FFmpeg
@@ -29,14 +29,17 @@ from pydantic import Field
 from models.strict import StrictModel
 from vision.frame import Frame
 from vision.sources.backoff import Backoff, BackoffConfig
-from vision.sources.ffmpeg import FFmpegError, PipeTimeout, RawVideoPipe, open_rawvideo_pipe, output_size, probe
+from vision.sources.ffmpeg.command import output_size
+from vision.sources.ffmpeg.errors import FFmpegError, PipeTimeout
+from vision.sources.ffmpeg.probe import probe
+from vision.sources.ffmpeg.rawvideo import RawVideoPipe, open_rawvideo_pipe
 from vision.sources.health import HealthEvent, HealthMonitor
 from vision.sources.latest import LatestQueue
 from vision.sources.redact import RedactingFilter, mask_url, redact, register_url_secrets
 
 log = logging.getLogger(__name__)
-# The shared FFmpeg module logs commands and sources, which hold the camera URL: redact at the
-# originating loggers, so every handler (files, JSON, pytest's caplog) sees masked text.
+# The FFmpeg package logs commands and sources, which hold the camera URL, to its one package logger:
+# redact at the originating loggers, so every handler (files, JSON, pytest's caplog) sees masked text.
 for _name in (__name__, "vision.sources.ffmpeg"):
     if not any(isinstance(f, RedactingFilter) for f in logging.getLogger(_name).filters):
         logging.getLogger(_name).addFilter(RedactingFilter())

@@ -1,0 +1,148 @@
+"""What the CLI modules share: one error line instead of a traceback, the site file loaded or that
+line, the record store opened one way, where the batch ledger lives, and option groups that several
+commands declare once (``with_options``)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from evidence.config import EvidenceConfig, StoreConfig
+    from evidence.store import RecordStore
+    from pipelines.config import SiteConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one clear error line (no traceback) and return the Exit to raise."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def load_site_or_exit(path: Path) -> "SiteConfig":
+    """The validated site file, or exit 2 with its error (the file and every bad field named)."""
+    from pipelines.config import SiteConfigError, load_site
+
+    try:
+        return load_site(path)
+    except SiteConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+@contextmanager
+def store_errors(url: str) -> Iterator[None]:
+    """Turn a failure to open the record store at ``url`` into one error line."""
+    from evidence.store import SchemaTooNew, StoreError
+
+    try:
+        yield
+    except (StoreError, SchemaTooNew) as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # unreachable server, bad URL: one line, no traceback
+        raise fail(f"cannot open record store {url}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def open_store(cfg: "StoreConfig", *, must_exist: bool = False) -> "RecordStore":
+    """The record store of ``cfg``, migrated (``must_exist``: never create a SQLite file), or one error line."""
+    from evidence.store import RecordStore
+
+    with store_errors(cfg.url):
+        return RecordStore.from_config(cfg, must_exist=must_exist)
+
+
+def site_sections(site: Optional[Path]) -> tuple["EvidenceConfig", "StoreConfig"]:
+    """The site file's ``evidence:`` and ``store:`` sections, or their defaults without a site file."""
+    from evidence.config import EvidenceConfig, StoreConfig
+
+    if site is None:
+        return EvidenceConfig(), StoreConfig()
+    cfg = load_site_or_exit(site)
+    return cfg.evidence, cfg.store
+
+
+def existing_store(site: Optional[Path], db: Optional[str]) -> "RecordStore":
+    """The record store at ``--db``, else the site's (or the default); it must exist already."""
+    _, cfg = site_sections(site)
+    return open_store(cfg.model_copy(update={"url": db}) if db else cfg, must_exist=True)
+
+
+def trusted_key(site: Optional[Path], key: Optional[Path]):  # noqa: ANN201 - Ed25519PublicKey
+    """The public key evidence is checked against: ``--key``, else the site's (or the default) public key."""
+    from evidence.signing import KeyFileError, load_public_key
+
+    ev_cfg, _ = site_sections(site)
+    try:
+        return load_public_key(key or ev_cfg.public_key_path)
+    except KeyFileError as exc:
+        raise fail(str(exc)) from None
+
+
+def ledger_path(explicit: Optional[Path], site: Optional["SiteConfig"]) -> Path:
+    """``--ledger``, else where the site's store config puts it (``StoreConfig.resolved_ledger_path``)."""
+    from evidence.config import StoreConfig
+
+    return explicit or (site.store if site is not None else StoreConfig()).resolved_ledger_path
+
+
+def detector_or_exit(model: str, conf: float, iou: float, threads: Optional[int]):  # noqa: ANN201 - Detector
+    """A registry Detector, or one clean error line naming the fix (missing/corrupt/unknown model)."""
+    from models.registry import ModelMissingError, Registry
+    from vision.detector import Detector
+
+    registry = Registry()
+    if model not in registry.names():
+        raise fail(f"unknown model {model!r}; known: {', '.join(registry.names())}")
+    try:
+        return Detector(registry, model, conf=conf, iou=iou, threads=threads)
+    except (ModelMissingError, ValueError) as exc:
+        raise fail(str(exc)) from None
+
+
+def with_options(name: str, group: Callable[..., Any], fixed: Optional[dict[str, Any]] = None) -> Callable[[F], F]:
+    """Put the typer options of ``group`` (a dataclass whose defaults are ``typer.Option``) where the
+    command has its keyword-only parameter ``name``, in order; the command receives them as one value.
+    ``fixed`` fields are not offered as options and take the given values. Typer reads the
+    command's ``__signature__``, so help, parsing and errors are exactly as if written out."""
+    fixed = fixed or {}
+    hints = typing.get_type_hints(group)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    shared = [
+        p.replace(kind=keyword, annotation=hints.get(p.name, p.annotation))
+        for p in inspect.signature(group).parameters.values() if p.name not in fixed
+    ]
+    taken = [p.name for p in shared]
+
+    def decorate(command: F) -> F:
+        own = typing.get_type_hints(command)
+        params: list[inspect.Parameter] = []
+        for p in inspect.signature(command).parameters.values():
+            params.extend(shared if p.name == name else [p.replace(kind=keyword, annotation=own.get(p.name, p.annotation))])
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            value = group(**{k: kwargs.pop(k) for k in taken}, **fixed)
+            return command(**kwargs, **{name: value})
+
+        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        return typing.cast(F, wrapper)
+
+    return decorate
+
+
+# -- options several modules share -------------------------------------------------------------------
+
+ThreadsOpt = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads.")
+PrintJsonOpt = typer.Option(False, "--json", help="print one JSON object")
+# `evidence` and `records`: where the evidence settings and the record store come from
+EvidenceSiteOpt = typer.Option(None, "--site", help="site YAML; its evidence: and store: sections are used")
+DbOpt = typer.Option(None, "--db", help="record store URL (overrides --site), e.g. sqlite:///records.db")

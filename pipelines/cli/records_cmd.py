@@ -1,0 +1,154 @@
+"""`epolice records list|show|export`: the violation records in the store.
+
+Settings come from a site file (``--site``: its ``evidence:`` and ``store:`` sections) or straight
+from ``--db`` / ``--key``; without either, the EvidenceConfig/StoreConfig defaults apply.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from pipelines.cli.app import records_app
+from pipelines.cli.common import DbOpt, EvidenceSiteOpt, PrintJsonOpt, existing_store, fail, trusted_key, with_options
+
+if TYPE_CHECKING:
+    from evidence.store import RecordQuery
+
+
+class Fmt(str, Enum):
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """Which records: the filter options of `records list` and `records export`."""
+
+    site_id: Optional[str] = typer.Option(None, "--site-id", help="only this site id")
+    camera: Optional[str] = typer.Option(None, "--camera", help="only this camera id")
+    rule: Optional[str] = typer.Option(None, "--rule", help="helmet | passengers | u_turn | parking")
+    status: Optional[str] = typer.Option(None, "--status", help="pending_review | approved | rejected | exported")
+    plate: Optional[str] = typer.Option(None, "--plate", help="exact plate (machine reading or reviewer's correction)")
+    since: Optional[str] = typer.Option(None, "--since", help="start time >= this (ISO 8601)")
+    until: Optional[str] = typer.Option(None, "--until", help="start time < this (ISO 8601)")
+
+
+def _time(value: Optional[str], name: str) -> Optional[datetime]:
+    """ISO 8601; a time without zone is taken in this machine's local zone."""
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{name}: {value!r} is not an ISO 8601 time (e.g. 2024-05-01T08:00+08:00)")
+    return t if t.tzinfo is not None else t.astimezone()
+
+
+def _query(f: RecordFilter, limit: Optional[int]) -> "RecordQuery":
+    from pydantic import ValidationError
+
+    from evidence.store import RecordQuery
+
+    try:
+        return RecordQuery(site_id=f.site_id, camera_id=f.camera, rule=f.rule, status=f.status, plate=f.plate,
+                           since=_time(f.since, "--since"), until=_time(f.until, "--until"), limit=limit)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise fail(f"--{e['loc'][0]}: {e['msg']}")
+
+
+@records_app.command("list")
+@with_options("which", RecordFilter)
+def records_list(
+    site: Optional[Path] = EvidenceSiteOpt,
+    db: Optional[str] = DbOpt,
+    *,
+    which: RecordFilter,
+    limit: int = typer.Option(100, "--limit", min=1),
+    fmt: Fmt = typer.Option(Fmt.table, "--format", help="table | jsonl | csv"),
+) -> None:
+    """List records, newest first."""
+    from evidence.export import record_row, rows_to_csv
+
+    q = _query(which, limit)
+    with existing_store(site, db) as store:
+        recs = store.query(q)
+    if fmt is Fmt.jsonl:
+        for r in recs:
+            typer.echo(r.model_dump_json())
+    elif fmt is Fmt.csv:
+        sys.stdout.write(rows_to_csv([record_row(r) for r in recs]))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{len(recs)} record(s)")
+        for col in ("id", "start_time", "site_id", "camera_id", "rule", "code", "plate", "status"):
+            table.add_column(col)
+        for r in recs:
+            row = record_row(r)
+            table.add_row(*(row[c] for c in ("id", "start_time", "site_id", "camera_id", "rule", "code", "plate", "status")))
+        Console().print(table)
+
+
+@records_app.command("show")
+def records_show(
+    ref: str = typer.Argument(..., help="record id or event key"),
+    site: Optional[Path] = EvidenceSiteOpt,
+    db: Optional[str] = DbOpt,
+    json_out: bool = PrintJsonOpt,
+) -> None:
+    """Show one record with its review log."""
+    with existing_store(site, db) as store:
+        rec = store.get(ref)
+        if rec is None:
+            raise fail(f"no record {ref} in the store")
+        log = store.decisions(rec.id)
+    data = json.loads(rec.model_dump_json())
+    data["decisions"] = [json.loads(d.model_dump_json()) for d in log]
+    if json_out:
+        typer.echo(json.dumps(data, ensure_ascii=False))
+        return
+    for k, v in data.items():
+        if k in ("evidence_files", "decisions", "facts", "model_versions", "warnings"):
+            v = json.dumps(v, ensure_ascii=False)
+        typer.echo(f"{k:>20}: {v}")
+
+
+@records_app.command("export")
+@with_options("which", RecordFilter, fixed={"status": None})
+def records_export(
+    out: Path = typer.Option(..., "--out", help="folder that receives epolice-export-<date>[.zip]"),
+    as_zip: bool = typer.Option(False, "--zip", help="one zip instead of a folder"),
+    site: Optional[Path] = EvidenceSiteOpt,
+    db: Optional[str] = DbOpt,
+    key: Optional[Path] = typer.Option(None, "--key", help="trusted public key; packages that fail verification are not exported"),
+    *,
+    which: RecordFilter,
+    actor: str = typer.Option("export", "--actor", help="name written to the review log"),
+    json_out: bool = PrintJsonOpt,
+) -> None:
+    """Write approved records and their evidence into a dated folder or zip, and mark them exported."""
+    from evidence.export import export_records
+
+    q = _query(which, None)
+    public = trusted_key(site, key)
+    with existing_store(site, db) as store:
+        res = export_records(store, public, out, q, actor=actor, as_zip=as_zip)
+    if json_out:
+        typer.echo(res.model_dump_json())
+    else:
+        typer.echo(f"exported {len(res.exported)} record(s) to {res.path}" if res.path else "no approved records to export")
+        for s in res.skipped:
+            typer.echo(f"  skipped {s.id}: {s.reason}")
+    if res.skipped:
+        raise typer.Exit(1)

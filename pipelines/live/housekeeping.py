@@ -1,0 +1,93 @@
+"""Everything a live worker says to Redis, on its own thread, so an outage never blocks the main loop.
+
+Each pass: balance camera leases with the other workers (and tell the worker which cameras it
+owns), publish queued camera alerts, replay the disk spool, publish the worker's status. A Redis
+error is logged once when it starts and once when it ends; meanwhile the worker keeps the cameras
+it owns and spools its records.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+from pipelines.live.bus import CameraAlert, EventBus
+from pipelines.live.config import LiveConfig
+from pipelines.live.leases import LeaseManager
+from pipelines.live.spool import DiskSpool
+from pipelines.live.status import WorkerStatus, status_key
+from vision.sources.health import HealthEvent
+
+log = logging.getLogger(__name__)
+
+
+class RedisHousekeeper:
+    def __init__(
+        self,
+        client: redis.Redis,
+        bus: EventBus,
+        leases: LeaseManager,
+        spool: DiskSpool,
+        live: LiveConfig,
+        site_id: str,
+        worker_id: str,
+        camera_ids: list[str],
+        status: Callable[[], WorkerStatus],
+        on_owned: Callable[[set[str], bool], None],
+    ) -> None:
+        self.client = client
+        self.bus = bus
+        self.leases = leases
+        self.spool = spool
+        self.live = live
+        self.site_id = site_id
+        self.worker_id = worker_id
+        self.camera_ids = sorted(camera_ids)
+        self.status = status
+        self.on_owned = on_owned  # (cameras owned now, whether that changed)
+        self.alerts: queue.Queue[HealthEvent] = queue.Queue()
+        self.ok: bool = True  # Redis reachable on the last pass
+
+    def run(self, stop: threading.Event) -> None:
+        period = min(self.live.lease_ttl_s / 3.0, self.live.status_interval_s)
+        last_status = 0.0
+        while not stop.is_set():
+            try:
+                changes = self.leases.balance(self.camera_ids)
+                self.on_owned(set(self.leases.owned), bool(changes.acquired or changes.lost or changes.released))
+                self._publish_alerts()
+                if len(self.spool):
+                    self.bus.replay()
+                if time.monotonic() - last_status >= self.live.status_interval_s:
+                    self._publish_status()
+                    last_status = time.monotonic()
+                if not self.ok:
+                    log.info("redis reachable again", extra={"spooled": len(self.spool)})
+                self.ok = True
+            except redis.RedisError as exc:
+                if self.ok:
+                    log.warning("redis unreachable; keeping owned cameras, spooling events", extra={"error": str(exc)})
+                self.ok = False
+            stop.wait(period)
+
+    def _publish_alerts(self) -> None:
+        while True:
+            try:
+                ev = self.alerts.get_nowait()
+            except queue.Empty:
+                return
+            self.bus.publish_alert(
+                CameraAlert(
+                    site_id=self.site_id, camera_id=ev.camera_id, kind=ev.kind, state=ev.state, wall_time=ev.wall_time,
+                    down_for_s=round(ev.down_for_s, 3), reason=ev.reason, worker=self.worker_id,
+                )
+            )
+
+    def _publish_status(self) -> None:
+        ttl = int(self.live.status_interval_s * 3000)
+        self.client.set(status_key(self.site_id, self.worker_id), self.status().model_dump_json(), px=ttl)

@@ -1,0 +1,59 @@
+"""``epolice run`` / ``status`` / ``soak`` refuse bad input with one clean line (no traceback, no secret)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from evidence.signing import generate_keypair
+from pipelines.cli.main import app
+from tests.support.live import free_port
+
+
+def _site(tmp_path: Path, source: str, key: bool = True) -> Path:
+    priv = generate_keypair(tmp_path / "keys")[0] if key else tmp_path / "keys" / "missing.key"
+    doc = {
+        "id": "cli-site",
+        "cameras": [{"id": "gate-1", "source": source, "frame_size": [640, 352]}],
+        "evidence": {"output_dir": str(tmp_path / "ev"), "signing_key": str(priv)},
+        "store": {"url": f"sqlite:///{tmp_path / 'r.db'}"},
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("source", "args", "key", "expected"),
+    [
+        ("/videos/recorded.mp4", [], True, "must start with rtsp://"),
+        ("rtsp://admin:Hunter2x@127.0.0.1:554/s", ["--cameras", "gate-9"], True, "no camera 'gate-9'"),
+        ("rtsp://admin:Hunter2x@127.0.0.1:554/s", [], False, "signing key"),
+        ("rtsp://admin:Hunter2x@127.0.0.1:554/s", ["--redis", "redis://:Hunter2x@127.0.0.1:{port}/0"], True, "cannot reach Redis at redis://:***@127.0.0.1"),
+        ("rtsp://admin:Hunter2x@127.0.0.1:554/s", ["--live-config", "{bad_live}"], True, "rtsp.io_timeout_s"),
+    ],
+    ids=["file-source", "unknown-camera", "missing-key", "redis-down", "bad-live-config"],
+)
+def test_run_bad_input_is_one_clean_line_synthetic(tmp_path: Path, source: str, args: list[str], key: bool, expected: str) -> None:
+    bad_live = tmp_path / "live.yaml"
+    bad_live.write_text("rtsp: {io_timeout_s: -1}\n")
+    args = [a.format(port=free_port(), bad_live=bad_live) for a in args]
+    result = CliRunner().invoke(app, ["run", "--site", str(_site(tmp_path, source, key)), "--metrics-port", "0", *args])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output and "Hunter2x" not in result.output
+
+
+def test_status_needs_one_target_and_reports_unreachable_worker_synthetic() -> None:
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2 and "give either --url" in result.output
+    result = CliRunner().invoke(app, ["status", "--url", f"http://127.0.0.1:{free_port()}"])
+    assert result.exit_code == 2 and "cannot read worker health" in result.output
+
+
+def test_soak_rejects_a_non_rtsp_url_synthetic() -> None:
+    result = CliRunner().invoke(app, ["soak", "--url", "http://u:Hunter2x@h/x", "--minutes", "0.01"])
+    assert result.exit_code == 2 and "must start with rtsp://" in result.output and "Hunter2x" not in result.output

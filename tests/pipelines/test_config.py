@@ -1,0 +1,137 @@
+"""Site file validation: good files load, bad ones fail with the field path and what was expected."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from pipelines.config import SiteConfigError, load_site, parse_site
+from tests.support.paths import DATA
+
+GOOD = {
+    "id": "site-1",
+    "name": "Test crossing",
+    "location": {"address": "somewhere", "latitude": 31.2, "longitude": 121.5},
+    "timezone": "Asia/Shanghai",
+    "cameras": [
+        {
+            "id": "cam1",
+            "source": "rtsp://example/1",
+            "detect_fps": 5,
+            "direction": "northbound",
+            "frame_size": [640, 352],
+            "zones": [
+                {"id": "curb", "kind": "no_parking", "polygon": [[10, 10], [100, 10], [100, 80], [10, 80]],
+                 "allowed": [{"start": "20:00", "end": "07:00"}]},
+                {"id": "junction", "kind": "no_u_turn", "polygon": [[200, 100], [400, 100], [300, 300]]},
+            ],
+        }
+    ],
+    "rules": {"parking": {"min_dwell_s": 120}, "helmet": {"k": 2, "n": 4}},
+}
+
+
+def with_change(path: str, value, delete: bool = False) -> dict:
+    data = copy.deepcopy(GOOD)
+    keys = path.split(".")
+    node = data
+    for k in keys[:-1]:
+        node = node[int(k)] if isinstance(node, list) else node.setdefault(k, {})
+    last = keys[-1]
+    if delete:
+        del node[last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return data
+
+
+def test_config_good_site_loads(tmp_path):
+    f = tmp_path / "site.yaml"
+    f.write_text(yaml.safe_dump(GOOD))
+    site = load_site(f)
+    assert site.rules.parking.min_dwell_s == 120
+    assert site.rules.passengers.max_people["motorcycle"] == 2  # documented default survives
+    cam = site.camera("cam1")
+    zones = site.zones_for(cam)
+    assert [z.kind for z in zones] == ["no_parking", "no_u_turn"]
+    assert zones[0].contains(50, 50) and not zones[0].contains(150, 50)
+    assert site.rules_for(cam) == {"helmet", "passengers", "u_turn", "parking"}
+
+
+def test_config_repo_site_files_load():
+    site = load_site(DATA / "street_parking_a.site.yaml")
+    assert site.cameras[0].zones[0].kind == "no_parking"
+
+
+@pytest.mark.parametrize(
+    "data, path, expected",
+    [
+        (with_change("cameras.0.zones.1.polygon", [[0, 0], [100, 100], [100, 0], [0, 100]]),
+         "cameras.0.zones.1.polygon", "self-intersecting"),
+        (with_change("cameras.0.zones.0.polygon", [[10, 10], [700, 10], [100, 80]]),
+         "cameras.0.zones.0.polygon.1", "outside the 640x352 frame"),
+        (with_change("cameras.0.zones.0.polygon", [[10, 10], [20, 20]]), "cameras.0.zones.0.polygon", "at least 3"),
+        (with_change("cameras.0.zones.0.kind", "no_parkng"), "cameras.0.zones.0.kind", "'no_parking' or 'no_u_turn'"),
+        (with_change("rules.speeding", {}), "rules.speeding", "unknown rule 'speeding'"),
+        (with_change("rules.parking.min_dwell_s", -5), "rules.parking.min_dwell_s", "greater than 0"),
+        (with_change("rules.parking.colour", "red"), "rules.parking.colour", "unknown field"),
+        (with_change("cameras.0.detect_fps", "fast"), "cameras.0.detect_fps", "valid number"),
+        (with_change("cameras.0.frame_size", None, delete=True), "cameras.0.frame_size", "required"),
+        (with_change("id", None, delete=True), "id", "required"),
+        (with_change("timezone", "Mars/Olympus"), "timezone", "IANA"),
+        (with_change("cameras", []), "cameras", "at least 1"),
+        (with_change("cameras.0.rules", ["helmet", "spitting"]), "cameras.0.rules.1", "'helmet'"),
+        (with_change("cameras.0.zones.0.allowed", [{"start": 1200, "end": "07:00"}]),
+         "cameras.0.zones.0.allowed.0.start", "quoted"),
+        (with_change("cameras.0.zones.0.allowed", [{"start": "07:00", "end": "07:00"}]),
+         "cameras.0.zones.0.allowed.0", "equal"),
+        (with_change("rules.helmet.k", 9), "rules.helmet", "must not exceed n"),
+        (with_change("cameras.0.zones.1.id", "curb"), "cameras.0.zones.1.id", "duplicate zone id"),
+        (with_change("camera", {}), "camera", "unknown field"),
+        (with_change("live.rtsp.io_timeout", 5), "live.rtsp.io_timeout", "unknown field"),
+        (with_change("live.lease_ttl_s", 0.01), "live.lease_ttl_s", "greater than or equal"),
+        (with_change("review.claim_seconds", "soon"), "review.claim_seconds", "valid"),
+        (with_change("evidence.codes", {"parkng": {"code": "1", "name": "x"}}), "evidence.codes.parkng", "unknown rule 'parkng'"),
+        (with_change("review.second_review_rules", ["uturn"]), "review.second_review_rules.0", "unknown rule 'uturn'"),
+    ],
+)
+def test_config_errors_name_the_field(data, path, expected):
+    with pytest.raises(SiteConfigError) as info:
+        parse_site(data, "site.yaml")
+    message = str(info.value)
+    assert f"{path}: " in message, message
+    assert expected in message, message
+    assert "Traceback" not in message and "pydantic" not in message
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("id: [unclosed", "not valid YAML at line"),
+        ("- just\n- a list\n", "expected a mapping"),
+    ],
+)
+def test_config_unreadable_files(tmp_path, text, expected):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(SiteConfigError, match=expected):
+        load_site(f)
+
+
+def test_config_missing_file(tmp_path):
+    with pytest.raises(SiteConfigError, match="cannot read site file"):
+        load_site(tmp_path / "nope.yaml")
+
+
+def test_rule_tables_come_from_the_registry():
+    """Codes and review labels of every registered rule are filled in; a site's own rows win."""
+    from pipelines.rules.registry import RULE_NAMES
+
+    site = parse_site(with_change("evidence", {"codes": {"parking": {"code": "10390", "name": "违法停车"}}}))
+    assert set(site.evidence.codes) == set(RULE_NAMES) == set(site.review.rule_labels)
+    assert site.evidence.code_for("parking").code == "10390" and site.evidence.code_for("u_turn").code == "1044"
+    assert site.review.rule_labels["parking"] == {"zh": "违法停车", "en": "Illegal parking"}

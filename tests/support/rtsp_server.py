@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""A real RTSP camera on loopback for the live-ingest tests: GStreamer's RTSP server looping a clip.
+
+Run by the SYSTEM python (``/usr/bin/python3``, which has ``gi``), never the venv:
+
+    /usr/bin/python3 tests/support/rtsp_server.py --port 8554 --path /cam --video clip.mp4 [--user u --password p]
+
+Why appsrc and not ``filesrc ! qtdemux``: a demuxer ends at EOS, and a real camera never does. The
+clip's H.264 access units are read into memory once, then pushed to every client's pipeline in a
+loop with a monotonic timestamp, so the stream is endless and the RTP clock never jumps back.
+The file's first frame is an IDR and each client gets its own media, so a client always starts
+on a decodable frame. The RTSP sinks pace delivery by the clock, so the stream is real-time.
+
+Prints ``READY <port>`` on stdout once it listens, so the fixture knows when to connect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+
+def read_access_units(path: str) -> tuple[list[bytes], int, str]:
+    """Demux the clip into byte-stream H.264 access units; returns (units, frame duration ns, caps)."""
+    pipe = Gst.parse_launch(
+        f'filesrc location="{path}" ! qtdemux ! h264parse config-interval=-1 '
+        "! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
+    )
+    sink = pipe.get_by_name("sink")
+    pipe.set_state(Gst.State.PLAYING)
+    units: list[bytes] = []
+    caps = None
+    while True:
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            break
+        caps = caps or sample.get_caps()
+        buf = sample.get_buffer()
+        ok, info = buf.map(Gst.MapFlags.READ)
+        if ok:
+            units.append(bytes(info.data))
+            buf.unmap(info)
+    pipe.set_state(Gst.State.NULL)
+    if not units or caps is None:
+        raise SystemExit(f"no H.264 access units in {path}")
+    s = caps.get_structure(0)
+    ok, num, den = s.get_fraction("framerate")
+    if not ok or num <= 0:
+        num, den = 25, 1
+    duration = Gst.util_uint64_scale(Gst.SECOND, den, num)
+    width, height = s.get_int("width")[1], s.get_int("height")[1]
+    out_caps = f"video/x-h264,stream-format=byte-stream,alignment=au,width={width},height={height},framerate={num}/{den}"
+    return units, duration, out_caps
+
+
+class LoopFactory(GstRtspServer.RTSPMediaFactory):
+    def __init__(self, units: list[bytes], duration: int, caps: str) -> None:
+        super().__init__()
+        self.units, self.duration, self.caps = units, duration, caps
+        self.set_shared(False)  # each client starts at frame 0 (an IDR)
+        self.set_launch(
+            f'( appsrc name=src is-live=true format=time caps="{caps}" '
+            "! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        )
+        self.connect("media-configure", self._configure)
+
+    def _configure(self, _factory, media) -> None:
+        src = media.get_element().get_child_by_name("src")
+        state = {"n": 0}
+
+        def need_data(appsrc, _length) -> None:
+            n = state["n"]
+            buf = Gst.Buffer.new_wrapped(self.units[n % len(self.units)])
+            buf.pts = buf.dts = n * self.duration
+            buf.duration = self.duration
+            state["n"] = n + 1
+            appsrc.emit("push-buffer", buf)
+
+        src.connect("need-data", need_data)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--path", default="/cam")
+    ap.add_argument("--video", required=True)
+    ap.add_argument("--user")
+    ap.add_argument("--password")
+    args = ap.parse_args()
+
+    Gst.init(None)
+    units, duration, caps = read_access_units(args.video)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(args.port))
+    factory = LoopFactory(units, duration, caps)
+    if args.user:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, args.user)
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password or ""), token)
+        server.set_auth(auth)
+        perms = GstRtspServer.RTSPPermissions()
+        perms.add_permission_for_role(args.user, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
+        perms.add_permission_for_role(args.user, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)
+        factory.set_permissions(perms)
+    server.get_mount_points().add_factory(args.path, factory)
+    if server.attach(None) == 0:
+        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+        return 1
+    loop = GLib.MainLoop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
+    print(f"READY {args.port}", flush=True)
+    loop.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
