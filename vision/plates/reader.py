@@ -47,6 +47,7 @@ from vision.plates.views import (
     Plate,
     View,
     ViewSpec,
+    context_crop,
     corner_tuple,
     double_view,
     inset_rows,
@@ -367,7 +368,7 @@ class PlateReader:
             rows=v.rows, kind=refine_kind(d.kind, v.rows, color, quad_aspect(p.corners)) if top else None,
             box=p.det.box, corners=corner_tuple(p.corners), detection_score=p.det.score,
             raw=v.reads[0].raw if v.reads else "", reads=len(plates), status=d.status, candidates=cands,
-            reader_reads=v.reads, detectors=p.det.sources,
+            reader_reads=v.reads, detectors=p.det.sources, crop=context_crop(p.image, p.corners),
         )
 
 

@@ -14,7 +14,7 @@ issue 12), so it is plain frozen dataclasses of str/float/tuple, easy to seriali
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -90,6 +90,9 @@ class PlateRead:
     candidates: tuple[PlateCandidate, ...] = ()
     reader_reads: tuple[ReaderRead, ...] = ()  # of the chosen crop
     detectors: tuple[str, ...] = ()  # detector(s) that found the plate
+    # read_track only: the chosen plate as captured, with context (``views.context_crop``), for the
+    # evidence package; never compared or printed
+    crop: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def best(self) -> str | None:

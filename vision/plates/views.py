@@ -134,6 +134,18 @@ def vehicle_plate(dets: list[PlateDetection], shape: tuple[int, ...]) -> PlateDe
     return max(dets, key=score)
 
 
+def context_crop(image: np.ndarray, corners: np.ndarray, margin: float = 0.5) -> np.ndarray:
+    """The plate's pixels as captured, axis-aligned with ``margin`` of its size around it: what a
+    reviewer compares the candidates against (not rectified, so a misplaced corner cannot hide a
+    character)."""
+    h, w = image.shape[:2]
+    xs, ys = corners[:, 0], corners[:, 1]
+    mx, my = (xs.max() - xs.min()) * margin, (ys.max() - ys.min()) * margin
+    x1, y1 = int(max(0, np.floor(xs.min() - mx))), int(max(0, np.floor(ys.min() - my)))
+    x2, y2 = int(min(w, np.ceil(xs.max() + mx))), int(min(h, np.ceil(ys.max() + my)))
+    return image[y1:y2, x1:x2].copy()
+
+
 def corner_tuple(c: np.ndarray) -> tuple[tuple[float, float], ...]:
     return tuple((float(x), float(y)) for x, y in c)
 

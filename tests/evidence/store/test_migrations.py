@@ -155,10 +155,12 @@ def test_a_batch_revision_can_rebuild_a_referenced_table_on_sqlite(tmp_path: Pat
     log) in batch mode; foreign keys are off for the run, checked before commit, and on again after."""
     from evidence.store import migrations
 
+    head = head_revision()
+    following = f"{int(head) + 1:04d}"
     scripts = tmp_path / "alembic"
     shutil.copytree(migrations.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0003_rebuild.py").write_text(
-        'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "0003"\ndown_revision = "0002"\n\n\n'
+    (scripts / "versions" / f"{following}_rebuild.py").write_text(
+        f'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "{following}"\ndown_revision = "{head}"\n\n\n'
         'def upgrade():\n    with op.batch_alter_table("violation_records", recreate="always") as b:\n'
         '        b.add_column(sa.Column("lane", sa.String(8), nullable=True))\n')
     monkeypatch.setattr(migrations, "SCRIPTS", scripts)
@@ -166,7 +168,7 @@ def test_a_batch_revision_can_rebuild_a_referenced_table_on_sqlite(tmp_path: Pat
     try:
         url = load_sqlite("review.sql.gz", tmp_path / "records.db")
         with RecordStore(url) as s:
-            assert s.schema_version() == "0003"
+            assert s.schema_version() == following
             assert [d.action for d in s.decisions(1)] == ["approve", "export"]
             with s.engine.connect() as conn:
                 assert "lane" in {c["name"] for c in sa.inspect(conn).get_columns("violation_records")}
