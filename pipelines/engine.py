@@ -388,8 +388,8 @@ def detectors_from_site(site: SiteConfig, cameras: Sequence[CameraConfig] | None
 def plate_reader_from_site(site: SiteConfig, registry=None, threads: int | None = None):  # noqa: ANN201 - a PlateReader
     """The double-reading plate reader with the site's ``plates`` section (e.g. its local province).
 
-    It needs five models (two detectors, two recognisers, the colour classifier); a missing one
-    raises models.registry.ModelMissingError naming ``epolice models fetch <name>``."""
+    It needs six models (two detectors, two recognisers, the colour classifier, the province
+    referee); a missing one raises models.registry.ModelMissingError naming ``epolice models fetch <name>``."""
     from vision.plates.reader import PlateReader
 
     return PlateReader.from_registry(registry, config=site.plates, threads=threads)

@@ -255,6 +255,8 @@ def _crops(reader, labels: Path, batch: int, limit: int | None, threads: int, as
             lines.append(f"  {part:<9} {name:<9} raw exact {f.raw_exact:6.1%}  grammar exact {f.grammar_exact:6.1%}  "
                          f"grammar-valid {f.valid_share:6.1%}")
         lines.append(f"  {part:<9} raw reads identical {r.agreement_raw[part]:6.1%}")
+        ref = r.referee[part]
+        lines.append(f"  {part:<9} province referee: read {ref.read}, confirmed {ref.confirmed}, wrong {ref.wrong_confirmed}")
     lines.append(f"ms per crop {r.ms_per_crop:.1f} (CPU {r.cpu_ms_per_crop:.1f}; batches of {r.batch}, {r.threads} thread(s))")
     for name, classes in r.reader_failures.items():
         lines.append(f"{name} failures: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1]) if k != "right"))

@@ -19,6 +19,7 @@ import numpy as np
 
 from models.strict import StrictModel
 from pipelines.eval.plate_figures import HELD_OUT_RULE, StatusFigures, by_part, load_jsonl, part
+from vision.plates.decision import REFEREE
 from vision.plates.reader import PlateReader
 from vision.plates.result import PlateRead
 
@@ -33,6 +34,14 @@ class ReaderFigures(StrictModel):
     raw_exact: float
     grammar_exact: float
     valid_share: float  # grammar accepted the read
+
+
+class RefereeFigures(StrictModel):
+    """The province referee (PP-OCRv6): crops it read (province disputes), confirmations it made, wrong ones."""
+
+    read: int
+    confirmed: int
+    wrong_confirmed: int
 
 
 class CropFailure(StrictModel):
@@ -50,6 +59,7 @@ class CropEvalReport(StrictModel):
     figures: dict[str, StatusFigures]  # "tuned", "held_out", "all"
     readers: dict[str, dict[str, ReaderFigures]]  # part -> reader -> figures
     agreement_raw: dict[str, float]  # part -> share of crops where the two raw reads are identical
+    referee: dict[str, RefereeFigures]  # part -> what the province referee did
     ms_per_crop: float
     cpu_ms_per_crop: float
     batch: int
@@ -97,20 +107,25 @@ def evaluate_crops(reader: PlateReader, labels_path: Path, batch: int = 8, limit
     pairs = [(item.file, item.plate, r) for item, r in zip(labels, reads)]
     readers: dict[str, dict[str, ReaderFigures]] = {}
     agreement: dict[str, float] = {}
+    referee: dict[str, RefereeFigures] = {}
     classes: dict[str, Counter] = {}
     for name in ("tuned", "held_out", "all"):
         sel = [(item, r) for item, r in zip(labels, reads) if name == "all" or part(item.file) == name]
         per: dict[str, list[tuple[str, str, str | None]]] = {}
         for item, r in sel:
             for rr in r.reader_reads:
-                per.setdefault(rr.reader, []).append((item.plate, rr.raw, rr.text))
+                if rr.reader != REFEREE:  # it reads only the disputed crops: no "alone" figure
+                    per.setdefault(rr.reader, []).append((item.plate, rr.raw, rr.text))
         n = max(len(sel), 1)
+        refereed = [(item, r) for item, r in sel if r.status == "confirmed" and REFEREE in r.candidates[0].readers]
+        referee[name] = RefereeFigures(read=sum(any(rr.reader == REFEREE for rr in r.reader_reads) for _, r in sel),
+                                       confirmed=len(refereed), wrong_confirmed=sum(r.text != i.plate for i, r in refereed))
         readers[name] = {
             k: ReaderFigures(raw_exact=sum(raw == t for t, raw, _ in v) / n, grammar_exact=sum(x == t for t, _, x in v) / n,
                              valid_share=sum(x is not None for _, _, x in v) / n)
             for k, v in per.items()
         }
-        agreement[name] = sum(len({rr.raw for rr in r.reader_reads}) == 1 for _, r in sel) / n
+        agreement[name] = sum(len({rr.raw for rr in r.reader_reads if rr.reader != REFEREE}) == 1 for _, r in sel) / n
         if name == "all":
             classes = {k: Counter(_failure_class(t, raw, x) for t, raw, x in v) for k, v in per.items()}
 
@@ -121,7 +136,7 @@ def evaluate_crops(reader: PlateReader, labels_path: Path, batch: int = 8, limit
     wrong = [failure(i, r) for i, r in zip(labels, reads) if r.status == "confirmed" and r.text != i.plate]
     first_wrong = [failure(i, r) for i, r in zip(labels, reads) if r.status == "unconfirmed" and r.best != i.plate]
     return CropEvalReport(
-        crops=len(labels), held_out_rule=HELD_OUT_RULE, figures=by_part(pairs), readers=readers, agreement_raw=agreement,
+        crops=len(labels), held_out_rule=HELD_OUT_RULE, figures=by_part(pairs), readers=readers, agreement_raw=agreement, referee=referee,
         ms_per_crop=1000 * wall / max(len(labels), 1), cpu_ms_per_crop=1000 * cpu / max(len(labels), 1), batch=batch,
         threads=threads, wrong_confirmed=wrong, first_candidate_wrong=first_wrong[:30],
         reader_failures={k: dict(v) for k, v in classes.items()},

@@ -21,7 +21,7 @@ from tests.support.models import registry, require_model  # noqa: F401  (fixture
 
 EXPECTED = {
     "yolov5n_coco", "helmet_yolov12m", "plate_det_clp", "ocr_rec_ppocrv4", "yolo11n",
-    "plate_det_y5fu_320", "plate_det_y5fu_640", "plate_color_hyperlpr3", "ocr_rec_hyperlpr",
+    "plate_det_y5fu_320", "plate_det_y5fu_640", "plate_color_hyperlpr3", "ocr_rec_hyperlpr", "ocr_rec_ppocrv6",
 }
 
 

@@ -8,7 +8,9 @@ images).
 Double reading (issue 12): ``clp_det`` and HyperLPR3's ``y5fu`` both look for plates (union,
 ``fuse``); every plate is rectified once and read by PP-OCRv4 and by HyperLPR's recogniser, each
 batched over all plates; each read passes the grammar alone; ``decision`` confirms a plate only
-when both agree. The y5fu row flag says when to read a plate as two rows. Plates not confirmed by
+when both agree, or when they differ only in the province and a third recogniser (PP-OCRv6, the
+referee, run on those plates only) backs the reader sure of it. The y5fu row flag says when to read
+a plate as two rows. Plates not confirmed by
 the first view get a second, batched pass: a contrast-equalised view and, for squat quads, the
 other row layout. See ``result.PlateRead`` for what comes back.
 """
@@ -25,7 +27,7 @@ from pydantic import Field, field_validator
 from models.strict import StrictModel
 from vision.plates.color import ColorClassifier, classify_color, combine_color
 from vision.plates.companion import read_companion
-from vision.plates.decision import Decision, decide, decide_track
+from vision.plates.decision import REFEREE, Decision, decide, decide_track, province_dispute
 from vision.plates.detect import DetectorParams, PlateDetection, PlateDetector
 from vision.plates.detect_y5fu import Y5fuDetector, Y5fuParams
 from vision.plates.fuse import fuse_detections
@@ -66,7 +68,8 @@ SECOND_DETECTOR_MODEL = "plate_det_y5fu_320"
 OCR_MODEL = "ocr_rec_ppocrv4"
 SECOND_OCR_MODEL = "ocr_rec_hyperlpr"
 COLOR_MODEL = "plate_color_hyperlpr3"
-MODELS = (DETECTOR_MODEL, SECOND_DETECTOR_MODEL, OCR_MODEL, SECOND_OCR_MODEL, COLOR_MODEL)
+REFEREE_MODEL = "ocr_rec_ppocrv6"
+MODELS = (DETECTOR_MODEL, SECOND_DETECTOR_MODEL, OCR_MODEL, SECOND_OCR_MODEL, COLOR_MODEL, REFEREE_MODEL)
 # formats that are only ever printed on these colours; a read on another colour is a misread
 _FORMAT_COLORS = {"military": {"white"}}
 _RANK = {"confirmed": 2, "unconfirmed": 1, "unreadable": 0}
@@ -94,6 +97,9 @@ class PlateReaderConfig(StrictModel):
     max_repairs: int = Field(2, ge=0, description="most characters the grammar may repair in one read")
     min_char_confidence: float = Field(0.1, ge=0, le=1, description="a weaker character makes a reader's read invalid")
     max_runner_up: float = Field(0.35, ge=0, le=1, description="no confirmation if a reader gave another character this much")
+    province_sure: dict[str, float] = Field(
+        default_factory=lambda: {"ppocr": 0.8, "hyperlpr": 0.9},
+        description="per reader: province confidence one reader must reach for a confirmation")
     color_min_prob: float = Field(0.9, ge=0, le=1, description="colour classifier probability to override HSV")
     track_candidates: int = Field(6, ge=1, description="vehicle crops of a track that get plate detection")
     track_reads: int = Field(3, ge=1, description="best plate crops of a track that are read and voted")
@@ -114,12 +120,13 @@ class PlateReaderConfig(StrictModel):
 class PlateReader:
     def __init__(self, detector: PlateDetector, recognizer: TextRecognizer, config: PlateReaderConfig | None = None,
                  second_detector: Y5fuDetector | None = None, second_recognizer: SegFreeRecognizer | None = None,
-                 color_classifier: ColorClassifier | None = None):
+                 color_classifier: ColorClassifier | None = None, referee: TextRecognizer | None = None):
         self.detector = detector
         self.recognizer = recognizer
         self.second_detector = second_detector
         self.second_recognizer = second_recognizer
         self.color_classifier = color_classifier
+        self.referee = referee  # PP-OCRv6: reads only the views whose province the other two dispute
         self.config = config or PlateReaderConfig()
         c = self.config
         self.spec = ViewSpec(recognizer.height, c.margin_x, c.margin_y, c.single_aspect, c.double_row_top)
@@ -128,7 +135,7 @@ class PlateReader:
     def from_registry(cls, registry: "Registry | None" = None, config: PlateReaderConfig | None = None,
                       threads: int | None = None, providers: list[str] | None = None,
                       second_detector_model: str = SECOND_DETECTOR_MODEL) -> "PlateReader":
-        """All five models through the registry (raises ModelMissingError naming the fetch command);
+        """All six models through the registry (raises ModelMissingError naming the fetch command);
         ``second_detector_model`` may name the 640 y5fu instead of the 320 one."""
         from models.registry import Registry
         from models.session import create_session
@@ -144,18 +151,20 @@ class PlateReader:
         detector = PlateDetector(session(DETECTOR_MODEL), DetectorParams.from_manifest(manifests[DETECTOR_MODEL].params))
         y5 = manifests[second_detector_model]
         second_detector = Y5fuDetector(session(second_detector_model), Y5fuParams.from_manifest(y5.name, y5.input.width, y5.params))
-        ocr_session = session(OCR_MODEL)
-        ocr = manifests[OCR_MODEL]
-        charset = charset_from_session(ocr_session, key=ocr.params.get("character_metadata_key", "character"),
-                                       append_space=bool(ocr.params.get("append_space", True)))
-        recognizer = TextRecognizer(ocr_session, charset, allowed=PLATE_CHARSET, height=ocr.input.height or 48)
+        def ppocr(name: str) -> TextRecognizer:
+            s, m = session(name), manifests[name]
+            charset = charset_from_session(s, key=m.params.get("character_metadata_key", "character"),
+                                           append_space=bool(m.params.get("append_space", True)))
+            return TextRecognizer(s, charset, allowed=PLATE_CHARSET, height=m.input.height or 48)
+
+        recognizer = ppocr(OCR_MODEL)
         hl = manifests[SECOND_OCR_MODEL]
         second = SegFreeRecognizer(session(SECOND_OCR_MODEL), list(hl.params["characters"]), allowed=PLATE_CHARSET,
                                    width=hl.input.height or 160, height=hl.input.width or 40,
                                    skip_steps=int(hl.params.get("skip_steps", 2)))
         colors = ColorClassifier(session(COLOR_MODEL), size=manifests[COLOR_MODEL].input.width or 96,
                                  labels=tuple(manifests[COLOR_MODEL].class_names[i] for i in sorted(manifests[COLOR_MODEL].class_names)))
-        return cls(detector, recognizer, config, second_detector, second, colors)
+        return cls(detector, recognizer, config, second_detector, second, colors, ppocr(REFEREE_MODEL))
 
     # ---------------------------------------------------------------- public API
 
@@ -253,7 +262,7 @@ class PlateReader:
     @staticmethod
     def _settled(p: Plate) -> bool:
         """Every recogniser gave a valid read on the first view (they disagree, or one was contested)."""
-        reads = p.views[0].reads if p.views else ()
+        reads = [r for r in p.views[0].reads if r.reader != REFEREE] if p.views else []
         return len(reads) >= 2 and all(r.text for r in reads)
 
     def _readers(self, crops: bool = False) -> list[tuple[str, Any, Any]]:
@@ -274,22 +283,30 @@ class PlateReader:
             return
         streams = [(name, iter(rec.read([frame(i, m, mx) for i, m, mx in images]))) for name, rec, frame in self._readers(crops)]
         for p, v in views:
-            reads = []
-            for name, stream in streams:
-                parts = [next(stream) for _ in v.images]
-                cands = tuple(c for r in parts for c in r.candidates)
-                res = validate_read(cands, p.color, self.config, rows=v.rows)
-                reads.append(ReaderRead(name, "".join(r.text for r in parts), res.text, res.kind, res.char_confidences,
-                                        res.reason, res.repairs, runner_ups(cands, res.text) if res.text else ()))
-            v.reads = tuple(reads)
-            v.decision = self._decide(reads)
+            v.reads = tuple(self._reader_read(name, [next(stream) for _ in v.images], p, v) for name, stream in streams)
+        # the province referee reads, in one batch, the PP-OCRv4 images of the views whose two reads
+        # differ only in the province (about one plate in seven)
+        disputed = [(p, v) for p, v in views if self.referee is not None and province_dispute(v.reads)]
+        if disputed:
+            stream = iter(self.referee.read([img for _, v in disputed for img in v.images]))
+            for p, v in disputed:
+                v.reads += (self._reader_read(REFEREE, [next(stream) for _ in v.images], p, v),)
+        for p, v in views:
+            v.decision = self._decide(v.reads)
             p.views.append(v)
         for p in plates:
             p.pending = []
 
+    def _reader_read(self, name: str, parts: Sequence[Any], p: Plate, v: View) -> ReaderRead:
+        """One recogniser's read of a view (its rows joined), through the grammar."""
+        cands = tuple(c for r in parts for c in r.candidates)
+        res = validate_read(cands, p.color, self.config, rows=v.rows)
+        return ReaderRead(name, "".join(r.text for r in parts), res.text, res.kind, res.char_confidences,
+                          res.reason, res.repairs, runner_ups(cands, res.text) if res.text else ())
+
     def _decide(self, reads: Sequence[ReaderRead]) -> Decision:
         c = self.config
-        return decide(reads, c.local_province, c.tie_break_below, c.max_runner_up)
+        return decide(reads, c.local_province, c.tie_break_below, c.max_runner_up, c.province_sure)
 
     def _chosen(self, p: Plate) -> tuple[View, Decision]:
         """The view to report: confirmed before unconfirmed before unreadable, then the surest first read.
@@ -354,7 +371,7 @@ class PlateReader:
         chosen = [(p, *self._chosen(p)) for p in plates]
         c = self.config
         d = decide_track([(v.reads, p.quality) for p, v, _ in chosen], c.confirm_agreement, c.local_province,
-                         c.tie_break_below, c.max_runner_up)
+                         c.tie_break_below, c.max_runner_up, c.province_sure)
         if d.status == "confirmed" and d.agreement < self.config.min_agreement:
             d = replace(d, status="unconfirmed", text=None, reason=f"reads disagree (agreement {d.agreement:.2f})")
         top = d.text or (d.candidates[0].text if d.candidates else None)

@@ -32,6 +32,10 @@ CONFIRMED = [
     ("clpdr_old_19.jpg", "闽EVL838", "blue", 1),
     ("clpdr_old_8.jpg", "VA30093", "white", 1),
     ("clpdr_old_18.jpg", "黑AD03210", "green", 1),  # new-energy: HyperLPR reads it when cut to the corners
+]
+# Sure plates both recognisers read alike, but neither was sure of the province (below its
+# ``province_sure`` level): unconfirmed with the one candidate.
+UNSURE_PROVINCE = [
     ("hyperlpr_2.jpg", "藏DT5022", "blue", 1),
 ]
 # Sure plates where the readers disagree: unconfirmed, the right text first among the candidates, and
@@ -49,7 +53,7 @@ UNCONFIRMED = [
     ("clpdr_hongkang1.jpg", "粤ZR066港", "black", 1, True),
     ("clpdr_hongkang1.jpg", "SN6497", "white", 2, False),
 ]
-READ_RIGHT = [*CONFIRMED, *((f, t, c, r) for f, t, c, r, _ in UNCONFIRMED)]  # best candidate right
+READ_RIGHT = [*CONFIRMED, *UNSURE_PROVINCE, *((f, t, c, r) for f, t, c, r, _ in UNCONFIRMED)]  # best candidate right
 NEGATIVES = ["ccpd_np_np1.jpg", "ccpd_np_np3.jpg", "ccpd_np_np5.jpg"]
 
 
@@ -121,6 +125,16 @@ def test_read_image_unconfirmed_where_the_readers_disagree(reader, plates_dir: P
     assert hit.rows == rows
 
 
+@pytest.mark.parametrize(("name", "text", "color", "rows"), UNSURE_PROVINCE, ids=[r[1] for r in UNSURE_PROVINCE])
+def test_read_image_unconfirmed_where_no_reader_is_sure_of_the_province(reader, plates_dir: Path, name: str, text: str,
+                                                                         color: str, rows: int) -> None:
+    hit = next(r for r in reader.read_image(_image(plates_dir, name)) if r.best == text)
+    assert hit.status == "unconfirmed" and hit.text is None
+    assert "no reader is sure of the province" in hit.reason
+    assert {rr.reader: rr.text for rr in hit.reader_reads} == {"ppocr": text, "hyperlpr": text}
+    assert [c.text for c in hit.candidates] == [text] and (hit.color, hit.rows) == (color, rows)
+
+
 @pytest.mark.parametrize("name", NEGATIVES)
 def test_negatives_give_no_plate(reader, plates_dir: Path, name: str) -> None:
     assert reader.read_image(_image(plates_dir, name)) == []
@@ -150,7 +164,7 @@ def test_local_province_never_overrides_and_never_confirms(plates_dir: Path) -> 
     image = _image(plates_dir, "clpdr_single_blue.jpg")
     plain = next(r for r in PlateReader.from_registry(threads=1).read_image(image) if r.best and r.best.endswith("B2V9L7"))
     assert plain.status == "unconfirmed" and {c.text for c in plain.candidates} == {"浙B2V9L7", "湘B2V9L7"}
-    province_conf = {rr.reader: rr.char_confidences[0] for rr in plain.reader_reads}
+    province_conf = {rr.reader: rr.char_confidences[0] for rr in plain.reader_reads if rr.char_confidences}
     site = PlateReader.from_registry(threads=1, config=PlateReaderConfig(local_province="湘", tie_break_below=1.0))
     local = next(r for r in site.read_image(image) if r.best and r.best.endswith("B2V9L7"))
     assert local.status == "unconfirmed" and local.best == "湘B2V9L7" and "local province" in local.reason
