@@ -315,7 +315,8 @@ class PlateReader:
         if not p.views:
             return View("none", []), Decision("unreadable", None, reason="not read")
         confirmed = {v.decision.text for v in p.views if v.decision and v.decision.status == "confirmed"}
-        valid = {r.text for v in p.views for r in v.reads if r.text}
+        # a confirmed view has already weighed its own reads (a province the referee overruled)
+        valid = confirmed | {r.text for v in p.views if v.decision.status != "confirmed" for r in v.reads if r.text}
         best = max(p.views, key=lambda v: (_RANK[v.decision.status], _first_quality(v)))
         contested = next((v.decision for v in p.views if v.decision.contested), None)
         if confirmed and contested is not None:

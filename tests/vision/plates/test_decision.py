@@ -151,3 +151,64 @@ def test_synthetic_local_province_must_be_a_province() -> None:
     assert PlateReaderConfig(local_province="琼").local_province == "琼"
     with pytest.raises(ValidationError, match="province"):
         PlateReaderConfig(local_province="X")
+
+
+SURE = {"ppocr": 0.8, "hyperlpr": 0.9}
+
+
+@pytest.mark.parametrize(
+    ("reads", "status", "text", "why"),
+    [
+        # one reader sure of the province is enough
+        ([_r("ppocr", "浙GQ6A99", province=0.85), _r("hyperlpr", "浙GQ6A99", province=0.5)], "confirmed", "浙GQ6A99", None),
+        ([_r("ppocr", "浙GQ6A99", province=0.5), _r("hyperlpr", "浙GQ6A99", province=0.92)], "confirmed", "浙GQ6A99", None),
+        # neither sure: the held-out crop where both read 湘 for a half-cut 浙 stays unconfirmed
+        ([_r("ppocr", "湘GQ6A99", province=0.27), _r("hyperlpr", "湘GQ6A99", province=0.52)], "unconfirmed", None,
+         "no reader is sure of the province (ppocr 0.27, hyperlpr 0.52)"),
+        # HyperLPR's level is higher (its tuned province error rate is higher)
+        ([_r("ppocr", "湘GQ6A99", province=0.79), _r("hyperlpr", "湘GQ6A99", province=0.89)], "unconfirmed", None, "province"),
+        # a plate with no province character is not gated
+        ([_r("ppocr", "WJ12345", province=0.3), _r("hyperlpr", "WJ12345", province=0.3)], "confirmed", "WJ12345", None),
+    ],
+)
+def test_synthetic_province_gate(reads, status, text, why) -> None:
+    d = decide(reads, province_sure=SURE)
+    assert (d.status, d.text) == (status, text)
+    assert why is None or why in d.reason
+
+
+@pytest.mark.parametrize(
+    ("reads", "status", "text", "candidates"),
+    [
+        # the readers differ only in the province; the referee reads PP-OCRv4's text, which is sure of it
+        ([_r("ppocr", "浙A12345", province=0.95), _r("hyperlpr", "湘A12345", province=0.6), _r("ppocr6", "浙A12345")],
+         "confirmed", "浙A12345", [("浙A12345", ("ppocr", "ppocr6")), ("湘A12345", ("hyperlpr",))]),
+        # ... or HyperLPR's, when HyperLPR is the sure one
+        ([_r("ppocr", "浙A12345", province=0.6), _r("hyperlpr", "湘A12345", province=0.95), _r("ppocr6", "湘A12345")],
+         "confirmed", "湘A12345", [("湘A12345", ("hyperlpr", "ppocr6")), ("浙A12345", ("ppocr",))]),
+        # the reader it backs is not sure of the province: no confirmation
+        ([_r("ppocr", "浙A12345", province=0.7), _r("hyperlpr", "湘A12345", province=0.6), _r("ppocr6", "浙A12345")],
+         "unconfirmed", None, [("浙A12345", ("ppocr", "ppocr6")), ("湘A12345", ("hyperlpr",))]),
+        # a third text, or an invalid referee read: no confirmation
+        ([_r("ppocr", "浙A12345"), _r("hyperlpr", "湘A12345"), _r("ppocr6", "川A12345")], "unconfirmed", None,
+         [("浙A12345", ("ppocr",)), ("湘A12345", ("hyperlpr",)), ("川A12345", ("ppocr6",))]),
+        ([_r("ppocr", "浙A12345"), _r("hyperlpr", "湘A12345"), _r("ppocr6", None, raw="A12345", reason="no province")],
+         "unconfirmed", None, [("浙A12345", ("ppocr",)), ("湘A12345", ("hyperlpr",))]),
+        # the referee never settles another character (the PaddleOCR models share Q/D/0 mistakes)
+        ([_r("ppocr", "浙A1234D"), _r("hyperlpr", "浙A12340"), _r("ppocr6", "浙A1234D")], "unconfirmed", None,
+         [("浙A1234D", ("ppocr", "ppocr6")), ("浙A12340", ("hyperlpr",))]),
+    ],
+)
+def test_synthetic_province_referee(reads, status, text, candidates) -> None:
+    d = decide(reads, province_sure=SURE)
+    assert (d.status, d.text) == (status, text)
+    assert [(c.text, c.readers) for c in d.candidates] == candidates
+
+
+def test_synthetic_province_dispute_is_only_the_province() -> None:
+    from vision.plates.decision import province_dispute
+
+    assert province_dispute([_r("ppocr", "浙A12345"), _r("hyperlpr", "湘A12345")])
+    assert not province_dispute([_r("ppocr", "浙A12345"), _r("hyperlpr", "浙A12346")])
+    assert not province_dispute([_r("ppocr", "浙A12345"), _r("hyperlpr", None, raw="A12345")])
+    assert not province_dispute([_r("ppocr", "浙A12345"), _r("hyperlpr", "湘A123456")])
