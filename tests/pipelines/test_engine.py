@@ -299,3 +299,14 @@ def test_plate_facts_carry_status_and_candidates_synthetic(read, status, text, c
     assert (facts.status, facts.text) == (status, text)
     assert [(c.text, c.readers, c.color) for c in facts.candidates] == candidates
     assert facts.reason == read.reason
+
+
+def test_plate_reader_from_site_reads_with_the_site_plates_section():
+    from pipelines.engine import plate_reader_from_site
+    from tests.vision.plates.test_reader_real import require_plate_models
+
+    require_plate_models()
+    s = parse_site({"id": "s", "cameras": [{"id": "c", "source": "x.mp4", "frame_size": [640, 352]}],
+                    "plates": {"local_province": "浙"}})
+    reader = plate_reader_from_site(s, threads=1)
+    assert reader.config.local_province == "浙" and reader.referee is not None and reader.second_recognizer is not None

@@ -17,6 +17,7 @@ import pytest
 
 from pipelines.engine import plate_facts
 from pipelines.eval.plates import vehicle_crop
+from tests.conftest import require
 from tests.support.models import require_model
 
 # Sure plates both recognisers read alike: (file, text, colour, rows), confirmed with their exact text.
@@ -186,6 +187,27 @@ def test_hyperlpr_recogniser_reads_a_real_crop_like_the_original(shared_data: Pa
     reads = reader.read_crops([cv2.imdecode(np.fromfile(str(crops / x["file"]), np.uint8), cv2.IMREAD_COLOR) for x in labels])
     assert [r.text for r in reads] == [x["plate"] for x in labels]  # the first five are confirmed and right
     assert all(r.status == "confirmed" for r in reads)
+
+
+# Real crops of ../shared/data/plate_crops where the two readers differ only in the province (tuned
+# part) or agree on a province neither is sure of (the held-out crop once confirmed wrong).
+PROVINCE_CASES = [
+    ("lprnet_sirius_ai/0082.jpg", "皖A2G119", "confirmed", [("皖A2G119", ("ppocr", "ppocr6")), ("闽A2G119", ("hyperlpr",))]),
+    ("lprnet_sirius_ai/0103.jpg", "皖A393H5", "confirmed", [("皖A393H5", ("ppocr", "ppocr6")), ("京A393H5", ("hyperlpr",))]),
+    ("lprnet_chenweijiang99/2195.jpg", "浙GQ6A99", "unconfirmed", [("湘GQ6A99", ("ppocr", "hyperlpr"))]),
+]
+
+
+@pytest.mark.parametrize(("file", "truth", "status", "candidates"), PROVINCE_CASES, ids=[c[0] for c in PROVINCE_CASES])
+def test_province_referee_and_gate_on_real_crops(reader, shared_data: Path, file: str, truth: str, status: str,
+                                                 candidates: list) -> None:
+    crop = cv2.imdecode(np.fromfile(str(require(shared_data / "plate_crops" / file, file)), np.uint8), cv2.IMREAD_COLOR)
+    read = reader.read_crops([crop])[0]
+    assert read.status == status and [(c.text, c.readers) for c in read.candidates] == candidates
+    if status == "confirmed":
+        assert read.text == truth  # PP-OCRv4 sure of the province, PP-OCRv6 reads it alike, HyperLPR agrees on the rest
+    else:
+        assert read.text is None and "no reader is sure of the province" in read.reason  # never 湘 for 浙
 
 
 def test_read_track_votes_vehicle_crops(reader, plates_dir: Path, truth: dict[str, dict]) -> None:
