@@ -19,7 +19,7 @@ Unsure province: the province character is where the readers fail most (HyperLPR
 湘/川 when the character is cut or faint) and where two readers can fail alike. A plate is not
 confirmed unless at least one reader is sure of its province: its confidence there at or above that
 reader's level in ``province_sure``. The levels come from each reader's province error rate on the
-tuned part of the crop set (PP-OCRv4: 0.06% wrong at 0.8 and above, 3.6% at 0.7-0.8; HyperLPR: 0.8%
+tuned part of the crop set (PP-OCRv4: 0.06% wrong at 0.8 and above, 3.6% at 0.7-0.8; HyperLPR: 0.2%
 at 0.9 and above, 3.2% at 0.8-0.9), never from the confirmed errors themselves.
 
 Province referee: when PP-OCRv4 and HyperLPR read valid plates that differ ONLY in the province,
