@@ -66,7 +66,8 @@ class PlateFacts(StrictModel):
     confirmed it), ``unconfirmed`` (valid reads that disagree: ``candidates`` holds each, best
     first, for a reviewer to pick) or ``unreadable`` (``reason`` says why). ``text`` is set ONLY
     when confirmed, so nothing that reads ``text`` can take an unconfirmed read for the plate.
-    Left out, ``status`` follows from the rest (text: confirmed; candidates: unconfirmed).
+    Left out (facts written before double reading), ``status`` is never taken to be confirmed: a
+    text is one reader's read, kept as the one candidate of an ``unconfirmed`` plate.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -82,7 +83,12 @@ class PlateFacts(StrictModel):
     @classmethod
     def _status(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("status") is None:
-            data = {**data, "status": "confirmed" if data.get("text") else "unconfirmed" if data.get("candidates") else "unreadable"}
+            text, candidates = data.get("text"), data.get("candidates") or ()
+            if text and not candidates:
+                candidates = ({"text": text, "color": data.get("color", "unknown"), "confidence": data.get("agreement", 0.0)},)
+            status = "unconfirmed" if text or candidates else "unreadable"
+            data = {**data, "text": None, "candidates": candidates, "status": status,
+                    "reason": data.get("reason") or ("read once, before double reading" if text else None)}
         return data
 
     @model_validator(mode="after")

@@ -56,10 +56,11 @@ class NewRecord(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _plate_status(cls, data: Any) -> Any:
-        """``plate_text`` is the machine's plate only when confirmed (PlateFacts' rule), so a record
-        given without a status is confirmed when it has one, else unconfirmed or unreadable."""
+        """A record given without a plate status (one spooled or queued by an epolice from before
+        double reading) is never taken to be confirmed: a machine plate text makes it ``legacy``,
+        as the store's migration does for stored records."""
         if isinstance(data, dict) and data.get("plate_status") is None:
-            status = "confirmed" if data.get("plate_text") else "unconfirmed" if data.get("plate_candidates") else "unreadable"
+            status = "legacy" if data.get("plate_text") else "unconfirmed" if data.get("plate_candidates") else "unreadable"
             data = {**data, "plate_status": status}
         return data
 

@@ -28,7 +28,7 @@ UNCONFIRMED = PlateFacts(text=None, color="blue", agreement=0.6, reads=3, status
 @pytest.mark.parametrize(
     ("given", "status"),
     [
-        ({"text": "浙A12345"}, "confirmed"),  # status left out: text means confirmed (text is set only then)
+        ({"text": "浙A12345", "status": "confirmed"}, "confirmed"),
         ({"text": None, "candidates": (ZHE,)}, "unconfirmed"),
         ({"text": None}, "unreadable"),
         ({"text": None, "status": "unreadable", "reason": "too small"}, "unreadable"),
@@ -54,7 +54,7 @@ def test_synthetic_plate_text_is_set_exactly_when_confirmed(given: dict):
 @pytest.mark.parametrize(
     ("plate", "line"),
     [
-        (PlateFacts(text="浙A12345", color="blue"), "号牌 浙A12345  蓝牌  车型 小型汽车"),
+        (PlateFacts(text="浙A12345", color="blue", status="confirmed"), "号牌 浙A12345  蓝牌  车型 小型汽车"),
         (UNCONFIRMED, "号牌待确认（候选 浙A12345 / 湘A12345）  车型 小型汽车"),
         (UNCONFIRMED.model_copy(update={"candidates": (ZHE, XIANG, ZHE, XIANG)}),
          "号牌待确认（候选 浙A12345 / 湘A12345 / 浙A12345 等4个）  车型 小型汽车"),
@@ -79,7 +79,7 @@ def _bar_colors(lines: list[str]) -> set[tuple[int, int, int]]:
 
 def test_synthetic_composite_draws_an_unconfirmed_plate_in_the_warning_colour():
     unconfirmed = _bar_colors(["1/3 首帧", plate_line(UNCONFIRMED, "car")])
-    confirmed = _bar_colors(["1/3 首帧", plate_line(PlateFacts(text="浙A12345"), "car")])
+    confirmed = _bar_colors(["1/3 首帧", plate_line(PlateFacts(text="浙A12345", status="confirmed"), "car")])
     assert BAR_WARN in unconfirmed and BAR_WARN not in confirmed
     assert BAR_ACCENT in unconfirmed and BAR_FG in confirmed
 
@@ -118,3 +118,16 @@ def test_synthetic_plate_crop_must_be_a_bgr_image(tmp_path: Path):
     inp = replace(synthetic_input(event()), plate_image=np.zeros((40, 120), np.uint8))
     with pytest.raises(PackageError, match="plate image"):
         validate_input(inp, config(tmp_path))
+
+
+def test_synthetic_facts_from_before_double_reading_are_never_confirmed():
+    """A plate text without a status (an event written by an older epolice, replayed) was read once:
+    it becomes the one candidate of an unconfirmed plate; a record without one is legacy."""
+    old = PlateFacts.model_validate({"text": "浙A12345", "color": "blue", "agreement": 0.8, "reads": 3})
+    assert (old.status, old.text, old.reason) == ("unconfirmed", None, "read once, before double reading")
+    assert [(c.text, c.color, c.confidence) for c in old.candidates] == [("浙A12345", "blue", 0.8)]
+    from tests.evidence.store.test_records import new_record
+
+    record = new_record("old").model_dump(exclude={"plate_status"})
+    assert NewRecord.model_validate(record).plate_status == "legacy"
+    assert NewRecord.model_validate({**record, "plate_text": None}).plate_status == "unreadable"

@@ -93,7 +93,7 @@ def served(tmp_path: Path, shared_data: Path, monkeypatch):
     video = require(shared_data / PARKING_VIDEO, "street_parking_a.mp4")
     cheap_hashing(monkeypatch)
     env = make_env(tmp_path, specs=[{"rule": "parking", "camera_id": "cam-01"}, {"rule": "helmet", "camera_id": "cam-02"}])
-    real_id = _real_record(env, video, tmp_path, PlateFacts(text="浙A1234S", color="blue", agreement=0.55, reads=3))
+    real_id = _real_record(env, video, tmp_path, PlateFacts(text="浙A1234S", color="blue", agreement=0.55, reads=3, status="confirmed"))
     try:
         with _serving(env.app) as base:
             yield env, base, real_id
