@@ -117,9 +117,9 @@ def run_e2e(job: E2EJob) -> E2ERun:
     detector, helmet = detectors_from_site(site, [camera], registry, job.threads)
     plates = None
     if job.plates:
-        from vision.plates.reader import PlateReader
+        from pipelines.engine import plate_reader_from_site
 
-        plates = PlateReader.from_registry(registry, threads=job.threads)
+        plates = plate_reader_from_site(site, registry, threads=job.threads)
     import numpy as np
 
     warm = np.zeros((camera.frame_size[1], camera.frame_size[0], 3), np.uint8)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from evidence.config import EvidenceConfig
 from evidence.event import ViolationEvent
 from evidence.package import CaptureContext
@@ -123,6 +125,7 @@ class PackageRequest:
     clip_window: tuple[float, float]
     cfg: EvidenceConfig
     hold: int | None = None
+    plate_image: np.ndarray | None = None  # the plate crop the engine read (analysis frames at full size)
     released: bool = field(default=False, repr=False)
 
     def release(self) -> None:
@@ -137,4 +140,4 @@ def package_request(cam: CameraEvidence, event: ViolationEvent, fire_pts: float,
     times = {k.seq: t for k in event.key_frames if (t := cam.index.pts_of(k.seq)) is not None}
     window = (fire_pts - cfg.clip_before_s, fire_pts + cfg.clip_after_s)
     earliest = min([*times.values(), window[0]])
-    return PackageRequest(event, cam, times, window, cfg, cam.footage.hold(earliest))
+    return PackageRequest(event, cam, times, window, cfg, cam.footage.hold(earliest), cam.pipeline.plate_crop_for(event))

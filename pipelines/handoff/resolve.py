@@ -66,8 +66,10 @@ def build_input(request: PackageRequest, work: Path) -> PackageInput:
         key_frames.append(_in_pixels_of(kf, still.image, cam.pipeline.camera.frame_size))
         images[key_frames[-1].seq] = still.image
     event = event.model_copy(update={"key_frames": key_frames})
+    plate_image = request.plate_image
     if event.plate is None and cam.pipeline.plate_reader is not None and not cam.pipeline.crops_from_frames:
-        event = event.model_copy(update={"plate": _plate_from(cam.pipeline.plate_reader, event, images)})
+        plate, plate_image = _plate_from(cam.pipeline.plate_reader, event, images)
+        event = event.model_copy(update={"plate": plate})
     clip = None
     t0, t1 = request.clip_window
     cut = footage.clip(t0, t1, work / "clip.mp4")
@@ -76,7 +78,7 @@ def build_input(request: PackageRequest, work: Path) -> PackageInput:
         near = cam.index.nearest(cut.start)
         start = datetime.fromtimestamp(near[2] - (near[1] - cut.start), timezone.utc) if near is not None else None
         clip = ClipFile(cut.path, w, h, start=start)
-    return PackageInput(event=event, key_images=images, context=cam.context, clip=clip)
+    return PackageInput(event=event, key_images=images, context=cam.context, clip=clip, plate_image=plate_image)
 
 
 def _nearest_held(request: PackageRequest, kf: KeyFrame) -> tuple[KeyFrame, Still | None]:
@@ -109,8 +111,8 @@ def _in_pixels_of(kf: KeyFrame, image: np.ndarray, frame_size: tuple[int, int]) 
     return kf.model_copy(update={"box": box})
 
 
-def _plate_from(reader, event: ViolationEvent, images: Mapping[int, np.ndarray]):  # noqa: ANN001, ANN202 - TrackPlateReader, PlateFacts
-    """One voted plate read over the vehicle in each panorama (largest first)."""
+def _plate_from(reader, event: ViolationEvent, images: Mapping[int, np.ndarray]):  # noqa: ANN001, ANN202 - TrackPlateReader
+    """One voted plate read over the vehicle in each panorama (largest first): (PlateFacts, plate crop)."""
     crops = []
     for kf in sorted(event.key_frames, key=lambda k: -(k.box.x2 - k.box.x1) * (k.box.y2 - k.box.y1)):
         image = images[kf.seq]
@@ -121,4 +123,7 @@ def _plate_from(reader, event: ViolationEvent, images: Mapping[int, np.ndarray])
         x2, y2 = min(w, int(round(b.x2 + mx))), min(h, int(round(b.y2 + my)))
         if x2 - x1 >= 16 and y2 - y1 >= 16:
             crops.append(image[y1:y2, x1:x2])
-    return plate_facts(reader.read_track(crops)) if crops else None
+    if not crops:
+        return None, None
+    read = reader.read_track(crops)
+    return plate_facts(read), read.crop

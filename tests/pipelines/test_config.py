@@ -97,6 +97,8 @@ def test_config_repo_site_files_load():
         (with_change("review.claim_seconds", "soon"), "review.claim_seconds", "valid"),
         (with_change("evidence.codes", {"parkng": {"code": "1", "name": "x"}}), "evidence.codes.parkng", "unknown rule 'parkng'"),
         (with_change("review.second_review_rules", ["uturn"]), "review.second_review_rules.0", "unknown rule 'uturn'"),
+        (with_change("plates.local_province", "Z"), "plates.local_province", "not a province abbreviation"),
+        (with_change("plates.local_provinc", "浙"), "plates.local_provinc", "unknown field"),
     ],
 )
 def test_config_errors_name_the_field(data, path, expected):
@@ -143,3 +145,10 @@ def test_live_motion_moved_to_the_engine_is_named():
     assert "live.motion: moved to engine.motion" in str(err.value)
     site = parse_site({"id": "s", "cameras": [{"id": "c", "source": "x.mp4", "frame_size": [640, 352]}], "engine": {"motion": {"enabled": True}}})
     assert site.engine.motion.enabled
+
+
+def test_config_site_declares_its_local_province_for_the_plate_reader():
+    """The site file's ``plates`` section is the plate reader's config: the local province is a tie-break."""
+    site = parse_site(with_change("plates", {"local_province": "浙"}), "site.yaml")
+    assert site.plates.local_province == "浙" and site.plates.tie_break_below == 0.8
+    assert parse_site(GOOD, "site.yaml").plates.local_province is None
