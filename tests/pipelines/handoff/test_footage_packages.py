@@ -161,6 +161,8 @@ def test_batch_package_from_the_file_verifies_at_full_resolution_and_the_right_t
 def test_plates_are_read_from_the_panoramas_when_the_analysis_frames_are_small(clips, tmp_path, keys):
     """A camera analysed below its full size keeps no plate crops; its plate is read in the hand-off
     from the vehicle in each full-resolution panorama."""
+    import numpy as np
+
     from vision.plates.reader import PlateRead
 
     class Reader:
@@ -169,7 +171,8 @@ def test_plates_are_read_from_the_panoramas_when_the_analysis_frames_are_small(c
 
         def read_track(self, crops):
             self.crops = [c.shape for c in crops]
-            return PlateRead(text="浙A12345", color="blue", agreement=1.0, reads=len(crops))
+            return PlateRead(text="浙A12345", color="blue", agreement=1.0, reads=len(crops), status="confirmed",
+                             crop=np.full((24, 72, 3), 200, np.uint8))
 
     signer, _ = keys
     clip = clips(container="mp4", codec="h264", seconds=8.0, width=FRAME[0], gop=24)
@@ -180,6 +183,7 @@ def test_plates_are_read_from_the_panoramas_when_the_analysis_frames_are_small(c
     store_path = package(tmp_path, signer, site, cam, event, frames[20].pts)
     manifest = json.loads((store_path / "manifest.json").read_text())
     assert manifest["record"]["plate"]["text"] == "浙A12345"
+    assert [(f["width"], f["height"]) for f in manifest["files"] if f["kind"] == "plate"] == [(72, 24)]  # the reader's plate crop
     assert len(reader.crops) == 3 and all(h >= 220 and w >= 280 for h, w, _ in reader.crops)  # full-resolution crops
 
 
