@@ -15,12 +15,12 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ConfigDict, Field
 
 from evidence.atomic import TMP_PREFIX, fsync_path, make_temp_dir, publish_dir, write_durable
 from evidence.manifest import MANIFEST, Problem, VerifyResult, sha256_file, verify_package
-from evidence.store.records import RecordQuery, ViolationRecord
+from evidence.signing import Trust
+from evidence.store.records import NewRecord, RecordQuery, ViolationRecord
 from evidence.store.store import RecordStore, StoreError
 from models.strict import StrictModel
 
@@ -60,16 +60,41 @@ def rows_to_csv(rows: list[dict[str, str]]) -> str:
     return buf.getvalue()
 
 
-def verify_record(rec: ViolationRecord, public_key: Ed25519PublicKey) -> VerifyResult:
-    """Verify the record's package, and that it is the very package the record was stored with."""
-    res = verify_package(Path(rec.evidence_path), public_key)
+# What binds a record to its package: every field the signed manifest gives (the evidence path is
+# only where the package lies).
+BOUND_FIELDS = tuple(f for f in NewRecord.model_fields if f != "evidence_path")
+
+
+def bound_mismatches(rec: NewRecord, result: VerifyResult) -> list[str]:
+    """The record fields that differ from what the package's signed manifest says (a verified package)."""
+    if result.manifest is None or result.signature is None:
+        return []
+    try:
+        signed = NewRecord.from_manifest(Path(rec.evidence_path), result.manifest, result.signature)
+    except ValueError as exc:
+        return [f"event_key (the manifest's own fields do not give it: {exc})"]
+    return [f for f in BOUND_FIELDS if f != "manifest_sha256" and getattr(rec, f) != getattr(signed, f)]
+
+
+def verify_record(rec: NewRecord, trust: Trust) -> VerifyResult:
+    """Verify the record's package, that it is the very package the record was stored with, and that
+    the record says what that package's signed manifest says: a copy of a record under another event
+    key, camera or plate, pointing at the genuine package, fails."""
+    res = verify_package(Path(rec.evidence_path), trust)
+    name = f"record {getattr(rec, 'id', rec.event_key)}"
     mpath = Path(rec.evidence_path) / MANIFEST
     if mpath.is_file() and sha256_file(mpath) != rec.manifest_sha256:
-        res.problems.append(
-            Problem(file=MANIFEST, kind="record_mismatch", detail=f"differs from the manifest stored with record {rec.id}")
-        )
-        res.ok = False
+        res.problems.append(Problem(file=MANIFEST, kind="record_mismatch", detail=f"differs from the manifest stored with {name}"))
+    elif res.ok and (fields := bound_mismatches(rec, res)):
+        res.problems.append(Problem(file=MANIFEST, kind="record_mismatch",
+                                    detail=f"{name} differs from its signed manifest in {', '.join(fields)}"))
+    res.ok = res.ok and not res.problems
     return res
+
+
+def record_problems(rec: NewRecord, trust: Trust) -> list[str]:
+    """Why ``rec`` may not be stored (its package fails or says otherwise), or [] (the record writer's check)."""
+    return [str(p) for p in verify_record(rec, trust).problems]
 
 
 class Skipped(StrictModel):
@@ -96,7 +121,7 @@ def _unique_batch(out_dir: Path, now: datetime, as_zip: bool) -> str:
 
 def export_records(
     store: RecordStore,
-    public_key: Ed25519PublicKey,
+    trust: Trust,
     out_dir: Path,
     query: RecordQuery | None = None,
     *,
@@ -112,7 +137,7 @@ def export_records(
     result = ExportResult(path=None, batch=batch)
     chosen: list[ViolationRecord] = []
     for rec in store.query(q):
-        check = verify_record(rec, public_key)
+        check = verify_record(rec, trust)
         if check.ok:
             chosen.append(rec)
         else:

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 from evidence.review import routes_admin, routes_export, routes_review, routes_session, web
 from evidence.review.config import ReviewSettings
 from evidence.review.workflow import WorkflowError
-from evidence.signing import load_public_key
+from evidence.signing import load_keyring
 from evidence.store import RecordStore
 from evidence.store.schema import reason_codes
 
@@ -35,8 +35,8 @@ def seed_reasons(ctx: web.AppContext) -> None:
 
 def create_app(settings: ReviewSettings, store: RecordStore | None = None) -> FastAPI:
     """Build the app. Opens the store unless one is given; the trusted public key must exist,
-    since no evidence may be shown unchecked."""
-    public_key = load_public_key(settings.evidence.public_key_path)
+    since no evidence may be shown unchecked (keys it replaced stay trusted, see evidence.signing)."""
+    public_key = load_keyring(settings.evidence.public_key_path, settings.evidence.trusted_keys_dir)
     if store is None:
         store = RecordStore.from_config(settings.store)
     templates = Jinja2Templates(directory=str(HERE / "templates"))

@@ -17,7 +17,6 @@ from typing import Any, Callable
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -28,6 +27,7 @@ from evidence.review.auth import Permission, Session
 from evidence.review.config import ReviewConfig, ReviewSettings
 from evidence.review.i18n import Language, pick_language, translate, translate_or, translator
 from evidence.review.workflow import QueueFilter, WorkflowError
+from evidence.signing import Keyring
 from evidence.store import RecordStore
 from evidence.store.schema import reason_codes
 
@@ -48,7 +48,7 @@ FILTER_KEYS = ("site", "camera", "rule", "from", "to", "plate")
 class AppContext:
     settings: ReviewSettings
     store: RecordStore
-    public_key: Ed25519PublicKey
+    public_key: Keyring  # the trusted keys, by key id
     templates: Jinja2Templates
     tz: ZoneInfo
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
 from evidence.event import ViolationEvent
-from evidence.manifest import FileEntry
+from evidence.manifest import FileEntry, Manifest, SignatureFile
 from evidence.package import PackageInfo
 from models.strict import StrictModel
 
@@ -81,6 +82,23 @@ class NewRecord(StrictModel):
             model_versions=dict(event.model_versions),
             warnings=list(info.warnings),
         )
+
+    @classmethod
+    def from_manifest(cls, path: Path, manifest: Manifest, signature: SignatureFile) -> "NewRecord":
+        """The record a package's signed manifest describes: what ``epolice records ingest`` inserts,
+        and what a stored record is compared with field by field. Raises ValueError when the
+        manifest's event fields do not give its event key."""
+        fields = dict(manifest.record)
+        code, code_name, listed_key = fields.pop("code"), fields.pop("code_name"), fields.pop("event_key", None)
+        event = ViolationEvent.model_validate(fields)
+        if listed_key != manifest.event_key:
+            raise ValueError(f"manifest lists event key {listed_key} in its record and {manifest.event_key} outside it")
+        info = PackageInfo(
+            event_key=manifest.event_key, path=path, files=manifest.files, manifest_sha256=signature.manifest_sha256,
+            signature=signature.signature, key_id=signature.key_id, code=code, code_name=code_name,
+            warnings=manifest.warnings, created_at=manifest.created_at,
+        )
+        return cls.from_package(event, info)
 
 
 class ViolationRecord(NewRecord):

@@ -73,6 +73,9 @@ def redis_client(url: str, timeout_s: float = 2.0) -> redis.Redis:
 
 
 class EventBus:
+    """``maxlen`` caps the alerts stream only: the events stream is never trimmed (the record writer
+    deletes what it has stored), since a trim could drop records nobody stored yet."""
+
     def __init__(self, client: redis.Redis, site_id: str, spool: DiskSpool, maxlen: int | None = 100_000) -> None:
         self.client = client
         self.site_id = site_id
@@ -84,7 +87,8 @@ class EventBus:
         self._replay_lock = threading.Lock()
 
     def _xadd(self, stream: str, key: str, data: str) -> None:
-        self.client.xadd(stream, {"key": key, "data": data}, maxlen=self.maxlen, approximate=True)
+        cap = None if stream == events_stream(self.site_id) else self.maxlen
+        self.client.xadd(stream, {"key": key, "data": data}, maxlen=cap, approximate=True)
 
     def publish_record(self, record: NewRecord) -> bool:
         return self._publish(events_stream(self.site_id), LiveMessage(kind="record", key=record.event_key, record=record))

@@ -30,7 +30,8 @@ from datetime import datetime, timezone
 import redis
 
 from evidence.config import EvidenceConfig
-from evidence.signing import Signer
+from evidence.export import record_problems
+from evidence.signing import Signer, keyring_with
 from evidence.store.records import NewRecord
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.engine import BoxDetector, CameraPipeline, TrackPlateReader
@@ -126,8 +127,12 @@ class LiveWorker:
             if redis_client is not None
             else None
         )
+        trusted = keyring_with(signer.public_key, evidence_cfg.trusted_keys_dir)
         self.writer = (
-            RecordWriter(redis_client, site.id, store, consumer=self.worker_id, claim_idle_ms=int(live.claim_idle_s * 1000))
+            RecordWriter(
+                redis_client, site.id, store, consumer=self.worker_id, claim_idle_ms=int(live.claim_idle_s * 1000),
+                verify=lambda rec: record_problems(rec, trusted), max_deliveries=live.max_deliveries,
+            )
             if redis_client is not None and store is not None and run_writer
             else None
         )

@@ -262,3 +262,17 @@ def test_synthetic_swapped_package_of_another_record_is_refused(env: Env):
     for f in Path(b.evidence_path).iterdir():
         (Path(a.evidence_path) / f.name).write_bytes(f.read_bytes())
     assert env.client("rita").get(f"/records/{a.id}/files/composite").status_code == 409
+
+
+def test_synthetic_forged_record_with_anothers_genuine_package_is_not_shown_as_verified(env: Env):
+    """Issue 15 item 1: the record page must not say "signature OK" for a copy of another record."""
+    from evidence.store import NewRecord
+
+    real = env.store.get(env.ids[0])
+    fields = real.model_dump(include=set(NewRecord.model_fields))
+    fields.update(event_key="e" * 32, camera_id="cam-99", plate_text="京X00000")
+    forged = env.store.add(NewRecord.model_validate(fields)).id
+    rita = env.client("rita")
+    assert rita.get(f"/api/records/{env.ids[0]}").json()["evidence_ok"] is True
+    view = rita.get(f"/api/records/{forged}").json()
+    assert view["evidence_ok"] is False and any("record_mismatch" in p for p in view["evidence_problems"])

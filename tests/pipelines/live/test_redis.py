@@ -21,6 +21,7 @@ from pipelines.live.bus import EventBus, LiveMessage, alerts_stream, events_stre
 from pipelines.live.leases import LeaseManager
 from pipelines.live.spool import DiskSpool
 from pipelines.live.writer import GROUP, RecordWriter
+from tests.support.evidence import keys  # noqa: F401  (fixture)
 from tests.support.live import RedisServer, restartable_redis, synthetic_record, wait_for  # noqa: F401  (fixture)
 from tests.support.paths import REPO
 from tests.support.redis import redis_server, redis_url  # noqa: F401  (fixtures)
@@ -185,3 +186,91 @@ def test_spool_survives_torn_writes_and_sets_bad_files_aside_synthetic(tmp_path:
     assert len(spool) == 0 and list(d.glob("*.bad"))  # the bad file is kept for an operator
     assert _client(redis_url).xlen(events_stream("site-1")) == 1
     assert os.stat(d).st_mode  # directory still there
+
+
+def test_record_writer_verifies_the_package_before_it_inserts_synthetic(redis_url: str, tmp_path: Path, keys) -> None:
+    """Issue 15 item 1: the writer stores whatever arrives on the stream no more; a record that is not
+    the one its signed package describes goes to the dead letters, named, and is not stored."""
+    from evidence.export import record_problems
+    from evidence.package import write_package
+    from evidence.signing import Keyring
+    from evidence.store import NewRecord
+    from tests.support.evidence import config, event, synthetic_input
+
+    signer, _ = keys
+    ev = event(track_id=1)
+    genuine = NewRecord.from_package(ev, write_package(synthetic_input(ev), config(tmp_path), signer))
+    forged = genuine.model_copy(update={"event_key": "f" * 32, "camera_id": "cam-99", "plate_text": "京X00000"})
+    bus = EventBus(_client(redis_url), genuine.site_id, DiskSpool(tmp_path / "spool"))
+    assert bus.publish_record(genuine) and bus.publish_record(forged)
+    store = RecordStore(f"sqlite:///{tmp_path / 'records.db'}")
+    ring = Keyring.of(signer.public_key)
+    writer = RecordWriter(_client(redis_url), genuine.site_id, store, consumer="w1", verify=lambda rec: record_problems(rec, ring))
+    wait_for(lambda: writer.step(block_ms=100) == 0 and store.count() == 1, 10, "the writer to handle both entries")
+    assert [r.event_key for r in store.query()] == [genuine.event_key]
+    [(_, dead)] = _client(redis_url).xrange(events_stream(genuine.site_id) + ":dead")
+    assert b"event_key" in dead[b"error"] and b"camera_id" in dead[b"error"]
+    assert writer.dead == 1 and writer.stored == 1
+
+
+class RejectingStore:
+    """A store that refuses one record every time (a poison message), and takes the others."""
+
+    def __init__(self, inner: RecordStore, poison: str) -> None:
+        self.inner, self.poison, self.tries = inner, poison, 0
+
+    def add(self, rec):
+        if rec.event_key == self.poison:
+            self.tries += 1
+            raise ValueError("value too long for type character varying(32)")
+        return self.inner.add(rec)
+
+
+def test_a_record_the_store_rejects_goes_to_dead_letters_after_the_delivery_limit(redis_url: str, tmp_path: Path) -> None:
+    """Issue 15 item 15: a poison record was retried forever; now it is dead-lettered after
+    ``max_deliveries`` and `epolice status` shows it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from pipelines.cli.main import app
+
+    bus = EventBus(_client(redis_url), "site-1", DiskSpool(tmp_path / "spool"))
+    records = [synthetic_record(i) for i in range(3)]
+    for rec in records:
+        assert bus.publish_record(rec)
+    store = RejectingStore(RecordStore(f"sqlite:///{tmp_path / 'records.db'}"), records[1].event_key)
+    writer = RecordWriter(_client(redis_url), "site-1", store, consumer="w1", claim_idle_ms=50, max_deliveries=3)
+    client = _client(redis_url)
+    stream = events_stream("site-1")
+    wait_for(lambda: writer.step(block_ms=50) >= 0 and client.xpending(stream, GROUP)["pending"] == 0, 10,
+             "the poison entry to leave the pending list")
+    assert store.tries == 3 and writer.dead == 1 and writer.stored == 2
+    [(_, dead)] = client.xrange(stream + ":dead")
+    assert dead[b"key"] == records[1].event_key.encode() and b"3 times" in dead[b"error"]
+    assert client.xlen(stream) == 0  # stored and dead-lettered entries are deleted: the stream does not grow
+    out = CliRunner().invoke(app, ["status", "--redis", redis_url, "--site", "site-1", "--json"])
+    assert out.exit_code == 0, out.output
+    letters = json.loads(out.stdout)["dead_letters"]
+    assert letters["count"] == 1 and "varying(32)" in letters["latest"][0]["error"]
+
+
+def test_the_events_stream_is_never_trimmed_and_a_lost_entry_is_not_acknowledged_silently(redis_url: str, tmp_path: Path) -> None:
+    """Issue 15 item 15: no silent cap on the events stream; an entry that vanished while pending
+    (trimmed, deleted) is logged, counted and dead-lettered instead of acknowledged silently."""
+    client = _client(redis_url)
+    stream = events_stream("site-1")
+    bus = EventBus(client, "site-1", DiskSpool(tmp_path / "spool"), maxlen=1000)
+    pipe_records = [synthetic_record(i) for i in range(1100)]
+    for rec in pipe_records:
+        assert bus.publish_record(rec)
+    assert client.xlen(stream) == 1100  # nothing unconsumed was trimmed away
+    store = RejectingStore(RecordStore(f"sqlite:///{tmp_path / 'records.db'}"), pipe_records[0].event_key)
+    writer = RecordWriter(client, "site-1", store, consumer="w1", claim_idle_ms=50, batch=2000, max_deliveries=50)
+    writer.step(block_ms=50)  # everything stored but the first, which stays pending
+    [(first_id, _)] = client.xrange(stream)
+    client.xdel(stream, first_id)  # gone from the stream while still pending
+    wait_for(lambda: writer.step(block_ms=50) >= 0 and client.xpending(stream, GROUP)["pending"] == 0, 10, "the lost entry to be noticed")
+    assert writer.lost == 1 and writer.stored == 1099
+    [(_, dead)] = client.xrange(stream + ":dead")
+    assert b"vanished from the stream" in dead[b"error"]
