@@ -6,7 +6,9 @@ needs no cap that could trim unconsumed records). A writer that dies between rea
 acknowledging leaves the entry pending; any writer of the group reclaims entries idle longer than
 ``claim_idle_ms`` with ``XAUTOCLAIM`` and stores them again. The store's insert is idempotent by
 ``event_key``, so a record written just before the crash is not written twice: nothing lost,
-nothing duplicated.
+nothing duplicated. The same violation seen by two workers (a split brain during a Redis
+partition; their event keys differ by track id) is stored once: same camera, rule and plate,
+overlapping time (``RecordStore.add(same_violation=True)``).
 
 Dead letters (``<stream>:dead``, shown by ``epolice status``): an entry that cannot be parsed, a
 record its package does not back, a record the store refused ``max_deliveries`` times, and an entry
@@ -40,9 +42,10 @@ def dead_letter_stream(site_id: str) -> str:
 
 
 class RecordSink(Protocol):
-    """Where records go; ``RecordStore`` fits. ``add`` must be idempotent by ``event_key``."""
+    """Where records go; ``RecordStore`` fits. ``add`` must be idempotent by ``event_key`` and, with
+    ``same_violation``, merge a record into one of the same camera, rule and plate overlapping in time."""
 
-    def add(self, rec: NewRecord) -> AddResult: ...
+    def add(self, rec: NewRecord, *, same_violation: bool = False) -> AddResult: ...
 
 
 class DeadLetter(StrictModel):
@@ -142,7 +145,7 @@ class RecordWriter:
                 self._dead_letter(entry_id, fields, "its signed package does not back it: " + "; ".join(problems))
                 return
         try:
-            result = self.sink.add(message.record)
+            result = self.sink.add(message.record, same_violation=True)
         except Exception as exc:  # noqa: BLE001 - store down or record refused: retried until max_deliveries
             self.store_failures += 1
             if deliveries >= self.max_deliveries:

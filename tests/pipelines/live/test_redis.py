@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from evidence.store import RecordStore
+from evidence.store import RecordQuery, RecordStore
 from pipelines.live.bus import EventBus, LiveMessage, alerts_stream, events_stream
 from pipelines.live.leases import LeaseManager
 from pipelines.live.spool import DiskSpool
@@ -24,6 +24,7 @@ from pipelines.live.writer import GROUP, RecordWriter
 from tests.support.evidence import keys  # noqa: F401  (fixture)
 from tests.support.live import RedisServer, restartable_redis, synthetic_record, wait_for  # noqa: F401  (fixture)
 from tests.support.paths import REPO
+from tests.support.postgres import postgres_server, postgres_url, store_url  # noqa: F401  (fixtures)
 from tests.support.redis import redis_server, redis_url  # noqa: F401  (fixtures)
 
 CAMERAS = ["cam-a", "cam-b", "cam-c", "cam-d"]
@@ -108,8 +109,8 @@ def test_killed_record_writer_mid_event_gives_each_record_exactly_once(redis_url
         from pipelines.live.writer import RecordWriter
         store = RecordStore({db!r})
         class StoreThenHang:
-            def add(self, rec):
-                result = store.add(rec)
+            def add(self, rec, **kw):
+                result = store.add(rec, **kw)
                 pathlib.Path({str(marker)!r}).write_text(rec.event_key)
                 time.sleep(120)  # killed here: the record is stored, the entry never acknowledged
         RecordWriter(redis.Redis.from_url({redis_url!r}), "site-1", StoreThenHang(), consumer="w1").step(block_ms=100)
@@ -219,11 +220,11 @@ class RejectingStore:
     def __init__(self, inner: RecordStore, poison: str) -> None:
         self.inner, self.poison, self.tries = inner, poison, 0
 
-    def add(self, rec):
+    def add(self, rec, **kw):
         if rec.event_key == self.poison:
             self.tries += 1
             raise ValueError("value too long for type character varying(32)")
-        return self.inner.add(rec)
+        return self.inner.add(rec, **kw)
 
 
 def test_a_record_the_store_rejects_goes_to_dead_letters_after_the_delivery_limit(redis_url: str, tmp_path: Path) -> None:
@@ -274,3 +275,68 @@ def test_the_events_stream_is_never_trimmed_and_a_lost_entry_is_not_acknowledged
     assert writer.lost == 1 and writer.stored == 1099
     [(_, dead)] = client.xrange(stream + ":dead")
     assert b"vanished from the stream" in dead[b"error"]
+
+
+def test_a_worker_that_cannot_renew_its_leases_stops_its_cameras(restartable_redis: RedisServer, tmp_path: Path) -> None:
+    """Issue 15 item 8 (fencing): during a partition the worker kept its cameras while another worker,
+    still reaching Redis, took them over once the leases expired: two workers on one camera."""
+    from datetime import datetime, timezone
+
+    from pipelines.live.config import LiveConfig
+    from pipelines.live.housekeeping import RedisHousekeeper
+    from pipelines.live.status import WorkerStatus
+
+    server = restartable_redis
+    client = redis.Redis.from_url(server.url, socket_timeout=0.3, socket_connect_timeout=0.3)
+    live = LiveConfig(lease_ttl_s=1.0, status_interval_s=0.3, spool_dir=tmp_path / "spool")
+    spool = DiskSpool(tmp_path / "spool")
+    now = datetime.now(timezone.utc)
+    owned: list[tuple[float, set[str]]] = []
+    keeper = RedisHousekeeper(
+        client, EventBus(client, "site-1", spool), LeaseManager(client, "site-1", "worker-a", ttl_ms=1000), spool, live,
+        "site-1", "worker-a", ["cam-a", "cam-b"],
+        status=lambda: WorkerStatus(worker="worker-a", site_id="site-1", status="ok", started=now, updated=now, cameras=[]),
+        on_owned=lambda cams, changed: owned.append((time.monotonic(), set(cams))),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=keeper.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: owned and owned[-1][1] == {"cam-a", "cam-b"}, 10, "the worker to own both cameras")
+        server.stop()  # partitioned from Redis: the leases cannot be renewed
+        cut = time.monotonic()
+        wait_for(lambda: owned[-1][1] == set(), 5, "the worker to give its cameras up")
+        stopped_after = next(t for t, cams in owned if t > cut and not cams) - cut
+        assert stopped_after <= live.lease_ttl_s, f"cameras kept {stopped_after:.2f}s after the last renewal could fail"
+        server.start()  # healed: the worker takes them back through the leases
+        wait_for(lambda: owned[-1][1] == {"cam-a", "cam-b"}, 10, "the cameras back after the partition")
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_the_same_violation_from_two_workers_is_stored_once(redis_url: str, tmp_path: Path, store_url: str) -> None:
+    """Issue 15 item 8 (dedupe): the event key holds the per-process track id, so one violation seen by
+    two workers in a split brain gave two records. The writer stores one: same camera, rule and plate,
+    overlapping time. Other plates, other cameras and later stays are kept."""
+    from datetime import timedelta
+
+    base = synthetic_record(1)
+    twin = base.model_copy(update={"event_key": "b" * 32, "track_id": 7, "start_time": base.start_time + timedelta(seconds=3),
+                                   "end_time": base.end_time + timedelta(seconds=2)})
+    others = [
+        base.model_copy(update={"event_key": "c" * 32, "plate_text": "京B00001"}),
+        base.model_copy(update={"event_key": "d" * 32, "camera_id": "cam-2"}),
+        base.model_copy(update={"event_key": "e" * 32, "start_time": base.end_time + timedelta(seconds=1),
+                                "end_time": base.end_time + timedelta(seconds=61)}),
+        base.model_copy(update={"event_key": "f" * 32, "plate_text": None}),
+        base.model_copy(update={"event_key": "9" * 32, "plate_text": None}),  # unread plates are never merged
+    ]
+    bus = EventBus(_client(redis_url), "site-1", DiskSpool(tmp_path / "spool"))
+    for rec in [base, twin, *others]:
+        assert bus.publish_record(rec)
+    store = RecordStore(store_url)
+    writer = RecordWriter(_client(redis_url), "site-1", store, consumer="w1")
+    wait_for(lambda: writer.step(block_ms=100) == 0 and store.count(RecordQuery(limit=None)) >= 6, 10, "the writer to store")
+    assert writer.stored == 6 and writer.duplicates == 1
+    assert twin.event_key not in {r.event_key for r in store.query()}
