@@ -3,15 +3,23 @@
 Export is at-least-once: the dated folder (or zip) is published atomically first, then each record is
 marked ``exported``. A crash between the two leaves records ``approved`` and a complete export on disk;
 the next export ships them again (the receiving side dedups on event_key).
+
+Exports into one folder take turns (a lock on the folder, for threads and processes alike), so two
+started in the same second neither share a name nor ship the same records twice; temp names are
+unique besides.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import os
 import shutil
+import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -110,6 +118,18 @@ class ExportResult(StrictModel):
     skipped: list[Skipped] = Field(default_factory=list)
 
 
+@contextmanager
+def export_lock(out_dir: Path) -> Iterator[None]:
+    """Exclusive use of ``out_dir`` for one export at a time (threads and processes): flock on the folder itself."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _unique_batch(out_dir: Path, now: datetime, as_zip: bool) -> str:
     base = f"epolice-export-{now:%Y%m%d-%H%M%S}"
     name, n = base, 1
@@ -130,6 +150,12 @@ def export_records(
     now: datetime | None = None,
 ) -> ExportResult:
     """Copy approved, verifying records and their packages into a dated folder (or zip), then mark them exported."""
+    with export_lock(out_dir):
+        return _export(store, trust, out_dir, query, actor=actor, as_zip=as_zip, now=now)
+
+
+def _export(store: RecordStore, trust: Trust, out_dir: Path, query: RecordQuery | None, *, actor: str, as_zip: bool,
+            now: datetime | None) -> ExportResult:
     now = now or datetime.now(timezone.utc)
     q = (query or RecordQuery()).model_copy(update={"status": "approved", "limit": None, "offset": 0})
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +185,7 @@ def export_records(
         write_durable(tmp / "records.jsonl", ("\n".join(lines) + "\n").encode())
         if as_zip:
             final = out_dir / f"{batch}.zip"
-            tmp_zip = out_dir / f"{TMP_PREFIX}{batch}.zip"
+            tmp_zip = out_dir / f"{TMP_PREFIX}{batch}-{uuid.uuid4().hex[:8]}.zip"
             with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 for path in sorted(tmp.rglob("*")):
                     if path.is_file():

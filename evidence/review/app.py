@@ -15,7 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import insert, select
 
-from evidence.review import routes_admin, routes_export, routes_review, routes_session, web
+from evidence.review import audit, routes_admin, routes_export, routes_review, routes_session, web
+from evidence.review.audit_seal import open_seal
 from evidence.review.config import ReviewSettings
 from evidence.review.workflow import WorkflowError
 from evidence.signing import load_keyring
@@ -44,6 +45,7 @@ def create_app(settings: ReviewSettings, store: RecordStore | None = None) -> Fa
     tz = ZoneInfo(settings.timezone)
     templates.env.filters["local"] = lambda dt: dt.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if dt else "—"
     ctx = web.AppContext(settings, store, public_key, templates, tz)
+    audit.attach(store.engine, open_seal(settings, create=True))  # every entry sealed with the audit key
     seed_reasons(ctx)
 
     app = FastAPI(title="epolice review", docs_url=None, redoc_url=None, openapi_url=None)

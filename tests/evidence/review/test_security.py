@@ -14,8 +14,8 @@ from evidence.review import auth
 from evidence.review.auth import ROLE_PERMISSIONS, Permission
 from evidence.review.web import PUBLIC_ROUTES, SESSION_COOKIE
 from tests.support.evidence import keys  # noqa: F401
-from tests.support.review import PASSWORD, Env, csrf_of, env, login  # noqa: F401
 from tests.support.postgres import postgres_server, postgres_url, store_url  # noqa: F401
+from tests.support.review import PASSWORD, Env, csrf_of, env, login  # noqa: F401
 
 ROLE_USER = {"reviewer": "rita", "supervisor": "sam", "exporter": "eve", "admin": "ada"}
 

@@ -107,6 +107,26 @@ def test_reviewed_sqlite_store_from_fb746a1_keeps_users_decisions_and_audit_chai
         assert s.count() == 4 and s.schema_version() == head_revision()
 
 
+def test_reviewed_sqlite_store_from_fb746a1_gets_export_tokens_and_keeps_its_accounts(tmp_path: Path):
+    """Revision 0003 (issue 15): old exports get a random download token, accounts made before it
+    count as approved, and the old unkeyed audit entries verify beside new keyed ones."""
+    from evidence.review.audit_seal import AuditSeal
+    from evidence.store.schema import exports
+
+    url = load_sqlite("review.sql.gz", tmp_path / "records.db")
+    with RecordStore.from_config(StoreConfig(url=url), must_exist=True) as s:
+        with s.engine.connect() as conn:
+            [token] = conn.execute(sa.select(exports.c.token)).scalars().all()
+        assert token and len(token) >= 20 and not token.isdigit()
+        assert all(not u.pending for u in auth.list_users(s.engine))
+        assert auth.authenticate(s.engine, "ada", PASSWORD).role == "admin"
+        seal = AuditSeal(b"k" * 32, tmp_path / "checkpoints.jsonl")
+        audit.attach(s.engine, seal)
+        audit.append_retrying(s.engine, "ada", "login")
+        report = audit.verify_chain(s.engine)
+        assert report.ok and report.entries == 8
+
+
 def test_records_only_postgres_store_from_fb746a1_is_stamped_and_gets_the_review_tables(postgres_url: str):
     url = load_postgres("store.pg.sql", postgres_url)
     with RecordStore.from_config(StoreConfig(url=url)) as s:
@@ -157,8 +177,10 @@ def test_a_batch_revision_can_rebuild_a_referenced_table_on_sqlite(tmp_path: Pat
 
     scripts = tmp_path / "alembic"
     shutil.copytree(migrations.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0003_rebuild.py").write_text(
-        'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "0003"\ndown_revision = "0002"\n\n\n'
+    head = head_revision()
+    nxt = f"{int(head) + 1:04d}"
+    (scripts / "versions" / f"{nxt}_rebuild.py").write_text(
+        f'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "{nxt}"\ndown_revision = "{head}"\n\n\n'
         'def upgrade():\n    with op.batch_alter_table("violation_records", recreate="always") as b:\n'
         '        b.add_column(sa.Column("lane", sa.String(8), nullable=True))\n')
     monkeypatch.setattr(migrations, "SCRIPTS", scripts)
@@ -166,7 +188,7 @@ def test_a_batch_revision_can_rebuild_a_referenced_table_on_sqlite(tmp_path: Pat
     try:
         url = load_sqlite("review.sql.gz", tmp_path / "records.db")
         with RecordStore(url) as s:
-            assert s.schema_version() == "0003"
+            assert s.schema_version() == nxt
             assert [d.action for d in s.decisions(1)] == ["approve", "export"]
             with s.engine.connect() as conn:
                 assert "lane" in {c["name"] for c in sa.inspect(conn).get_columns("violation_records")}
