@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import secrets
 from datetime import datetime
 
@@ -29,6 +30,7 @@ from evidence.store import RecordQuery
 from evidence.store.schema import decisions, exports, now_utc
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 # The store's CSV columns without the server-side evidence path, plus who decided what, when.
 STATS_FIELDS = [f for f in CSV_FIELDS if f != "evidence_path"] + ["decision", "decided_by", "decided_at", "reason_code",
                                                                    "second_reviewer"]
@@ -54,7 +56,12 @@ def export_page(request: Request, sess: Session = Depends(guard(Permission.EXPOR
 def export_run(request: Request, sess: Session = Depends(guard(Permission.EXPORT))) -> Response:
     ctx = ctx_of(request)
     out_dir = ctx.cfg.export_dir
-    res = export_records(ctx.store, ctx.public_key, out_dir, actor=sess.user.name, as_zip=True)
+    try:
+        res = export_records(ctx.store, ctx.public_key, out_dir, actor=sess.user.name, as_zip=True)
+    except OSError as exc:  # a full or unwritable export disk: nothing was marked exported
+        log.error("export failed: %s", exc, extra={"folder": str(out_dir)})
+        audit.append_retrying(ctx.store.engine, sess.user.name, "export_failed", after={"error": str(exc)[:200]})
+        raise WorkflowError(507, f"export failed, nothing was marked exported: {exc}") from None
     skipped = [{"id": s.id, "reason": s.reason} for s in res.skipped]
     if res.path is None:
         audit.append_retrying(ctx.store.engine, sess.user.name, "export", after={"exported": [], "skipped": skipped})

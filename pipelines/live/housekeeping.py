@@ -99,6 +99,9 @@ class RedisHousekeeper:
                     log.warning("redis unreachable; spooling events, keeping cameras while their leases hold", extra={"error": str(exc)})
                 self.ok = False
                 self._report(False, only_if_changed=True)
+            except Exception:  # noqa: BLE001 - this thread must outlive any one bad pass
+                log.exception("housekeeping pass failed")
+                self._report(False, only_if_changed=True)
             stop.wait(period)
 
     def _publish_alerts(self) -> None:

@@ -42,7 +42,7 @@ from pipelines.live.bus import EventBus
 from pipelines.live.config import LiveConfig
 from pipelines.live.housekeeping import RedisHousekeeper
 from pipelines.live.leases import LeaseManager
-from pipelines.live.metrics import LiveMetrics, MetricsServer
+from pipelines.live.metrics import LiveMetrics, MetricsServer, failure_readings
 from pipelines.live.spool import DiskSpool
 from pipelines.live.status import CameraStatus, WorkerStatus
 from pipelines.live.writer import RecordSink, RecordWriter
@@ -114,7 +114,8 @@ class LiveWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.records = 0
-        self.metrics = LiveMetrics(lambda: [c.source for c in self._snapshot_cams()])
+        self.metrics = LiveMetrics(lambda: [c.source for c in self._snapshot_cams()],
+                                   lambda: failure_readings(self.evidence, self.bus, self.writer))
         self.metrics_server = MetricsServer(self.metrics, self.status_doc, metrics_port, metrics_host) if metrics_port is not None else None
         self.spool = DiskSpool(live.spool_dir / "outbox")
         self.bus = EventBus(redis_client, site.id, self.spool, live.stream_maxlen) if redis_client is not None else None

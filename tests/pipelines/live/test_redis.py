@@ -340,3 +340,32 @@ def test_the_same_violation_from_two_workers_is_stored_once(redis_url: str, tmp_
     wait_for(lambda: writer.step(block_ms=100) == 0 and store.count(RecordQuery(limit=None)) >= 6, 10, "the writer to store")
     assert writer.stored == 6 and writer.duplicates == 1
     assert twin.event_key not in {r.event_key for r in store.query()}
+
+
+class BrokenClient:
+    """A Redis client whose XADD fails with what a dropped connection can raise besides RedisError."""
+
+    def xadd(self, *args, **kwargs):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+
+def test_any_transport_error_spools_and_a_full_spool_is_logged_counted_and_raised(tmp_path: Path, monkeypatch, caplog) -> None:
+    """Issue 15 item 2: spooling during an outage caught only RedisError; a full spool disk lost the record silently."""
+    import errno
+    import logging
+
+    import pytest
+
+    from pipelines.live import spool as spool_mod
+    from pipelines.live.bus import DeliveryError
+
+    bus = EventBus(BrokenClient(), "site-1", DiskSpool(tmp_path / "spool"))
+    assert bus.publish_record(synthetic_record(1)) is False and len(bus.spool) == 1
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool_mod, "replace_durable", full)
+    with caplog.at_level(logging.ERROR), pytest.raises(DeliveryError):
+        bus.publish_record(synthetic_record(2))
+    assert bus.spool_failures == 1 and synthetic_record(2).event_key in caplog.text
