@@ -128,11 +128,16 @@ class EventBus:
         self.spooled += 1
 
     def replay(self) -> bool:
-        """Send spooled messages oldest first; True when the spool is empty afterwards."""
-        with self._replay_lock:
+        """Send spooled messages oldest first; True when the spool is empty afterwards. Another worker
+        replaying the same folder meanwhile: nothing is sent (it sends them), False unless empty."""
+        with self._replay_lock, self.spool.replaying() as mine:
+            if not mine:
+                return len(self.spool) == 0
             for path in self.spool.pending():
                 try:
                     item = _Spooled.model_validate_json(path.read_bytes())
+                except FileNotFoundError:
+                    continue  # sent and removed by a replay that finished just before ours
                 except (OSError, ValueError) as exc:
                     # unreadable: keep it for an operator, out of the replay path
                     log.error("unreadable spool file set aside", extra={"path": str(path), "error": str(exc)})

@@ -177,7 +177,9 @@ def test_redis_outage_spools_to_disk_and_replays_without_loss(restartable_redis:
 def test_spool_survives_torn_writes_and_sets_bad_files_aside_synthetic(tmp_path: Path, redis_url: str) -> None:
     d = tmp_path / "spool"
     d.mkdir()
-    (d / "00000000000000000001-1-000001-x.msg.json.tmp").write_bytes(b'{"stream": "torn')  # crash mid-write
+    torn = d / "00000000000000000001-1-000001-x.msg.json.tmp"
+    torn.write_bytes(b'{"stream": "torn')  # crash mid-write, an hour ago
+    os.utime(torn, (time.time() - 3600, time.time() - 3600))
     (d / "00000000000000000002-1-000001-y.msg.json").write_bytes(b"not json")  # corrupted on disk
     spool = DiskSpool(d)
     assert not list(d.glob("*.tmp")) and len(spool) == 1
@@ -369,3 +371,38 @@ def test_any_transport_error_spools_and_a_full_spool_is_logged_counted_and_raise
     with caplog.at_level(logging.ERROR), pytest.raises(DeliveryError):
         bus.publish_record(synthetic_record(2))
     assert bus.spool_failures == 1 and synthetic_record(2).event_key in caplog.text
+
+
+class SlowClient:
+    """A real client whose XADD takes a while, so two replays overlap."""
+
+    def __init__(self, url: str) -> None:
+        self.inner = _client(url)
+
+    def xadd(self, *args, **kwargs):
+        time.sleep(0.02)
+        return self.inner.xadd(*args, **kwargs)
+
+
+def test_two_workers_on_one_spool_folder_replay_each_message_once_and_spare_each_others_writes(redis_url: str, tmp_path: Path) -> None:
+    """Issue 15 item 13: two workers sharing one spool folder raced on replay (messages sent twice), and
+    start-up deleted the other worker's temp files (a message being spooled right then)."""
+    d = tmp_path / "spool"
+    a = DiskSpool(d)
+    writing = d / f"{time.time_ns():020d}-{os.getpid()}-000001-busy.msg.json.tmp"  # worker A is writing this now
+    writing.write_bytes(b'{"stream": "half')
+    b = DiskSpool(d)  # worker B starts meanwhile
+    assert writing.exists()
+    writing.unlink()
+    bus_a, bus_b = EventBus(SlowClient(redis_url), "site-1", a), EventBus(SlowClient(redis_url), "site-1", b)
+    for i in range(20):
+        bus_a._to_spool(events_stream("site-1"), f"k{i}", LiveMessage(kind="record", key=f"k{i}", record=synthetic_record(i)).model_dump_json())
+    done = []
+    threads = [threading.Thread(target=lambda bus=bus: done.append(bus.replay())) for bus in (bus_a, bus_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    while not (bus_a.replay() and bus_b.replay()):
+        time.sleep(0.05)
+    assert len(a) == 0 and _client(redis_url).xlen(events_stream("site-1")) == 20
