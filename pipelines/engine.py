@@ -115,8 +115,11 @@ class CameraPipeline:
         detector: BoxDetector | None = None,
         helmet_detector: BoxDetector | None = None,
         plate_reader: TrackPlateReader | None = None,
+        source_id: str = "",
     ) -> None:
+        """``source_id``: the footage's identity (a file's content key), part of every event's key."""
         self.camera = camera
+        self.source_id = source_id
         self.site = site
         self.detector = detector
         self.helmet_detector = helmet_detector
@@ -324,7 +327,7 @@ class CameraPipeline:
             self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
         d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
-        return d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
+        return d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions, source=self.source_id)
 
     def _held(self, refs: tuple[KeyFrameRef, ...]) -> tuple[KeyFrameRef, ...]:
         """Point each key frame at a frame the ring buffer still holds (the nearest one if needed)."""
