@@ -84,7 +84,7 @@ def run(
     cameras: str | None = typer.Option(None, help="comma-separated camera ids to run (default: all of the site)"),
     redis_url: str | None = typer.Option(None, "--redis", help="share the site's cameras with other workers via Redis leases"),
     metrics_port: int | None = typer.Option(9108, help="port for /metrics and /healthz (0 = any free port)"),
-    metrics_host: str = typer.Option("0.0.0.0", help="address the metrics port binds to"),
+    metrics_host: str = typer.Option("127.0.0.1", help="address the metrics port binds to (0.0.0.0: every interface, for a remote Prometheus)"),
     live_config: Path | None = typer.Option(None, help="YAML with live settings, instead of the site file's live: section"),
     spool_dir: Path | None = typer.Option(None, help="where events wait during a Redis outage (default ./spool)"),
     worker_id: str | None = typer.Option(None, help="name of this worker in leases and status (default host-pid)"),

@@ -109,7 +109,7 @@ class LiveMetrics:
         self.records_published = Counter("epolice_records_published", "Records sent to Redis or written to the store", ["camera"], registry=r)
         self.records_spooled = Counter("epolice_records_spooled", "Records spooled to disk during a Redis outage", ["camera"], registry=r)
         self.evidence_failures = Counter("epolice_evidence_failures", "Events whose evidence package could not be written", ["camera"], registry=r)
-        self.alerts = Counter("epolice_camera_alerts", "Offline alerts and recoveries", ["camera", "kind"], registry=r)
+        self.alerts = Counter("epolice_camera_alerts", "Offline alerts, recoveries and system clock steps", ["camera", "kind"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

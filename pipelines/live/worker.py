@@ -169,7 +169,7 @@ class LiveWorker:
 
     def _on_health(self, event: HealthEvent) -> None:
         """Reader thread: count and queue; publishing happens on the housekeeping thread."""
-        if event.kind in ("alert", "recovery"):
+        if event.kind in ("alert", "recovery", "clock_step"):
             self.metrics.alerts.labels(event.camera_id, event.kind).inc()
             if self.housekeeper is not None:  # without Redis the alert is the log line and the metric
                 self.housekeeper.alerts.put(event)

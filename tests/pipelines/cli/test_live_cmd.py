@@ -57,3 +57,13 @@ def test_status_needs_one_target_and_reports_unreachable_worker_synthetic() -> N
 def test_soak_rejects_a_non_rtsp_url_synthetic() -> None:
     result = CliRunner().invoke(app, ["soak", "--url", "http://u:Hunter2x@h/x", "--minutes", "0.01"])
     assert result.exit_code == 2 and "must start with rtsp://" in result.output and "Hunter2x" not in result.output
+
+
+def test_run_serves_metrics_and_health_on_loopback_by_default_synthetic() -> None:
+    """Issue 15 item 18: `epolice run` served /metrics and /healthz on 0.0.0.0 unless told otherwise."""
+    import inspect
+
+    from pipelines.cli import live_cmd
+
+    option = inspect.signature(live_cmd.run).parameters["metrics_host"].default
+    assert option.default == "127.0.0.1"
