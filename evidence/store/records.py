@@ -6,14 +6,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from evidence.event import ViolationEvent
+from evidence.event import PlateCandidateFacts, ViolationEvent
 from evidence.manifest import FileEntry, Manifest, SignatureFile
 from evidence.package import PackageInfo
 from models.strict import StrictModel
 
 Status = Literal["pending_review", "approved", "rejected", "exported"]
+# A stored record's plate status: the reader's, or ``legacy`` for records written before double
+# reading (one reader, never double-checked: treated like ``unconfirmed``)
+StoredPlateStatus = Literal["confirmed", "unconfirmed", "unreadable", "legacy"]
 
 # Which status changes the store allows; the review app may widen this deliberately, not by accident.
 TRANSITIONS: dict[str, set[str]] = {
@@ -39,6 +42,8 @@ class NewRecord(StrictModel):
     plate_text: str | None
     plate_color: str = "unknown"
     plate_agreement: float = 0.0
+    plate_status: StoredPlateStatus = "unreadable"  # derived from the rest when left out, see _plate_status
+    plate_candidates: list[PlateCandidateFacts] = Field(default_factory=list)
     vehicle_class: str
     facts: dict[str, Any] = Field(default_factory=dict)
     evidence_path: str
@@ -48,6 +53,22 @@ class NewRecord(StrictModel):
     key_id: str
     model_versions: dict[str, str] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plate_status(cls, data: Any) -> Any:
+        """A record given without a plate status (one spooled or queued by an epolice from before
+        double reading) is never taken to be confirmed: a machine plate text makes it ``legacy``,
+        as the store's migration does for stored records."""
+        if isinstance(data, dict) and data.get("plate_status") is None:
+            status = "legacy" if data.get("plate_text") else "unconfirmed" if data.get("plate_candidates") else "unreadable"
+            data = {**data, "plate_status": status}
+        return data
+
+    @field_validator("plate_candidates", mode="before")
+    @classmethod
+    def _no_candidates(cls, value: Any) -> Any:
+        return [] if value is None else value  # legacy rows hold NULL
 
     @classmethod
     def from_package(cls, event: ViolationEvent, info: PackageInfo) -> "NewRecord":
@@ -72,6 +93,8 @@ class NewRecord(StrictModel):
             plate_text=plate.text if plate else None,
             plate_color=plate.color if plate else "unknown",
             plate_agreement=plate.agreement if plate else 0.0,
+            plate_status=plate.status if plate else "unreadable",
+            plate_candidates=list(plate.candidates) if plate else [],
             vehicle_class=event.vehicle_class,
             facts=facts,
             evidence_path=str(info.path.resolve()),
@@ -98,7 +121,19 @@ class NewRecord(StrictModel):
             signature=signature.signature, key_id=signature.key_id, code=code, code_name=code_name,
             warnings=manifest.warnings, created_at=manifest.created_at,
         )
-        return cls.from_package(event, info)
+        record = cls.from_package(event, info)
+        plate = fields.get("plate")
+        if isinstance(plate, dict) and plate.get("status") is None:
+            # signed before double reading: the writer then stored its one reader's text as the plate
+            # (what the store's migration calls a legacy record), and only its own reason in the facts
+            facts = dict(event.facts)
+            facts["plate_reads"] = plate.get("reads", 0)
+            if plate.get("reason"):
+                facts["plate_reason"] = plate["reason"]
+            text = plate.get("text")
+            record = record.model_copy(update={"plate_text": text, "plate_status": "legacy" if text else "unreadable",
+                                               "plate_candidates": [], "facts": facts})
+        return record
 
 
 class ViolationRecord(NewRecord):
@@ -118,8 +153,31 @@ class ViolationRecord(NewRecord):
 
     @property
     def plate(self) -> str | None:
-        """The plate to act on: the reviewer's correction when there is one."""
-        return self.plate_text_reviewed or self.plate_text
+        """The plate to act on (and the only one export carries): the reviewer's when set, else the
+        machine's only when confirmed. An unconfirmed or legacy read is never the plate by itself."""
+        if self.plate_text_reviewed:
+            return self.plate_text_reviewed
+        return self.plate_text if self.plate_status == "confirmed" else None
+
+    @property
+    def plate_source(self) -> Literal["reviewer", "machine", "none"]:
+        return "reviewer" if self.plate_text_reviewed else "machine" if self.plate is not None else "none"
+
+    @property
+    def plate_settled(self) -> bool:
+        """Whether the plate may go out as it stands: set by a reviewer, confirmed by the readers, or
+        unreadable (exported without a plate). Unconfirmed and legacy reads wait for a reviewer."""
+        return bool(self.plate_text_reviewed) or self.plate_status in ("confirmed", "unreadable")
+
+    @property
+    def plate_choices(self) -> list[PlateCandidateFacts]:
+        """What the reviewer picks from: the candidates, or a legacy record's single machine read."""
+        if self.plate_candidates:
+            return list(self.plate_candidates)
+        if self.plate_status == "legacy" and self.plate_text:
+            color = self.plate_color if self.plate_color in ("blue", "yellow", "green", "white", "black") else "unknown"
+            return [PlateCandidateFacts(text=self.plate_text, color=color, confidence=min(max(self.plate_agreement, 0.0), 1.0))]
+        return []
 
 
 class AddResult(StrictModel):

@@ -85,8 +85,13 @@ records = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=True),
     sa.Column("exported_at", UTCDateTime, nullable=True),
     sa.Column("export_batch", sa.String(128), nullable=True),
+    # 0003, double reading: how far the machine plate is to be trusted (records written before are
+    # "legacy": one reader, never double-checked), and every candidate when the readers disagreed
+    sa.Column("plate_status", sa.String(16), nullable=False, server_default="legacy"),
+    sa.Column("plate_candidates", JSONType, nullable=True),
     sa.UniqueConstraint("event_key", name="uq_violation_records_event_key"),
     sa.CheckConstraint("status IN ('pending_review','approved','rejected','exported')", name="ck_violation_records_status"),
+    sa.CheckConstraint("plate_status IN ('confirmed','unconfirmed','unreadable','legacy')", name="ck_violation_records_plate_status"),
     sa.Index("ix_violation_records_site_id", "site_id"),
     sa.Index("ix_violation_records_camera_id", "camera_id"),
     sa.Index("ix_violation_records_rule", "rule"),
@@ -124,7 +129,7 @@ users = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
-    # v3: an account an admin creates in the app waits for a second admin (no one grants themselves a role)
+    # 0005: an account an admin creates in the app waits for a second admin (no one grants themselves a role)
     sa.Column("created_by", sa.String(64), nullable=True),  # NULL: made on the command line (server access)
     sa.Column("approved_by", sa.String(64), nullable=True),
 )
@@ -172,7 +177,7 @@ audit_log = sa.Table(
     sa.Column("after", sa.Text, nullable=True),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),  # HMAC-SHA256 under the audit key; plain SHA-256 before v3
-    sa.Column("key_id", sa.String(16), nullable=True),  # v3: the audit key's id; NULL: an entry from before keys
+    sa.Column("key_id", sa.String(16), nullable=True),  # 0005: the audit key's id; NULL: an entry from before keys
     sa.Index("ix_review_audit_log_record_id", "record_id"),
 )
 
@@ -186,6 +191,6 @@ exports = sa.Table(
     sa.Column("file_name", sa.String(128), nullable=False),  # inside ReviewConfig.export_dir; never from a client
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("token", sa.String(64), nullable=True),  # v3: the download's id in URLs: random, never sequential
+    sa.Column("token", sa.String(64), nullable=True),  # 0005: the download's id in URLs: random, never sequential
     sa.Index("ix_review_exports_token", "token", unique=True),
 )

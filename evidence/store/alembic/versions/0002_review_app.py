@@ -7,7 +7,7 @@ Create Date: 2026-12-01
 What the hand-written reviewer-app runner left at its version 1 (``review_schema``); databases it
 made are stamped here. Stores only the pipelines had written are stamped at 0001 and get these now.
 
-Users, the audit log and exports are frozen copies of their definitions at this revision (0003
+Users, the audit log and exports are frozen copies of their definitions at this revision (0005
 alters them); the other tables are still as schema.py defines them.
 """
 

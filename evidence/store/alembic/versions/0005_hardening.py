@@ -1,7 +1,7 @@
 """Second admin for role grants, a keyed audit chain, unguessable export ids.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0003
 Create Date: 2026-12-02
 
 - ``review_users.created_by`` / ``approved_by``: an account an admin makes in the app stays
@@ -16,8 +16,8 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0003"
 
 
 def upgrade() -> None:
