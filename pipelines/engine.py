@@ -134,10 +134,13 @@ class CameraPipeline:
         helmet_detector: BoxDetector | None = None,
         plate_reader: TrackPlateReader | None = None,
         source_selects: bool = False,
+        source_id: str = "",
     ) -> None:
         """``source_selects``: the source hands over only the frames due for detection (FFmpeg selects
-        them at ``detect_fps``), so every frame is a detection frame."""
+        them at ``detect_fps``), so every frame is a detection frame. ``source_id``: the footage's
+        identity (a file's content key), part of every event's key."""
         self.camera = camera
+        self.source_id = source_id
         self.site = site
         self.detector = detector
         self.helmet_detector = helmet_detector
@@ -375,7 +378,7 @@ class CameraPipeline:
             extra.plate, extra.plate_crop = plate_facts(read), read.crop
             self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
-        event = d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
+        event = d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions, source=self.source_id)
         if extra.plate_crop is not None and extra.plate_crop.size:
             self._plate_crops[event.event_key] = extra.plate_crop
             while len(self._plate_crops) > PLATE_CROPS_KEPT:

@@ -93,7 +93,8 @@ class EngineProcessor:
             start_seconds=job.start if job.start > 0 else None, end_seconds=job.end,
         )
         source = feed.source
-        pipeline = CameraPipeline(camera, self.site, self.detector, self.helmet, self.plates, source_selects=feed.source_selects)
+        pipeline = CameraPipeline(camera, self.site, self.detector, self.helmet, self.plates, source_selects=feed.source_selects,
+                                  source_id=job.file_key)
         cam = CameraEvidence.of(pipeline, self.site, feed.footage)
         window = job.window
         origin = source.clock_start.start

@@ -65,7 +65,7 @@ class EvidenceQueue:
         except Exception:  # noqa: BLE001 - the event is kept as JSON; the loop goes on
             self.collect_failures += 1
             log.exception("preparing evidence failed", extra={"camera": cam.camera_id, "event_key": event.event_key})
-            self.writer.save_failed(event)
+            self.writer.keep(event)
             return
         self._waiting.append(PendingEvent(request, fire_pts, fire_pts + after, due_mono))
         while len(self._waiting) > self.max_waiting:

@@ -35,6 +35,7 @@ from pydantic import Field
 from models.strict import StrictModel
 from vision.frame import Frame
 from vision.sources.backoff import Backoff, BackoffConfig
+from vision.sources.clock import MonotonicWallClock
 from vision.sources.ffmpeg.command import output_size
 from vision.sources.ffmpeg.errors import FFmpegError, PipeTimeout
 from vision.sources.ffmpeg.probe import probe
@@ -164,6 +165,7 @@ class RtspSource:
         self.decoder_threads = decoder_threads
         self._anchor: float | None = None  # wall seconds at pts 0 (see _wall_time)
         self._last_wall = 0.0
+        self._clock = MonotonicWallClock()  # "now" for frame times: a system clock step cannot freeze them
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> RtspSource:
@@ -207,6 +209,8 @@ class RtspSource:
                 log.error("camera offline alert", extra=fields)
             elif ev.kind == "recovery":
                 log.warning("camera recovered", extra=fields)
+            elif ev.kind == "clock_step":
+                log.warning("system clock stepped", extra=fields)
             else:
                 level = logging.INFO if ev.state in ("live", "connecting") else logging.WARNING
                 log.log(level, "camera %s", ev.state, extra=fields)
@@ -284,9 +288,13 @@ class RtspSource:
             was late; a frame is never stamped in the future;
           - later, when stamps trail arrivals by more than ``max_clock_skew_s`` (the camera's
             clock runs slow against ours over days).
-        Wall times never go backwards.
+        Wall times never go backwards. "Now" is the monotonic clock plus an anchor; a step of the
+        system clock is reported as a ``clock_step`` health event instead of reaching frame times.
         """
-        now = time.time() if now is None else now
+        now = self._clock.now() if now is None else now
+        if (jump := self._clock.step()) is not None:
+            self._emit([HealthEvent(self.camera_id, "clock_step", self.health.state, self.health.state, datetime.now(timezone.utc),
+                                    reason=f"system clock stepped {jump:+.1f} s; frame times keep to the monotonic clock")])
         if self._anchor is None or self._anchor + pts > now or now - (self._anchor + pts) > self.config.max_clock_skew_s:
             self._anchor = now - pts
         wall = max(self._anchor + pts, self._last_wall + 1e-6)
@@ -342,7 +350,9 @@ class RtspSource:
             self._last_pts = frame_pts
             seq, self._seq = self._seq, self._seq + 1
             self.stats.decoded += 1
-            made = raw.made_at if raw.made_at is not None else time.time()  # when FFmpeg had it, not when it let go
+            # when FFmpeg had it, not when it let go; FFmpeg logs system time, moved onto the monotonic clock
+            ours = self._clock.now()
+            made = ours if raw.made_at is None else raw.made_at - (time.time() - ours)
             if settling is None:
                 self.frames.put(Frame(self.camera_id, seq, frame_pts, self._wall_time(frame_pts, made), raw.image))
             else:
