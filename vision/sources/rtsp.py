@@ -350,9 +350,8 @@ class RtspSource:
             self._last_pts = frame_pts
             seq, self._seq = self._seq, self._seq + 1
             self.stats.decoded += 1
-            # when FFmpeg had it, not when it let go; FFmpeg logs system time, moved onto the monotonic clock
-            ours = self._clock.now()
-            made = ours if raw.made_at is None else raw.made_at - (time.time() - ours)
+            # when FFmpeg had it, not when it let go (monotonic, so a system clock step cannot reach it)
+            made = self._clock.now() - (0.0 if raw.made_at is None else time.monotonic() - raw.made_at)
             if settling is None:
                 self.frames.put(Frame(self.camera_id, seq, frame_pts, self._wall_time(frame_pts, made), raw.image))
             else:

@@ -42,7 +42,7 @@ _TIMEBASE_RE = re.compile(r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] confi
 class RawFrame:
     """One frame out of the pipe: ``index`` counts every decoded frame of this pipe's input (0-based),
     ``pts`` is seconds on ffmpeg's output timeline (container start and any ``-ss`` already subtracted).
-    ``made_at``: wall time (epoch s) FFmpeg logged the frame leaving its filters. FFmpeg 5.1's output
+    ``made_at``: when (``time.monotonic()``) FFmpeg logged the frame leaving its filters. FFmpeg 5.1's output
     stage holds each frame until the next one reaches it (one detection interval at detect_fps), so
     this, not the frame's arrival, is when it was ready."""
 
@@ -135,7 +135,7 @@ class RawVideoPipe:
                         pre.pop(pre_order.popleft(), None)
                     continue
                 index = pre.pop(pts, n) if use_pre else n
-                self._pts_queue.put((index, pts_time, time.time()))
+                self._pts_queue.put((index, pts_time, time.monotonic()))
         if buf.strip():
             self.log.add(buf.decode("utf-8", "replace"), self.last_decoded_pts)
         self._pts_queue.put(None)
