@@ -178,6 +178,8 @@ def _overlay_lines(inp: PackageInput, cfg: EvidenceConfig, kf: KeyFrame, title: 
     else:
         plate = "号牌 未识别"
     plate += f"  车型 {VEHICLE_NAMES.get(ev.vehicle_class, ev.vehicle_class)}"
+    if isinstance(ev.facts.get("speed_kmh"), (int, float)):
+        plate += f"  车速 {ev.facts['speed_kmh']:.0f} km/h"
     return [
         f"{title}  {format_time(kf.wall_time, ctx.timezone)}",
         place,
@@ -214,8 +216,9 @@ def _build(inp: PackageInput, cfg: EvidenceConfig, signer: Signer, tmp: Path, wa
     _stage(tmp, "closeup.jpg", _encode_jpeg(close.image, cfg.jpeg_quality), staged,
            kind="closeup", width=close.image.shape[1], height=close.image.shape[0], seq=src.seq, role="closeup")
     n = len(panels_kf)
+    path = tuple((float(x), float(y)) for x, y in ev.path)
     panels = [
-        Panel(inp.key_images[k.seq], k.box, _overlay_lines(inp, cfg, k, f"{i}/{n} {ROLE_NAMES.get(k.role, k.role)}"))
+        Panel(inp.key_images[k.seq], k.box, _overlay_lines(inp, cfg, k, f"{i}/{n} {ROLE_NAMES.get(k.role, k.role)}"), path)
         for i, k in enumerate(panels_kf, 1)
     ]
     src_index = kfs.index(src) + 1

@@ -22,7 +22,7 @@ frame: the helmet model looks at a ridden vehicle at most ``rules.helmet.max_che
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Protocol, Sequence
 
 import cv2
@@ -125,7 +125,7 @@ class CameraPipeline:
         self.specs = site.specs_for(camera)
         self.rules = {spec.name for spec in self.specs}
         self.reads_heads = any(spec.needs_heads for spec in self.specs)
-        self.tracker = ByteTracker(site.tracker)
+        self.tracker = ByteTracker(site.tracker, camera.view())
         eng = site.engine
         keep = eng.trail_keep_s if eng.trail_keep_s is not None else site.rules.parking.min_dwell_s + 60.0
         stationary = any(spec.on_trail_tick for spec in self.specs)
@@ -323,7 +323,7 @@ class CameraPipeline:
             extra.plate = plate_facts(self.plate_reader.read_track([c for _, c in extra.crops]))
             self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
-        d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
+        d = replace(d, key_frames=self._held(d.key_frames))
         return d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
 
     def _held(self, refs: tuple[KeyFrameRef, ...]) -> tuple[KeyFrameRef, ...]:
