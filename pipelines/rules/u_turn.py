@@ -52,8 +52,9 @@ class UTurnConfig(RuleConfig):
 def _last_run(points: list[TrackPoint], zone: Zone, max_gap_s: float) -> list[TrackPoint]:
     """The most recent unbroken stretch of detected points inside the zone."""
     run: list[TrackPoint] = []
-    for p in reversed(points):
-        inside = zone.contains(*p.ground)
+    # one polygon test for all points: the rule runs on every track at every detection frame
+    mask = zone.polygon.contains([p.ground for p in points]) if points else []
+    for p, inside in zip(reversed(points), reversed(list(mask))):
         if not inside:
             if run:
                 break
