@@ -127,8 +127,11 @@ class CameraPipeline:
         detector: BoxDetector | None = None,
         helmet_detector: BoxDetector | None = None,
         plate_reader: TrackPlateReader | None = None,
+        source_id: str = "",
     ) -> None:
+        """``source_id``: the footage's identity (a file's content key), part of every event's key."""
         self.camera = camera
+        self.source_id = source_id
         self.site = site
         self.detector = detector
         self.helmet_detector = helmet_detector
@@ -343,7 +346,7 @@ class CameraPipeline:
             self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
         d = replace(d, key_frames=self._held(d.key_frames))
-        event = d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
+        event = d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions, source=self.source_id)
         if extra.plate_crop is not None and extra.plate_crop.size:
             self._plate_crops[event.event_key] = extra.plate_crop
             while len(self._plate_crops) > PLATE_CROPS_KEPT:

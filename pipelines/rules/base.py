@@ -152,6 +152,7 @@ class Decision:
         camera_id: str,
         plate: PlateFacts | None = None,
         model_versions: dict[str, str] | None = None,
+        source: str = "",
     ) -> ViolationEvent:
         def when(wall: float) -> datetime:
             return datetime.fromtimestamp(wall, tz=timezone.utc)
@@ -172,6 +173,7 @@ class Decision:
             path=[(round(x, 1), round(y, 1)) for x, y in self.path],
             plate=plate,
             model_versions=dict(model_versions or {}),
+            source=source,
         )
 
 
