@@ -22,6 +22,7 @@ from pipelines.live.config import LiveConfig
 from pipelines.rules.base import RuleSpec, TimeWindow, Zone
 from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, ZoneKind, default_codes, rule_labels
 from vision.geometry import Polygon
+from vision.heads import HeadJudgeConfig
 from vision.riders import HeadCropConfig, RiderAssociationConfig
 from vision.tracker import TrackerConfig
 
@@ -71,6 +72,10 @@ class CameraConfig(StrictModel):
     frame_size: tuple[int, int] = Field(description="[width, height] of the decoded frame; zones must lie inside")
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleName] | None = Field(None, description="rules run on this camera; None = every enabled rule")
+    heading_deg: float | None = Field(
+        None, ge=0, lt=360, description="image direction traffic moves in (0 = right, 90 = down): rider roles use it "
+        "while a track has not moved enough to have a heading of its own"
+    )
 
     @field_validator("frame_size")
     @classmethod
@@ -112,6 +117,7 @@ class EngineConfig(StrictModel):
     plate_crops: int = Field(3, ge=1, le=10, description="best vehicle crops kept per track for the plate reader")
     riders: RiderAssociationConfig = Field(default_factory=RiderAssociationConfig)
     heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
+    judge: HeadJudgeConfig = Field(default_factory=HeadJudgeConfig, description="when a head can be judged; heads from person boxes")
 
 
 def _registered(path: str, names: object) -> None:

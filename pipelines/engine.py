@@ -36,7 +36,8 @@ from pipelines.rules.base import Decision, KeyFrameRef
 from vision.detections import Detections
 from vision.frame import Frame
 from vision.plates.reader import PlateRead
-from vision.riders import look_for_heads, rider_observations, rider_regions
+from vision.rider_looks import read_riders
+from vision.riders import look_for_heads, rider_regions
 from vision.tracker import ByteTracker, Track, TrackState
 
 _RIDDEN_IDS = np.array(sorted(CLASS_ID[c] for c in RIDDEN_CLASSES), np.int32)
@@ -95,6 +96,7 @@ class _TrackExtras:
 
     helmet_checks: int = 0
     last_helmet_t: float = float("-inf")
+    looked_height: float = 0.0  # tallest box the helmet model looked at
     crops: list = None  # (score, crop) best-first, at most EngineConfig.plate_crops
     plate: PlateFacts | None = None
 
@@ -235,11 +237,22 @@ class CameraPipeline:
         vehicles = tracked[ridden]
         persons = dets.of_class("person")
         heads, checked = self._helmet_looks(frame, vehicles, persons)
-        observations = rider_observations(vehicles, persons, heads, checked, frame.seq, frame.pts, self.site.engine.riders)
-        for i, obs in enumerate(observations):
-            tr = self.tracker.get(int(vehicles.tracker_id[i]))
+        tracks = [self.tracker.get(int(tid)) for tid in vehicles.tracker_id]
+        headings = [self._heading(tr) for tr in tracks]
+        eng = self.site.engine
+        t0 = time.perf_counter()
+        classifier = self.helmet_detector if self.reads_heads else None
+        looks = read_riders(frame.image, vehicles, persons, heads, checked, frame.seq, frame.pts, classifier, eng.riders, eng.judge, headings)
+        self.stats.helmet_s += time.perf_counter() - t0
+        self.stats.helmet_calls += looks.model_calls
+        for tr, obs in zip(tracks, looks.observations):
             if tr is not None:
                 tr.history.add_riders(obs)
+
+    def _heading(self, track: Track | None) -> float | None:
+        """The track's own direction of travel in the image, else the camera's configured one."""
+        last = track.history.last if track is not None else None
+        return last.heading if last is not None and last.heading is not None else self.camera.heading_deg
 
     def _helmet_looks(self, frame: Frame, vehicles: Detections, persons: Detections) -> tuple[Detections, np.ndarray]:
         """Run the helmet model on the rider regions of the vehicles due a look (packed into as few
@@ -260,7 +273,8 @@ class CameraPipeline:
             if box[3] - box[1] < cfg.min_vehicle_height_px:
                 continue
             extra = self._extras.setdefault(tid, _TrackExtras())
-            if extra.helmet_checks >= cfg.max_checks or frame.pts - extra.last_helmet_t < cfg.check_interval_s:
+            grown = box[3] - box[1] >= cfg.relook_growth * extra.looked_height
+            if (extra.helmet_checks >= cfg.max_checks and not grown) or frame.pts - extra.last_helmet_t < cfg.check_interval_s:
                 continue
             x1, y1, x2, y2 = regions[i]
             if x2 - x1 < 8 or y2 - y1 < 8:
@@ -268,6 +282,7 @@ class CameraPipeline:
             due.append(i)
             extra.helmet_checks += 1
             extra.last_helmet_t = frame.pts
+            extra.looked_height = max(extra.looked_height, float(box[3] - box[1]))
         if not due:
             return Detections.empty(), checked
         t0 = time.perf_counter()
