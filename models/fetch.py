@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.manifest import DirSource, HubSource, ModelManifest, WheelSource
+from models.manifest import DirSource, HubSource, ModelManifest, TrainSource, WheelSource
 from models.registry import (
     SIDECAR_SUFFIX,
     ModelMissingError,
@@ -29,6 +29,7 @@ from models.registry import (
 
 ENV_EXPORT_PYTHON = "EPOLICE_EXPORT_PYTHON"
 EXPORT_SCRIPT = Path(__file__).with_name("export_onnx.py")
+TRAIN_HEAD_SCRIPT = Path(__file__).with_name("train_head.py")
 
 
 class FetchError(RuntimeError):
@@ -193,6 +194,8 @@ def fetch(
                 return _from_wheel(registry, manifest, source, export_python)
             if isinstance(source, HubSource) and online:
                 return _export_and_install(registry, manifest, source.name, f"hub {source.name}", export_python)
+            if isinstance(source, TrainSource):
+                problems.append(f"trained here, not fetched: run {source.command}")
         except FetchError as exc:
             problems.append(str(exc))
     if all(isinstance(s, DirSource) for s in manifest.sources) and not from_dirs:
@@ -200,3 +203,21 @@ def fetch(
     if not problems:
         problems.append("no source could be used (hub sources need online access)")
     raise FetchError(f"{name}: " + "; ".join(problems))
+
+
+def train_head(registry: Registry, name: str, data: Path, export_python: str | None, epochs: int = 60) -> FetchResult:
+    """Train a head classifier from prepared crops (``data``: npz x/y) in the torch interpreter and
+    install it like an export: atomically, with its sidecar sha256, verified as the runtime will."""
+    manifest = registry.manifest(name)
+    python = _resolve_export_python(export_python, manifest)
+    with tempfile.TemporaryDirectory(prefix="epolice-train-") as tmp:
+        out = Path(tmp) / manifest.file
+        cmd = [python, str(TRAIN_HEAD_SCRIPT), "--data", str(data), "--out", str(out), "--epochs", str(epochs)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+        except OSError as exc:
+            raise FetchError(f"{name}: cannot run export python {python}: {exc.strerror}") from None
+        if proc.returncode != 0 or not out.is_file():
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            raise FetchError(f"{name}: training with {python} failed: {lines[-1] if lines else 'no output'}")
+        return _install(registry, manifest, out, f"trained by {Path(python).name}: {proc.stdout.strip().splitlines()[-1]}", None)

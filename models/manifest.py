@@ -16,12 +16,13 @@ from pydantic import Field, field_validator
 from models.domain import DOMAIN_CLASSES
 from models.strict import StrictModel
 
-Task = Literal["detect", "plate_detect", "ocr_rec"]
+Task = Literal["detect", "plate_detect", "ocr_rec", "classify"]
 OutputLayout = Literal[
     "yolov5",  # 1 x N x (5+nc): cx, cy, w, h, objectness, class scores (score = obj * cls)
     "yolov8",  # 1 x (4+nc) x N: cx, cy, w, h, class scores (no objectness); v8/v11/v12
     "retinaface_landmarks",  # loc (1xNx4), conf (1xNx2), landms (1xNx8) against SSD priors
     "ctc",  # N x T x C softmax over the character set, blank at 0
+    "softmax",  # N x C class probabilities (classifiers); class_names say which is which
 ]
 
 
@@ -71,7 +72,14 @@ class HubSource(StrictModel):
     name: str
 
 
-Source = Annotated[Union[DirSource, WheelSource, HubSource], Field(discriminator="kind")]
+class TrainSource(StrictModel):
+    """Trained here from the labelled data (``epolice models train-head``); weights are never committed."""
+
+    kind: Literal["train"] = "train"
+    command: str  # the command that trains and registers it
+
+
+Source = Annotated[Union[DirSource, WheelSource, HubSource, TrainSource], Field(discriminator="kind")]
 
 
 class ExportRecipe(StrictModel):

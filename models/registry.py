@@ -111,6 +111,8 @@ class Registry:
             prefix = f"{ENV_MODELS_DIR}={self.models_dir} "
         command = f"{prefix}epolice models fetch {name}"
         kinds = {s.kind for s in manifest.sources}
+        if "train" in kinds:
+            return prefix + next(s.command for s in manifest.sources if s.kind == "train")
         if kinds == {"dir"}:
             command += f" --from DIR (a directory holding {manifest.file}, e.g. ../shared/models)"
         elif manifest.needs_export:

@@ -101,6 +101,10 @@ class CameraConfig(StrictModel):
 class ModelsConfig(StrictModel):
     detector: str = Field("yolov5n_coco", description="registry name of the vehicle/person detector")
     helmet: str | None = Field("helmet_yolov12m", description="registry name of the helmet head detector; null = off")
+    head_classifier: str | None = Field(
+        None, description="registry name of a head classifier for head regions derived from person boxes "
+        "(e.g. head_cls_cctv, trained by `epolice models train-head`); null = the helmet model reads them"
+    )
     detector_conf: float = Field(0.25, gt=0, le=1)
     detector_iou: float = Field(0.45, gt=0, le=1)
     helmet_conf: float = Field(

@@ -241,7 +241,7 @@ class CameraPipeline:
         headings = [self._heading(tr) for tr in tracks]
         eng = self.site.engine
         t0 = time.perf_counter()
-        classifier = self.helmet_detector if self.reads_heads else None
+        classifier = getattr(self.helmet_detector, "classifier", self.helmet_detector) if self.reads_heads else None
         looks = read_riders(frame.image, vehicles, persons, heads, checked, frame.seq, frame.pts, classifier, eng.riders, eng.judge, headings)
         self.stats.helmet_s += time.perf_counter() - t0
         self.stats.helmet_calls += looks.model_calls
@@ -373,4 +373,8 @@ def detectors_from_site(site: SiteConfig, cameras: Sequence[CameraConfig] | None
     cams = site.cameras if cameras is None else cameras
     if m.helmet and any(spec.needs_heads for cam in cams for spec in site.specs_for(cam)):
         helmet = Detector(registry, m.helmet, conf=m.helmet_conf, iou=m.detector_iou, threads=threads)
+        if m.head_classifier:
+            from vision.head_classifier import HeadClassifier, HelmetModels
+
+            helmet = HelmetModels(helmet, HeadClassifier(registry, m.head_classifier, threads=threads))
     return detector, helmet

@@ -73,6 +73,15 @@ def frame_crop(image: np.ndarray, box: Sequence[float], pad_value: int = 114) ->
     return out
 
 
+def head_crop(image: np.ndarray, box: Sequence[float], size: int, context: float) -> np.ndarray:
+    """A square ``size`` x ``size`` crop centred on a head box, spanning ``context`` head heights."""
+    cx, cy, hs = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(float(box[3] - box[1]), 1.0)
+    half = context * hs / 2
+    crop = frame_crop(image, (cx - half, cy - half, cx + half, cy + half))
+    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
 def head_quality(image: np.ndarray, box: Sequence[float]) -> HeadQuality:
     """Size and sharpness of one head box in the frame."""
     crop = frame_crop(image, box)
@@ -118,13 +127,10 @@ def classify_regions(image: np.ndarray, boxes: np.ndarray, detector, cfg: HeadJu
     side = int(round(cfg.classify_head_px * cfg.context))
     width, height = getattr(detector, "width", None), getattr(detector, "height", None)
     fixed = isinstance(width, int) and isinstance(height, int)
-    crops = []
-    for b in boxes:
-        cx, cy, hs = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, max(float(b[3] - b[1]), 1.0)
-        half = cfg.context * hs / 2
-        crop = frame_crop(image, (cx - half, cy - half, cx + half, cy + half))
-        interp = cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_LINEAR
-        crops.append(cv2.resize(crop, (side, side), interpolation=interp))
+    if hasattr(detector, "classify"):  # a head classifier (vision.head_classifier): one probability per crop
+        probs = detector.classify([head_crop(image, b, detector.size, detector.context) for b in boxes])
+        return [RegionClass(bool(p < 0.5), float(p if p >= 0.5 else 1 - p)) for p in probs], 1
+    crops = [head_crop(image, b, side, cfg.context) for b in boxes]
     gap = 4
     per_row = max(1, (width - gap) // (side + gap)) if fixed else 1
     per_col = max(1, (height - gap) // (side + gap)) if fixed else 1

@@ -66,6 +66,53 @@ def _head_owners(persons: Detections, heads: Detections) -> np.ndarray:
     return owners
 
 
+def _distinct(slots: list[_Slot], conf: np.ndarray, near: float = 0.4) -> list[_Slot]:
+    """One slot per head: two overlapping boxes of one head can both survive NMS, and the detector
+    often boxes a rider twice (whole and in part). A head whose centre lies within ``near`` head
+    heights of a head already kept is the same rider. Model heads first (most confident first),
+    then derived regions (duplicate person boxes are dropped before, see ``_duplicates``)."""
+    order = sorted(slots, key=lambda s: (s.model_head is None, -(conf[s.model_head] if s.model_head is not None and s.model_head >= 0 else 0)))
+    kept: list[_Slot] = []
+    for s in order:
+        c = (s.box[:2] + s.box[2:]) / 2
+        size = float(s.box[3] - s.box[1])
+        if any(np.hypot(*(c - (k.box[:2] + k.box[2:]) / 2)) < near * max(size, float(k.box[3] - k.box[1])) for k in kept):
+            continue
+        if s.model_head is None and any(_covered(s.box, k.box) >= 0.25 for k in kept):
+            continue  # a derived region a quarter covered by a kept head: a duplicate, or too hidden to judge
+        kept.append(s)
+    return kept
+
+
+def _covered(box: np.ndarray, other: np.ndarray) -> float:
+    """Share of ``box`` that ``other`` covers."""
+    w = max(0.0, min(box[2], other[2]) - max(box[0], other[0]))
+    h = max(0.0, min(box[3], other[3]) - max(box[1], other[1]))
+    return w * h / max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-6)
+
+
+def _duplicates(persons: np.ndarray, members: Sequence[int], overlap: float = 0.7, lower: float = 0.25) -> set[int]:
+    """Persons of one vehicle whose box is a partial second box of another rider: it overlaps the
+    other box across most of its width and starts well below the other's top (at the shoulders).
+    Its derived head would land on that rider's shoulders, and a shoulder must never be read as a
+    bare head. (A child sitting low in front of the driver is dropped with them unless the helmet
+    model found its head: a missed rider, never a false accusation.)"""
+    out: set[int] = set()
+    for a in members:
+        pa = persons[a]
+        wa = max(float(pa[2] - pa[0]), 1e-6)
+        for b in members:
+            pb = persons[b]
+            if a == b or b in out:
+                continue
+            across = max(0.0, min(pa[2], pb[2]) - max(pa[0], pb[0])) / wa
+            hb = float(pb[3] - pb[1])
+            if across >= overlap and pb[1] + lower * hb <= pa[1] <= pb[3]:
+                out.add(a)
+                break
+    return out
+
+
 def roles_by_heading(boxes: Sequence[Sequence[float]], heading_deg: float | None) -> list[str]:
     """driver for the head furthest forward along the heading, passenger for the others; '' without a heading."""
     if heading_deg is None or not len(boxes):
@@ -108,18 +155,21 @@ def read_riders(
     for i, rs in enumerate(person_sets):
         mine: list[_Slot] = []
         if checked[i]:
+            twins = _duplicates(persons.xyxy, rs.persons)
             for p in rs.persons:
                 amb = p in rs.ambiguous
                 owned = np.nonzero(owners == p)[0]
                 if len(owned):
                     mine += [_Slot(model_heads.xyxy[h], int(h), amb) for h in owned]
+                elif p in twins:
+                    continue
                 elif judge.person_heads and classifier is not None:
                     mine.append(_Slot(derived[p], None, amb))
                 else:
                     mine.append(_Slot(derived[p], -1, amb))  # a rider whose head was not read
             if orphan_sets[i] is not None:
                 mine += [_Slot(model_heads.xyxy[orphan_index[h]], int(orphan_index[h]), False) for h in orphan_sets[i].heads]
-        slots.append(mine)
+        slots.append(_distinct(mine, model_heads.confidence))
     regions = [s.box for mine in slots for s in mine if s.model_head is None]
     readings, calls = classify_regions(image, np.array(regions, np.float32), classifier, judge) if regions else ([], 0)
     reading = iter(readings)

@@ -227,6 +227,9 @@ def eval_riders(
     helmet_conf: Optional[float] = typer.Option(None, "--helmet-conf", min=0.001, max=1.0, help="Override models.helmet_conf (helmet-model threshold)."),
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence", min=0.001, max=1.0, help="Override rules.helmet.min_confidence."),
     min_head_px: Optional[float] = typer.Option(None, "--min-head-px", min=1.0, help="Override engine.judge.min_head_px."),
+    head_classifier: Optional[str] = typer.Option(
+        None, "--head-classifier", help="Override models.head_classifier ('none': the helmet model reads head regions)."
+    ),
     threads: Optional[int] = ThreadsOpt,
     show_bikes: bool = typer.Option(False, "--bikes", help="Also list every labelled bike with what was seen on it."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object with the same figures."),
@@ -264,6 +267,8 @@ def eval_riders(
         site_cfg.rules.helmet.min_confidence = min_confidence
     if min_head_px is not None:
         site_cfg.engine.judge.min_head_px = min_head_px
+    if head_classifier is not None:
+        site_cfg.models.head_classifier = None if head_classifier == "none" else head_classifier
     try:  # cheap checks before the models load
         for name in sorted({r.file for r in rows}):
             image_path(images, name)
