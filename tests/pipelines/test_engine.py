@@ -226,8 +226,12 @@ class CountingPlateReader:
         return PlateRead(text="沪A12345", color="blue", agreement=1.0, reads=len(crops))
 
 
+# the synthetic frames are flat grey and their heads about 18 px: judge them anyway
+SMALL_FLAT_HEADS = {"judge": {"min_head_px": 8, "min_sharpness": 0}}
+
+
 def test_engine_synthetic_helmet_batched_and_once_per_track():
-    s = site(zones=[], rules={"helmet": {"k": 3, "n": 5}})
+    s = site(zones=[], rules={"helmet": {"k": 3, "n": 5}}, engine=SMALL_FLAT_HEADS)
     vehicles = bikes(2)
     det = ScriptedDetector(vehicles, rider)
     heads = HeadModel()
@@ -239,6 +243,7 @@ def test_engine_synthetic_helmet_batched_and_once_per_track():
     assert all(e.facts["no_helmet_votes"] >= 3 for e in helmet)
     assert max(heads.batches) == 2  # both bikes' crops in one model call
     assert sum(heads.batches) <= 2 * s.rules.helmet.max_checks
+    assert all(e.facts["rider_status"] == ["no_helmet"] and e.facts["rider_look"] == ["model"] for e in helmet)
     assert all(e.plate is not None and e.plate.text == "沪A12345" for e in helmet)
     assert len(plates.calls) == 2 and all(1 <= n <= s.engine.plate_crops for n in plates.calls)
     assert helmet[0].model_versions == {"detector": "scripted@000000000000", "helmet": "heads@111111111111"}
