@@ -72,6 +72,11 @@ class CameraConfig(StrictModel):
     frame_size: tuple[int, int] = Field(description="[width, height] of the decoded frame; zones must lie inside")
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleName] | None = Field(None, description="rules run on this camera; None = every enabled rule")
+    extra_detectors: list[str] = Field(
+        default_factory=list, description="registry names of site models run beside models.detector on this camera "
+        "(e.g. one trained on the site's footage with tricycle, tractor and e_bike classes); outputs merge into the "
+        "domain classes with class-aware NMS (`epolice models add` registers one)"
+    )
     heading_deg: float | None = Field(
         None, ge=0, lt=360, description="image direction traffic moves in (0 = right, 90 = down): rider roles use it "
         "while a track has not moved enough to have a heading of its own"

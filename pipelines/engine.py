@@ -33,14 +33,13 @@ from models.domain import CLASS_ID, RIDDEN_CLASSES
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.ring_buffer import RingBuffer
 from pipelines.rules.base import Decision, KeyFrameRef
-from vision.detections import Detections
+from vision.detections import Detections, box_iou
 from vision.frame import Frame
+from vision.nms import merge_models
 from vision.plates.reader import PlateRead
 from vision.rider_looks import read_riders
 from vision.riders import look_for_heads, rider_regions
 from vision.tracker import ByteTracker, Track, TrackState
-
-_RIDDEN_IDS = np.array(sorted(CLASS_ID[c] for c in RIDDEN_CLASSES), np.int32)
 
 
 class BoxDetector(Protocol):
@@ -117,8 +116,11 @@ class CameraPipeline:
         detector: BoxDetector | None = None,
         helmet_detector: BoxDetector | None = None,
         plate_reader: TrackPlateReader | None = None,
+        extra_detectors: Sequence[BoxDetector] | None = None,
     ) -> None:
         self.camera = camera
+        # site models named by the camera, merged into the main detector's output on every detection frame
+        self.extra_detectors = list(extra_detectors) if extra_detectors is not None else extra_detectors_for(camera, site)
         self.site = site
         self.detector = detector
         self.helmet_detector = helmet_detector
@@ -128,6 +130,10 @@ class CameraPipeline:
         self.rules = {spec.name for spec in self.specs}
         self.reads_heads = any(spec.needs_heads for spec in self.specs)
         self.tracker = ByteTracker(site.tracker)
+        # persons get their own tracker when people on board are counted: co-motion needs person tracks
+        self.person_tracker = ByteTracker(site.tracker.model_copy(update={"classes": ["person"]})) if "passengers" in self.rules else None
+        people_classes = set(site.rules.passengers.max_people) if "passengers" in self.rules else set()
+        self._rider_ids = np.array(sorted(CLASS_ID[c] for c in RIDDEN_CLASSES | people_classes), np.int32)
         eng = site.engine
         keep = eng.trail_keep_s if eng.trail_keep_s is not None else site.rules.parking.min_dwell_s + 60.0
         stationary = any(spec.on_trail_tick for spec in self.specs)
@@ -160,6 +166,10 @@ class CameraPipeline:
 
     def on_detections(self, frame: Frame, dets: Detections) -> list[ViolationEvent]:
         """A detection frame: track, read attributes, run the rules; returns new events."""
+        if self.extra_detectors:
+            t0 = time.perf_counter()
+            dets = merge_models([dets] + [d.detect([frame.image])[0] for d in self.extra_detectors], self.site.models.detector_iou)
+            self.stats.detect_s += time.perf_counter() - t0
         self.stats.frames += 1
         self.stats.detect_frames += 1
         nxt = (self._next_detect_t if self._next_detect_t is not None else frame.pts) + self.interval
@@ -231,23 +241,46 @@ class CameraPipeline:
             return
         if tick:
             self._collect_crops(frame, tracked)
-        ridden = np.isin(tracked.class_id, _RIDDEN_IDS)
+        persons = dets.of_class("person")
+        person_vel = self._track_persons(frame, persons)
+        ridden = np.isin(tracked.class_id, self._rider_ids)
         if not ridden.any():
             return
         vehicles = tracked[ridden]
-        persons = dets.of_class("person")
         heads, checked = self._helmet_looks(frame, vehicles, persons)
         tracks = [self.tracker.get(int(tid)) for tid in vehicles.tracker_id]
+        motion = None
+        if person_vel is not None:
+            motion = (np.array([tr.kf.x[4:6] if tr is not None else (0.0, 0.0) for tr in tracks], np.float64).reshape(-1, 2), person_vel)
         headings = [self._heading(tr) for tr in tracks]
         eng = self.site.engine
         t0 = time.perf_counter()
         classifier = getattr(self.helmet_detector, "classifier", self.helmet_detector) if self.reads_heads else None
-        looks = read_riders(frame.image, vehicles, persons, heads, checked, frame.seq, frame.pts, classifier, eng.riders, eng.judge, headings)
+        looks = read_riders(
+            frame.image, vehicles, persons, heads, checked, frame.seq, frame.pts, classifier, eng.riders, eng.judge, headings, motion
+        )
         self.stats.helmet_s += time.perf_counter() - t0
         self.stats.helmet_calls += looks.model_calls
         for tr, obs in zip(tracks, looks.observations):
             if tr is not None:
                 tr.history.add_riders(obs)
+
+    def _track_persons(self, frame: Frame, persons: Detections) -> np.ndarray | None:
+        """Track this frame's persons (sets ``persons.tracker_id``); their velocities in pixels per
+        second, or None when this camera does not count people on board."""
+        if self.person_tracker is None:
+            return None
+        tracked = self.person_tracker.update(persons, frame.pts, frame.seq, frame.wall_time.timestamp())
+        vel = np.zeros((len(persons), 2), np.float64)
+        if len(tracked) and len(persons):
+            iou = box_iou(persons.xyxy, tracked.xyxy)
+            for i in range(len(persons)):
+                j = int(np.argmax(iou[i]))
+                tr = self.person_tracker.get(int(tracked.tracker_id[j])) if iou[i, j] >= 0.9 else None
+                if tr is not None:
+                    persons.tracker_id[i] = tr.track_id
+                    vel[i] = tr.kf.x[4:6]
+        return vel
 
     def _heading(self, track: Track | None) -> float | None:
         """The track's own direction of travel in the image, else the camera's configured one."""
@@ -378,3 +411,15 @@ def detectors_from_site(site: SiteConfig, cameras: Sequence[CameraConfig] | None
 
             helmet = HelmetModels(helmet, HeadClassifier(registry, m.head_classifier, threads=threads))
     return detector, helmet
+
+
+def extra_detectors_for(camera: CameraConfig, site: SiteConfig, registry=None, threads: int | None = None) -> list:
+    """The site models a camera names (``extra_detectors``), loaded from the registry."""
+    if not camera.extra_detectors:
+        return []
+    from models.registry import Registry
+    from vision.detector import Detector
+
+    registry = registry or Registry()
+    m = site.models
+    return [Detector(registry, name, conf=m.detector_conf, iou=m.detector_iou, threads=threads) for name in camera.extra_detectors]

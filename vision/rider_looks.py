@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from vision.detections import Detections
+from vision.co_motion import people_on_vehicles
 from vision.heads import HeadJudgeConfig, classify_regions, head_quality, heads_from_persons, heads_inside, judgeable
 from vision.riders import HeadObservation, PersonOnBoard, RiderAssociationConfig, RiderObservation, associate_riders
 
@@ -135,17 +136,23 @@ def read_riders(
     assoc: RiderAssociationConfig | None = None,
     judge: HeadJudgeConfig | None = None,
     headings: Sequence[float | None] | None = None,
-    people: Sequence[tuple[PersonOnBoard, ...]] | None = None,
+    motion: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RiderLooks:
     """One ``RiderObservation`` per vehicle (see the module doc). ``model_heads``: the helmet model's
     heads in frame pixels for the ``checked`` vehicles; ``classifier``: the helmet model, for head
-    regions derived from person boxes (None: only model heads are read)."""
+    regions derived from person boxes (None: only model heads are read); ``motion``: (vehicle
+    velocities, person velocities) in pixels per second, with ``persons.tracker_id`` the person
+    tracks, for the co-motion facts (``vision.co_motion``); None: no co-motion facts."""
     assoc = assoc or RiderAssociationConfig()
     judge = judge or HeadJudgeConfig()
     m = len(vehicles)
     headings = list(headings) if headings is not None else [None] * m
-    people = list(people) if people is not None else [()] * m
     person_sets = associate_riders(vehicles, persons, Detections.empty(), assoc)
+    people: list[tuple[PersonOnBoard, ...]] = [()] * m
+    if motion is not None:
+        people = people_on_vehicles(
+            vehicles.xyxy, motion[0], persons.xyxy, persons.tracker_id, motion[1], [rs.persons for rs in person_sets], assoc
+        )
     owners = _head_owners(persons, model_heads)
     orphans = model_heads[owners < 0] if len(model_heads) else model_heads
     orphan_index = np.nonzero(owners < 0)[0]

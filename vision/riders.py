@@ -127,6 +127,7 @@ class PersonOnBoard:
     overlap: float  # share of the person box inside the vehicle's extended box
     rel_speed: float | None  # |person velocity - vehicle velocity| in vehicle box heights per second
     vehicle_speed: float  # the vehicle's own speed, box heights per second
+    rider: bool = False  # counted among the vehicle's riders by geometry in this frame
 
 
 @dataclass(frozen=True, slots=True)
