@@ -137,3 +137,25 @@ def train_head(
         raise fail(str(exc))
     typer.echo(f"heads: {heads.sources}")
     typer.echo(f"{name}: {result.path} ({result.source}, sha256 {result.sha256[:12]})")
+
+
+@models_app.command("add")
+def add(
+    path: Path = typer.Argument(..., help="ONNX detector file (e.g. exported by ultralytics)."),
+    name: str = typer.Option(..., "--name", help="Registry name for it (cameras name it in extra_detectors)."),
+    classes: str = typer.Option(..., "--classes", help="Domain class per model class: 'tricycle,tractor,e_bike' or '0=tricycle,2=e_bike'."),
+    licence: str = typer.Option("site model", "--licence", help="Licence or provenance recorded in the manifest."),
+) -> None:
+    """Register a site's own ONNX detector: copy it, write its manifest with the sha256 and the class map."""
+    from models.add import add_model, parse_classes
+    from models.registry import Registry
+
+    if not path.is_file():
+        raise fail(f"{path}: no such file")
+    try:
+        manifest = add_model(Registry(), path, name, parse_classes(classes), licence)
+    except ValueError as exc:
+        raise fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - onnxruntime cannot read it: one line, no traceback
+        raise fail(f"{path}: not a readable ONNX model ({exc.__class__.__name__})")
+    typer.echo(f"{manifest.name}: {manifest.file} ({manifest.output_layout}, classes {manifest.class_map}, sha256 {manifest.sha256[:12]})")
