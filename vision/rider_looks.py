@@ -22,8 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from vision.detections import Detections
 from vision.co_motion import people_on_vehicles
+from vision.detections import Detections
 from vision.heads import HeadJudgeConfig, classify_regions, head_quality, heads_from_persons, heads_inside, judgeable
 from vision.riders import HeadObservation, PersonOnBoard, RiderAssociationConfig, RiderObservation, associate_riders
 

@@ -322,6 +322,7 @@ def _print_riders(r, data: Optional[dict]) -> None:  # noqa: ANN001 - a RiderEva
     for note in r.notes:
         typer.echo(f"note: {note}")
     for b in (data or {}).get("bikes", []):
-        heads = ", ".join(f"{h['status'][:2]}{h['confidence']:.2f}/{h['size_px']:.0f}px/{h['source'][0]}{('/' + h['role'][0]) if h['role'] else ''}"
+        short = {"helmet": "H", "no_helmet": "N", "not_judgeable": "?"}
+        heads = ", ".join(f"{short[h['status']]}{h['confidence']:.2f}/{h['size_px']:.0f}px/{h['source'][0]}{('/' + h['role'][0]) if h['role'] else ''}"
                           for h in b["heads"]) or "-"
         typer.echo(f"  [{b['part']}] {b['file']} {b['bbox']} riders {b['riders']} {b['helmets']} -> count {b['count']} persons {b['persons']} heads {heads}")

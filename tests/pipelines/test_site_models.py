@@ -9,9 +9,9 @@ when absent, failed under CI=true.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 import subprocess
 import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2

@@ -6,12 +6,15 @@ weights are meaningless after one epoch on four frames, the path (train, export,
 is what the test checks. Offline: no plots (they fetch a font), no validation, no AMP check.
 """
 
-import sys, os
+import os
+import sys
 from pathlib import Path
+
 os.environ.setdefault("YOLO_OFFLINE", "1")
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
-from ultralytics import YOLO
 import torch
+from ultralytics import YOLO
+
 torch.manual_seed(0)
 model = YOLO("yolov8n.yaml")
 model.train(data=str(data), epochs=1, imgsz=160, batch=2, workers=0, device="cpu", plots=False, val=False, amp=False,
