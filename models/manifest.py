@@ -128,6 +128,11 @@ class ModelManifest(StrictModel):
     def needs_export(self) -> bool:
         return self.export is not None
 
+    @property
+    def trained(self) -> bool:
+        """Trained here (``epolice models train-head``): verified by its sidecar sha256, like an export."""
+        return any(s.kind == "train" for s in self.sources)
+
 
 def load_manifest(path: Path) -> ModelManifest:
     """Parse one manifest; a malformed one names the file and the field."""

@@ -19,7 +19,7 @@ from models.registry import ModelCorruptError, ModelMissingError, Registry, writ
 from pipelines.cli.main import app
 from tests.support.models import registry, require_model  # noqa: F401  (fixture import)
 
-EXPECTED = {"yolov5n_coco", "helmet_yolov12m", "plate_det_clp", "ocr_rec_ppocrv4", "yolo11n"}
+EXPECTED = {"yolov5n_coco", "helmet_yolov12m", "plate_det_clp", "ocr_rec_ppocrv4", "yolo11n", "head_cls_cctv"}
 
 
 def _flip_byte(path: Path, offset: int = 1000) -> None:
@@ -45,7 +45,8 @@ def test_builtin_manifests_cover_the_models_and_map_to_domain_classes():
     assert manifests["yolo11n"].optional and not manifests["yolov5n_coco"].optional
     for m in manifests.values():
         assert all(v is None or v in DOMAIN_CLASSES for v in m.class_map.values())
-        assert m.sha256 or m.needs_export, f"{m.name}: a fetched (not exported) file must have a manifest sha256"
+        assert m.sha256 or m.needs_export or m.trained, f"{m.name}: a fetched (not exported or trained) file must have a manifest sha256"
+    assert manifests["head_cls_cctv"].trained and manifests["head_cls_cctv"].optional
 
 
 @pytest.mark.parametrize(
