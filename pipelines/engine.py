@@ -33,6 +33,7 @@ from models.domain import CLASS_ID, RIDDEN_CLASSES
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.ring_buffer import RingBuffer
 from pipelines.rules.base import Decision, KeyFrameRef
+from pipelines.site_models import extra_detectors_for
 from vision.detections import Detections, box_iou
 from vision.frame import Frame
 from vision.nms import merge_models
@@ -89,6 +90,25 @@ class StageStats:
         return {k: 1000.0 * getattr(self, f"{k}_s") / n for k in ("detect", "track", "attributes", "rules")}
 
 
+@dataclass(frozen=True)
+class RiderTally:
+    """One two-wheeler's riders as its best look judged them, handed out when the track ends: the
+    helmet-wearing rate counts every judged rider, not only violators."""
+
+    pts: float  # source time of the track's first look (batch segments own a track by it)
+    wall: float  # epoch seconds of that look (the hour it counts in)
+    judged: int
+    helmeted: int
+    unjudged: int
+
+
+def rider_tally(obs, min_confidence: float, first: tuple[float, float]) -> "RiderTally":
+    """Tally one look: a judged head reads "no helmet" as the helmet rule does (at ``min_confidence``)."""
+    judged = obs.judged
+    bare = sum(1 for h in judged if h.helmet is False and h.confidence >= min_confidence)
+    return RiderTally(first[0], first[1], len(judged), len(judged) - bare, len(obs.heads) - len(judged))
+
+
 @dataclass
 class _TrackExtras:
     """Per-track engine state beside the tracker's history; freed with the track."""
@@ -96,6 +116,7 @@ class _TrackExtras:
     helmet_checks: int = 0
     last_helmet_t: float = float("-inf")
     looked_height: float = 0.0  # tallest box the helmet model looked at
+    riders: "RiderTally | None" = None  # the track's riders as its best look judged them (helmet-wearing rate)
     crops: list = None  # (score, crop) best-first, at most EngineConfig.plate_crops
     plate: PlateFacts | None = None
 
@@ -150,6 +171,8 @@ class CameraPipeline:
         self._last_trail_t = float("-inf")
         self._extras: dict[int, _TrackExtras] = {}
         self._fired: set[tuple[str, int]] = set()
+        self._first_look: dict[int, tuple[float, float]] = {}
+        self.rider_tallies: list[RiderTally] = []  # ended tracks' riders; a runner takes and clears them
 
     # -- frame-level API ---------------------------------------------------------------------
     def needs_detection(self, frame: Frame) -> bool:
@@ -185,7 +208,8 @@ class CameraPipeline:
         if self.tracker.removed:
             gone = set(self.tracker.removed)
             for tid in gone:
-                self._extras.pop(tid, None)
+                self._tally(self._extras.pop(tid, None))
+                self._first_look.pop(tid, None)
             self._fired = {key for key in self._fired if key[1] not in gone}
         self.last_tracks = tracked
         t1 = time.perf_counter()
@@ -218,7 +242,10 @@ class CameraPipeline:
         events = self._run_rules([tr for tr in self.tracker.tracks if tr.state is not TrackState.TENTATIVE], trail_tick=True)
         self.stats.rules_s += time.perf_counter() - t0
         self.tracker.flush()
+        for extra in self._extras.values():
+            self._tally(extra)
         self._extras.clear()
+        self._first_look.clear()
         self._fired.clear()
         return events
 
@@ -261,9 +288,14 @@ class CameraPipeline:
         )
         self.stats.helmet_s += time.perf_counter() - t0
         self.stats.helmet_calls += looks.model_calls
+        helmet_cfg = self.site.rules.helmet
         for tr, obs in zip(tracks, looks.observations):
             if tr is not None:
                 tr.history.add_riders(obs)
+                if obs.heads_checked and tr.history.class_name in helmet_cfg.classes:
+                    first = self._first_look.setdefault(tr.track_id, (frame.pts, frame.wall_time.timestamp()))
+                    best = tr.history.looks[0]
+                    self._extras.setdefault(tr.track_id, _TrackExtras()).riders = rider_tally(best, helmet_cfg.min_confidence, first)
 
     def _track_persons(self, frame: Frame, persons: Detections) -> np.ndarray | None:
         """Track this frame's persons (sets ``persons.tracker_id``); their velocities in pixels per
@@ -281,6 +313,10 @@ class CameraPipeline:
                     persons.tracker_id[i] = tr.track_id
                     vel[i] = tr.kf.x[4:6]
         return vel
+
+    def _tally(self, extra: "_TrackExtras | None") -> None:
+        if extra is not None and extra.riders is not None and (extra.riders.judged or extra.riders.unjudged):
+            self.rider_tallies.append(extra.riders)
 
     def _heading(self, track: Track | None) -> float | None:
         """The track's own direction of travel in the image, else the camera's configured one."""
@@ -386,40 +422,4 @@ class CameraPipeline:
         return tuple(out)
 
 
-__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader"]
-
-
-def detectors_from_site(site: SiteConfig, cameras: Sequence[CameraConfig] | None = None, registry=None, threads: int | None = None):
-    """(detector, helmet detector or None) named by the site's ``models`` section.
-
-    The helmet model is only loaded when a rule of one of ``cameras`` (default: every camera of the
-    site) reads heads. A missing model raises
-    models.registry.ModelMissingError, whose message says how to fetch it.
-    """
-    from models.registry import Registry
-    from vision.detector import Detector
-
-    registry = registry or Registry()
-    m = site.models
-    detector = Detector(registry, m.detector, conf=m.detector_conf, iou=m.detector_iou, threads=threads)
-    helmet = None
-    cams = site.cameras if cameras is None else cameras
-    if m.helmet and any(spec.needs_heads for cam in cams for spec in site.specs_for(cam)):
-        helmet = Detector(registry, m.helmet, conf=m.helmet_conf, iou=m.detector_iou, threads=threads)
-        if m.head_classifier:
-            from vision.head_classifier import HeadClassifier, HelmetModels
-
-            helmet = HelmetModels(helmet, HeadClassifier(registry, m.head_classifier, threads=threads))
-    return detector, helmet
-
-
-def extra_detectors_for(camera: CameraConfig, site: SiteConfig, registry=None, threads: int | None = None) -> list:
-    """The site models a camera names (``extra_detectors``), loaded from the registry."""
-    if not camera.extra_detectors:
-        return []
-    from models.registry import Registry
-    from vision.detector import Detector
-
-    registry = registry or Registry()
-    m = site.models
-    return [Detector(registry, name, conf=m.detector_conf, iou=m.detector_iou, threads=threads) for name in camera.extra_detectors]
+__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader", "RiderTally"]

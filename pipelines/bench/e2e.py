@@ -55,7 +55,8 @@ class E2ERun:
 def run_e2e(job: E2EJob, barrier=None) -> E2ERun:
     """FileSource -> CameraPipeline -> evidence over the clip; meant for a fresh worker process."""
     from models.registry import Registry
-    from pipelines.engine import CameraPipeline, detectors_from_site
+    from pipelines.engine import CameraPipeline
+    from pipelines.site_models import detectors_from_site
 
     site = job.site
     camera = site.camera(job.camera_id)

@@ -237,9 +237,9 @@ def eval_riders(
     """Judged share, helmets per rider and per bike, rider counts, roles and cost, tuning and held-out parts apart."""
     from models.registry import ModelMissingError
     from pipelines.config import CameraConfig, SiteConfig
-    from pipelines.engine import detectors_from_site
     from pipelines.eval.rider_truth import PARTS, RiderTruthError, image_path, load_rider_truth
     from pipelines.eval.riders import evaluate
+    from pipelines.site_models import detectors_from_site
 
     if not images.is_dir():
         raise fail(f"--images: {images} is not a folder")

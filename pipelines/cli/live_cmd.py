@@ -46,8 +46,8 @@ def _build_worker(
     """Everything ``run`` needs, each failure one clean error line (site, camera, key, model, Redis, store)."""
     from evidence.signing import KeyFileError, Signer
     from models.registry import ModelMissingError
-    from pipelines.engine import detectors_from_site
     from pipelines.live.worker import LiveWorker, live_cameras
+    from pipelines.site_models import detectors_from_site
 
     site = load_site_or_exit(site_path)
     live = _live_config(site, live_config, spool_dir)

@@ -108,9 +108,9 @@ def train_head(
     from models.fetch import train_head as train
     from models.registry import ModelMissingError, Registry
     from pipelines.config import CameraConfig, SiteConfig
-    from pipelines.engine import detectors_from_site
     from pipelines.eval.head_set import build_head_set
     from pipelines.eval.rider_truth import RiderTruthError, load_rider_truth
+    from pipelines.site_models import detectors_from_site
 
     registry = Registry()
     if not force:

@@ -23,7 +23,8 @@ from models.domain import CLASS_ID
 from models.registry import Registry
 from pipelines.cli.main import app
 from pipelines.config import parse_site
-from pipelines.engine import CameraPipeline, extra_detectors_for
+from pipelines.engine import CameraPipeline
+from pipelines.site_models import extra_detectors_for
 from tests.conftest import IN_CI
 from tests.support.models import registry, yolov5n_detector  # noqa: F401,F811  (fixtures)
 from vision.frame import Frame

@@ -157,8 +157,8 @@ def test_a_batch_revision_can_rebuild_a_referenced_table_on_sqlite(tmp_path: Pat
 
     scripts = tmp_path / "alembic"
     shutil.copytree(migrations.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0003_rebuild.py").write_text(
-        'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "0003"\ndown_revision = "0002"\n\n\n'
+    (scripts / "versions" / "0004_rebuild.py").write_text(
+        'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "0004"\ndown_revision = "0003"\n\n\n'
         'def upgrade():\n    with op.batch_alter_table("violation_records", recreate="always") as b:\n'
         '        b.add_column(sa.Column("lane", sa.String(8), nullable=True))\n')
     monkeypatch.setattr(migrations, "SCRIPTS", scripts)
@@ -166,7 +166,7 @@ def test_a_batch_revision_can_rebuild_a_referenced_table_on_sqlite(tmp_path: Pat
     try:
         url = load_sqlite("review.sql.gz", tmp_path / "records.db")
         with RecordStore(url) as s:
-            assert s.schema_version() == "0003"
+            assert s.schema_version() == "0004"
             assert [d.action for d in s.decisions(1)] == ["approve", "export"]
             with s.engine.connect() as conn:
                 assert "lane" in {c["name"] for c in sa.inspect(conn).get_columns("violation_records")}
