@@ -41,6 +41,7 @@ from evidence.composite import (
     load_font,
     make_closeup,
     render_composite,
+    rider_marks,
 )
 from evidence.config import EvidenceConfig
 from evidence.event import KeyFrame, ViolationEvent
@@ -215,11 +216,13 @@ def _build(inp: PackageInput, cfg: EvidenceConfig, signer: Signer, tmp: Path, wa
            kind="closeup", width=close.image.shape[1], height=close.image.shape[0], seq=src.seq, role="closeup")
     n = len(panels_kf)
     panels = [
-        Panel(inp.key_images[k.seq], k.box, _overlay_lines(inp, cfg, k, f"{i}/{n} {ROLE_NAMES.get(k.role, k.role)}"))
+        Panel(inp.key_images[k.seq], k.box, _overlay_lines(inp, cfg, k, f"{i}/{n} {ROLE_NAMES.get(k.role, k.role)}"),
+              tuple(rider_marks(ev.facts, k.seq)))
         for i, k in enumerate(panels_kf, 1)
     ]
     src_index = kfs.index(src) + 1
-    panels.append(Panel(close.image, close.box, _overlay_lines(inp, cfg, src, f"特写 取自{src_index}/{len(kfs)} ×{close.scale:.1f}")))
+    panels.append(Panel(close.image, close.box, _overlay_lines(inp, cfg, src, f"特写 取自{src_index}/{len(kfs)} ×{close.scale:.1f}"),
+                        tuple(rider_marks(ev.facts, src.seq, close.crop[:2], close.scale))))
     sheet = render_composite(panels, cfg.layout, cfg.font_path, cfg.font_face)
     buf = io.BytesIO()
     sheet.save(buf, format="JPEG", quality=cfg.jpeg_quality)

@@ -53,7 +53,7 @@ def no_helmet_confidence(obs: RiderObservation) -> float:
     return max((h.confidence for h in obs.judged if h.helmet is False), default=0.0)
 
 
-def rider_facts(obs: RiderObservation) -> dict[str, list[str] | list[float]]:
+def rider_facts(obs: RiderObservation) -> dict[str, list[str] | list[float] | int]:
     """Per-rider facts of one look, in the order of its heads: role, status, head size, sharpness, source."""
     return {
         "rider_roles": [h.role or "unknown" for h in obs.heads],
@@ -62,6 +62,7 @@ def rider_facts(obs: RiderObservation) -> dict[str, list[str] | list[float]]:
         "rider_sharpness": [round(h.sharpness, 1) for h in obs.heads],
         "rider_look": [h.source for h in obs.heads],
         "rider_heads": [round(float(v), 1) for h in obs.heads for v in h.box],
+        "rider_look_seq": obs.seq,
     }
 
 
