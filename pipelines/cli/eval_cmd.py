@@ -315,6 +315,10 @@ def _print_riders(r, data: Optional[dict]) -> None:  # noqa: ANN001 - a RiderEva
             typer.echo(f"    {label:<10} " + "  ".join(f"{k} {v:>3}" for k, v in row.items()))
         s = p["passengers"]
         typer.echo(f"  passengers (riders > {r.max_people}): {s['positives']} labelled; tp {s['tp']} fp {s['fp']} fn {s['fn']}")
+        for cam, c in r.cameras.get(part, {}).items():
+            nr = c["no_helmet_riders"]
+            typer.echo(f"  camera {cam}: {c['bikes']} bikes, judged share {_num(c['judged_share'], 3)}, no-helmet riders "
+                       f"tp {nr['tp']} fp {nr['fp']} fn {nr['fn']}, count exact (judged bikes) {_num(c['count_exact_judged'], 3)}")
     typer.echo(
         f"cost: detector {r.detect_ms_per_image:.0f} ms/image; attributes {r.attributes_ms_per_vehicle:.0f} ms per ridden vehicle; "
         f"helmet model {r.helmet_ms_per_vehicle:.0f} ms per vehicle looked at ({r.helmet_vehicles} vehicles in {r.helmet_calls} calls)"

@@ -50,6 +50,7 @@ class BikeResult:
     helmets: tuple[str, ...]
     observation: RiderObservation | None
     part: str = "tune"
+    camera: str = ""  # the frame size, "1920x1080": in these labels it tells the cameras (and views) apart
 
     @property
     def count(self) -> int | None:
@@ -188,6 +189,7 @@ class RiderEvalReport:
     labelled_boxes: int
     judgeable: int
     parts: dict[str, dict]  # "tune" / "held_out" -> score_bikes figures
+    cameras: dict[str, dict[str, dict]]  # part -> camera (frame size) -> the headline figures
     frames: dict[str, list[str]]  # part -> frame files
     helmet_conf: float
     min_confidence: float
@@ -208,7 +210,7 @@ class RiderEvalReport:
 def _bike_dict(b: BikeResult) -> dict:
     o = b.observation
     return {
-        "file": b.file, "part": b.part, "bbox": list(b.bbox), "riders": b.riders, "helmets": list(b.helmets),
+        "file": b.file, "part": b.part, "camera": b.camera, "bbox": list(b.bbox), "riders": b.riders, "helmets": list(b.helmets),
         "matched": o is not None, "checked": o is not None and o.heads_checked,
         "persons": None if o is None else o.persons, "ambiguous": None if o is None else o.ambiguous,
         "heads": [] if o is None else [
@@ -273,10 +275,17 @@ def evaluate(
             if j in found:
                 track = pipe.tracker.get(found[j])
                 obs = track.history.riders[-1] if track is not None and track.history.riders else None
-            bikes.append(BikeResult(file, tuple(row.bbox), row.riders, tuple(row.helmets), obs, parts[file]))
+            bikes.append(BikeResult(file, tuple(row.bbox), row.riders, tuple(row.helmets), obs, parts[file], f"{w}x{h}"))
     hcfg = site.rules.helmet
     max_people = site.rules.passengers.max_people.get("motorcycle", 2)
     figures = {p: score_bikes([b for b in bikes if b.part == p], hcfg.min_confidence, max_people) for p in PARTS}
+    headline = ("bikes", "judged_share", "no_helmet_riders", "no_helmet_bikes", "count_exact", "count_exact_judged")
+    cameras = {
+        p: {cam: {k: v for k, v in score_bikes([b for b in bikes if b.part == p and b.camera == cam], hcfg.min_confidence,
+                                                max_people).items() if k in headline}
+            for cam in sorted({b.camera for b in bikes if b.part == p})}
+        for p in PARTS
+    }
     notes = [
         "tune: thresholds and the head classifier were chosen on this part; held_out: never used for tuning",
         f"passenger violations: {figures['held_out']['passengers']['positives']} held-out labelled bike(s) over {max_people} "
@@ -288,6 +297,7 @@ def evaluate(
         labelled_boxes=sum(len(v) for v in by_file.values()),
         judgeable=sum(r.judgeable for v in by_file.values() for r in v),
         parts=figures,
+        cameras=cameras,
         frames={p: sorted(f for f in by_file if parts[f] == p) for p in PARTS},
         helmet_conf=site.models.helmet_conf,
         min_confidence=hcfg.min_confidence,

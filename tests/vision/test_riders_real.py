@@ -100,6 +100,7 @@ def test_riders_real_cli_json(cctv, rider_truth, registry):
     assert all(set(row) == {"helmet", "no_helmet", "not_judgeable", "missed"} for row in part["rider_confusion"].values())
     assert sum(sum(row.values()) for row in part["count_confusion"].values()) == part["matched"]
     assert {"judged_share", "count_exact", "count_exact_judged", "role_accuracy"} <= set(part)
+    assert data["cameras"]["held_out"]["1920x1080"]["bikes"] == 4  # figures per camera (view) too
     assert data["helmet_ms_per_vehicle"] > 0 and data["attributes_ms_per_vehicle"] > 0
     roles = {h["role"] for b in data["bikes"] for h in b["heads"]}
     assert roles <= {"driver", "passenger"} and "driver" in roles
