@@ -1,15 +1,15 @@
 """Rider counts per camera and hour: every judged rider, for the helmet-wearing rate.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01
 """
 
 from evidence.store import schema
 from evidence.store.migrations import create_tables
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 
 
 def upgrade() -> None:
