@@ -18,11 +18,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from evidence.event import Box
+from evidence.event import Box, PlateFacts
 
 BAR_BG = (20, 24, 32)
 BAR_FG = (255, 255, 255)
 BAR_ACCENT = (255, 214, 0)
+BAR_WARN = (255, 140, 60)  # the line of a plate that is not confirmed
 BOX_COLOR = (255, 40, 40)
 LETTERBOX = (40, 40, 40)
 
@@ -35,6 +36,24 @@ VEHICLE_NAMES = {
     "car": "小型汽车", "bus": "客车", "truck": "货车", "motorcycle": "摩托车", "bicycle": "自行车",
     "e_bike": "电动自行车", "tricycle": "三轮车", "tractor": "拖拉机",
 }
+
+
+PLATE_UNCONFIRMED = "号牌待确认"
+SHOWN_CANDIDATES = 3
+
+
+def plate_line(plate: PlateFacts | None, vehicle_class: str) -> str:
+    """The overlay's plate line. Only a confirmed plate is printed as the plate: an unconfirmed one
+    is marked 号牌待确认 with its candidates (a reviewer settles it), so the sheet never shows a
+    doubtful read as fact."""
+    vehicle = f"  车型 {VEHICLE_NAMES.get(vehicle_class, vehicle_class)}"
+    if plate is not None and plate.status == "confirmed" and plate.text:
+        return f"号牌 {plate.text}  {PLATE_COLORS.get(plate.color, plate.color)}牌" + vehicle
+    if plate is not None and plate.candidates:
+        shown = " / ".join(c.text for c in plate.candidates[:SHOWN_CANDIDATES])
+        more = f" 等{len(plate.candidates)}个" if len(plate.candidates) > SHOWN_CANDIDATES else ""
+        return f"{PLATE_UNCONFIRMED}（候选 {shown}{more}）" + vehicle
+    return "号牌 未识别" + vehicle
 
 
 class FontError(Exception):
@@ -184,7 +203,8 @@ def render_composite(
         cx, cy = (i % cols) * (cell_w + gap), (i // cols) * (cell_h + gap)
         draw.rectangle([cx, cy, cx + cell_w - 1, cy + bar_h - 1], fill=BAR_BG)
         for j, text in enumerate(lines):
-            draw.text((cx + pad, cy + pad + j * line_h), text, font=font, fill=BAR_ACCENT if j == 0 else BAR_FG)
+            fill = BAR_ACCENT if j == 0 else BAR_WARN if text.startswith(PLATE_UNCONFIRMED) else BAR_FG
+            draw.text((cx + pad, cy + pad + j * line_h), text, font=font, fill=fill)
         picture, box, fit_scale, fx, fy = _fit(panel.image, pw, ph, panel.box)
         sheet.paste(picture, (cx, cy + bar_h))
         # Outline just outside the vehicle so the outline itself hides none of it.

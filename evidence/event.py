@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from models.strict import StrictModel
 
@@ -46,15 +46,61 @@ class KeyFrame(StrictModel):
         return v
 
 
+PlateStatus = Literal["confirmed", "unconfirmed", "unreadable"]
+
+
+class PlateCandidateFacts(StrictModel):
+    """One valid plate text a recogniser read, with the readers behind it (the reviewer picks among these)."""
+
+    model_config = ConfigDict(frozen=True)
+    text: str = Field(min_length=1, max_length=16)
+    color: PlateColor = "unknown"
+    readers: tuple[str, ...] = ()  # recognisers that read exactly this text, e.g. ("ppocr",)
+    confidence: float = Field(0.0, ge=0, le=1)  # mean character confidence of its best read (tracks: vote share)
+
+
 class PlateFacts(StrictModel):
-    """The plate as voted over the track's best crops. ``text`` is None when unreadable."""
+    """The plate as read once per track by two recognisers.
+
+    ``status`` says how far to trust it: ``confirmed`` (both readers agree, or the track's vote
+    confirmed it), ``unconfirmed`` (valid reads that disagree: ``candidates`` holds each, best
+    first, for a reviewer to pick) or ``unreadable`` (``reason`` says why). ``text`` is set ONLY
+    when confirmed, so nothing that reads ``text`` can take an unconfirmed read for the plate.
+    Left out (facts written before double reading), ``status`` is never taken to be confirmed: a
+    text is one reader's read, kept as the one candidate of an ``unconfirmed`` plate.
+    """
 
     model_config = ConfigDict(frozen=True)
     text: str | None
     color: PlateColor = "unknown"
     agreement: float = 0.0  # 0..1, share of weighted votes behind the chosen characters
-    reason: str | None = None  # why unreadable
+    reason: str | None = None  # why unconfirmed or unreadable
     reads: int = 0  # crops read
+    status: PlateStatus = "unreadable"  # derived from the rest when left out, see _status
+    candidates: tuple[PlateCandidateFacts, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("status") is None:
+            text, candidates = data.get("text"), data.get("candidates") or ()
+            if text and not candidates:
+                candidates = ({"text": text, "color": data.get("color", "unknown"), "confidence": data.get("agreement", 0.0)},)
+            status = "unconfirmed" if text or candidates else "unreadable"
+            data = {**data, "text": None, "candidates": candidates, "status": status,
+                    "reason": data.get("reason") or ("read once, before double reading" if text else None)}
+        return data
+
+    @model_validator(mode="after")
+    def _text_only_when_confirmed(self) -> "PlateFacts":
+        if (self.status == "confirmed") != (self.text is not None):
+            raise ValueError(f"plate status {self.status} with text {self.text!r}: text is set exactly when confirmed")
+        return self
+
+    @property
+    def best(self) -> str | None:
+        """The confirmed text, else the first candidate (never to be printed as the plate)."""
+        return self.text or (self.candidates[0].text if self.candidates else None)
 
 
 class ViolationEvent(StrictModel):

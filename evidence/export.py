@@ -1,5 +1,10 @@
 """Record-level checks and the export of approved records with their evidence.
 
+Export carries only confirmed or reviewer-set plates. An approved record whose plate is
+unconfirmed (or ``legacy``, read once before double reading) and that no reviewer settled is held
+back, not exported with an empty plate: a receiving platform takes an empty plate for an
+unreadable one, while this vehicle is identifiable; the record stays approved and the skip says why.
+
 Export is at-least-once: the dated folder (or zip) is published atomically first, then each record is
 marked ``exported``. A crash between the two leaves records ``approved`` and a complete export on disk;
 the next export ships them again (the receiving side dedups on event_key).
@@ -27,11 +32,15 @@ from models.strict import StrictModel
 CSV_FIELDS = [
     "id", "event_key", "site_id", "camera_id", "rule", "code", "code_name", "start_time", "end_time",
     "plate", "plate_machine", "plate_color", "plate_agreement", "vehicle_class", "status", "evidence_path",
+    "plate_status", "plate_source",
 ]
+PLATE_HELD = "plate not settled"  # the start of an export's skip reason for an unconfirmed plate
 
 
 def record_row(rec: ViolationRecord) -> dict[str, str]:
-    """The flat view of a record used by tables and CSV (reviewed plate wins, machine reading kept)."""
+    """The flat view of a record used by tables and CSV: ``plate`` is the one to act on (the
+    reviewer's, else a confirmed machine read, else empty); the machine reading is kept beside it,
+    with its status (confirmed / unconfirmed / unreadable / legacy) and where ``plate`` came from."""
     return {
         "id": str(rec.id),
         "event_key": rec.event_key,
@@ -49,6 +58,8 @@ def record_row(rec: ViolationRecord) -> dict[str, str]:
         "vehicle_class": rec.vehicle_class,
         "status": rec.status,
         "evidence_path": rec.evidence_path,
+        "plate_status": rec.plate_status,
+        "plate_source": rec.plate_source,
     }
 
 
@@ -112,6 +123,10 @@ def export_records(
     result = ExportResult(path=None, batch=batch)
     chosen: list[ViolationRecord] = []
     for rec in store.query(q):
+        if not rec.plate_settled:  # never ship a doubtful read, nor a record without the plate it has
+            result.skipped.append(Skipped(id=rec.id, reason=f"{PLATE_HELD}: the plate is {rec.plate_status} and no reviewer "
+                                                            "picked or typed it; reopen the record and settle the plate"))
+            continue
         check = verify_record(rec, public_key)
         if check.ok:
             chosen.append(rec)

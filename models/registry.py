@@ -122,6 +122,8 @@ class Registry:
             return prefix + next(s.command for s in manifest.sources if s.kind == "train")
         if kinds == {"dir"}:
             command += f" --from DIR (a directory holding {manifest.file}, e.g. ../shared/models)"
+        elif manifest.needs_export and manifest.export and manifest.export.tool == "caffe":
+            command += " --export-python PY (a python with onnx + opencv-python-headless<5; see the caffe-export extra)"
         elif manifest.needs_export:
             command += " --export-python PY (a python with torch + ultralytics; see the export extra)"
         return command

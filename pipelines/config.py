@@ -23,6 +23,7 @@ from pipelines.rules.base import RuleSpec, TimeWindow, Zone
 from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, ZoneKind, default_codes, rule_labels
 from vision.geometry import Polygon
 from vision.heads import HeadJudgeConfig
+from vision.plates.reader import PlateReaderConfig
 from vision.riders import HeadCropConfig, RiderAssociationConfig
 from vision.tracker import TrackerConfig
 
@@ -161,11 +162,14 @@ class SiteConfig(StrictModel):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    plates: PlateReaderConfig = Field(
+        default_factory=PlateReaderConfig,
+        description="plate double reading; local_province (e.g. 浙) breaks ties between unsure province reads",
+    )
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
-
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> "SiteConfig":

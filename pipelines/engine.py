@@ -22,13 +22,14 @@ frame: the helmet model looks at a ridden vehicle at most ``rules.helmet.max_che
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
 
-from evidence.event import PlateFacts, ViolationEvent
+from evidence.event import PlateCandidateFacts, PlateFacts, ViolationEvent
 from models.domain import CLASS_ID, RIDDEN_CLASSES
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.ring_buffer import RingBuffer
@@ -56,13 +57,23 @@ class TrackPlateReader(Protocol):
     def read_track(self, crops: Sequence[np.ndarray]) -> PlateRead: ...
 
 
+PLATE_CROPS_KEPT = 512  # plate crops of events not yet packaged (the hand-off holds at most 256 by default)
 _PLATE_COLORS = ("blue", "yellow", "green", "white", "black")
 
 
+def _color(color: str) -> str:
+    return color if color in _PLATE_COLORS else "unknown"
+
+
 def plate_facts(read: PlateRead) -> PlateFacts:
-    """A vision PlateRead as the evidence record's PlateFacts (here, so vision never imports evidence)."""
-    color = read.color if read.color in _PLATE_COLORS else "unknown"
-    return PlateFacts(text=read.text, color=color, agreement=round(float(read.agreement), 4), reason=read.reason, reads=read.reads)
+    """A vision PlateRead as the evidence record's PlateFacts (here, so vision never imports evidence):
+    status, confirmed text (None unless confirmed), every candidate with its readers, the reason."""
+    candidates = tuple(
+        PlateCandidateFacts(text=c.text, color=_color(c.color), readers=c.readers, confidence=round(min(max(c.confidence, 0.0), 1.0), 4))
+        for c in read.candidates
+    )
+    return PlateFacts(text=read.text, color=_color(read.color), agreement=round(float(read.agreement), 4), reason=read.reason,
+                      reads=read.reads, status=read.status, candidates=candidates)
 
 
 @dataclass
@@ -119,6 +130,7 @@ class _TrackExtras:
     riders: "RiderTally | None" = None  # the track's riders as its best look judged them (helmet-wearing rate)
     crops: list = None  # (score, crop) best-first, at most EngineConfig.plate_crops
     plate: PlateFacts | None = None
+    plate_crop: np.ndarray | None = None  # the read plate as captured, for the evidence package
 
     def __post_init__(self) -> None:
         if self.crops is None:
@@ -173,6 +185,8 @@ class CameraPipeline:
         self._fired: set[tuple[str, int]] = set()
         self._first_look: dict[int, tuple[float, float]] = {}
         self.rider_tallies: list[RiderTally] = []  # ended tracks' riders; a runner takes and clears them
+        # event_key -> plate crop, until the hand-off packages the event (the track may be gone by then)
+        self._plate_crops: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- frame-level API ---------------------------------------------------------------------
     def needs_detection(self, frame: Frame) -> bool:
@@ -261,6 +275,10 @@ class CameraPipeline:
             if f is not None:
                 out[kf.seq] = f
         return out
+
+    def plate_crop_for(self, event: ViolationEvent) -> np.ndarray | None:
+        """The plate crop read for the event's track (handed over once: the package keeps it)."""
+        return self._plate_crops.pop(event.event_key, None)
 
     # -- attributes --------------------------------------------------------------------------
     def _attributes(self, frame: Frame, dets: Detections, tracked: Detections, tick: bool) -> None:
@@ -404,11 +422,17 @@ class CameraPipeline:
         extra = self._extras.setdefault(d.track_id, _TrackExtras())
         if self.plate_reader is not None and extra.plate is None and extra.crops:
             t0 = time.perf_counter()
-            extra.plate = plate_facts(self.plate_reader.read_track([c for _, c in extra.crops]))
+            read = self.plate_reader.read_track([c for _, c in extra.crops])
+            extra.plate, extra.plate_crop = plate_facts(read), read.crop
             self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
         d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
-        return d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
+        event = d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
+        if extra.plate_crop is not None and extra.plate_crop.size:
+            self._plate_crops[event.event_key] = extra.plate_crop
+            while len(self._plate_crops) > PLATE_CROPS_KEPT:
+                self._plate_crops.popitem(last=False)
+        return event
 
     def _held(self, refs: tuple[KeyFrameRef, ...]) -> tuple[KeyFrameRef, ...]:
         """Point each key frame at a frame the ring buffer still holds (the nearest one if needed)."""

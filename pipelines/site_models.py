@@ -1,5 +1,6 @@
 """The models a site file names, loaded from the registry: the detector, the helmet model (with the
-head classifier beside it when one is set), and the site models a camera adds (``extra_detectors``)."""
+head classifier beside it when one is set), the site models a camera adds (``extra_detectors``) and
+the plate reader."""
 
 from __future__ import annotations
 
@@ -42,3 +43,13 @@ def extra_detectors_for(camera: CameraConfig, site: SiteConfig, registry=None, t
     registry = registry or Registry()
     m = site.models
     return [Detector(registry, name, conf=m.detector_conf, iou=m.detector_iou, threads=threads) for name in camera.extra_detectors]
+
+
+def plate_reader_from_site(site: SiteConfig, registry=None, threads: int | None = None):  # noqa: ANN201 - a PlateReader
+    """The double-reading plate reader with the site's ``plates`` section (e.g. its local province).
+
+    It needs six models (two detectors, two recognisers, the colour classifier, the province
+    referee); a missing one raises models.registry.ModelMissingError naming ``epolice models fetch <name>``."""
+    from vision.plates.reader import PlateReader
+
+    return PlateReader.from_registry(registry, config=site.plates, threads=threads)

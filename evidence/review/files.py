@@ -1,6 +1,6 @@
 """Evidence files for the browser, by record and file kind only, after checking the signed hash.
 
-A request names a record and a kind (``composite``, ``closeup``, ``clip``, ``panorama-2``), never a
+A request names a record and a kind (``composite``, ``closeup``, ``plate``, ``clip``, ``panorama-2``), never a
 path. The file's name comes from the package's manifest, which must carry a valid signature by the
 trusted key and the record's own event key; the bytes are read once, hashed, compared with the
 manifest and then served from memory, so a file swapped between check and send cannot slip through.
@@ -19,7 +19,7 @@ from evidence.manifest import MANIFEST, SIGNATURE, FileEntry, Manifest, Signatur
 from evidence.review.workflow import WorkflowError
 from evidence.signing import key_id, verify_signature
 
-KIND_RE = re.compile(r"^(composite|closeup|clip|panorama-([1-9][0-9]?))$")
+KIND_RE = re.compile(r"^(composite|closeup|plate|clip|panorama-([1-9][0-9]?))$")
 MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".mp4": "video/mp4"}
 
 
@@ -76,7 +76,7 @@ def kinds(manifest: Manifest) -> list[str]:
     """The kinds a record page can ask for, in display order."""
     out: list[str] = []
     present = {f.kind for f in manifest.files}
-    for k in ("composite", "closeup", "clip"):
+    for k in ("composite", "closeup", "plate", "clip"):
         if k in present:
             out.append(k)
     out += [f"panorama-{i}" for i in range(1, 1 + sum(f.kind == "panorama" for f in manifest.files))]

@@ -95,7 +95,7 @@ def _record_view(ctx: AppContext, rec: ViolationRecord, sess: Session) -> dict:
                   and workflow.may_decide(stage, first, sess.user) is None)
     why_not = workflow.may_decide(stage, first, sess.user) if rec.status == "pending_review" else None
     return {"record": rec, "stage": stage, "first_reviewer": first, "claim": claim, "can_decide": can_decide,
-            "why_not": why_not,
+            "why_not": why_not, "choices": rec.plate_choices,
             "verify": check, "kinds": file_kinds, "log": ctx.store.decisions(rec.id),
             "two_person": rec.rule in ctx.cfg.second_review_rules}
 
@@ -119,7 +119,9 @@ def record_api(request: Request, record_id: int, sess: Session = Depends(guard(P
     audit.append_retrying(ctx.store.engine, sess.user.name, "view", str(record_id),
                           after={"status": view["record"].status, "evidence_ok": view["verify"].ok})
     rec: ViolationRecord = view["record"]
-    return {"record": rec.model_dump(mode="json"), "stage": view["stage"], "first_reviewer": view["first_reviewer"],
+    return {"record": rec.model_dump(mode="json"), "plate": rec.plate, "plate_settled": rec.plate_settled,
+            "plate_choices": [c.model_dump(mode="json") for c in view["choices"]],
+            "stage": view["stage"], "first_reviewer": view["first_reviewer"],
             "can_decide": view["can_decide"], "evidence_ok": view["verify"].ok,
             "evidence_problems": [str(p) for p in view["verify"].problems], "files": view["kinds"],
             "decisions": [d.model_dump(mode="json") for d in view["log"]]}
@@ -163,6 +165,7 @@ class DecisionIn(StrictModel):
 class PlateIn(StrictModel):
     text: str = Field(min_length=1, max_length=16)
     color: str = Field(default="blue", max_length=16)
+    source: workflow.PlateSource = "typed"  # "candidate": one of the record's candidates, picked
 
 
 @router.post("/api/records/{record_id}/claim")
@@ -189,6 +192,7 @@ def decision_api(request: Request, record_id: int, body: DecisionIn,
 
 @router.post("/api/records/{record_id}/plate")
 def plate_api(request: Request, record_id: int, body: PlateIn, sess: Session = Depends(guard(Permission.REVIEW))) -> dict:
-    rec = workflow.correct_plate(ctx_of(request).store, record_id, sess.user, body.text, body.color)
+    rec = workflow.correct_plate(ctx_of(request).store, record_id, sess.user, body.text, body.color, body.source)
     return {"ok": True, "plate_machine": rec.plate_text, "plate_color_machine": rec.plate_color,
-            "plate_reviewed": rec.plate_text_reviewed, "plate_color_reviewed": rec.plate_color_reviewed}
+            "plate_status": rec.plate_status, "plate_reviewed": rec.plate_text_reviewed,
+            "plate_color_reviewed": rec.plate_color_reviewed, "plate_settled": rec.plate_settled}

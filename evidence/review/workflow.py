@@ -12,6 +12,10 @@ store's allowed transitions make a second decision on the same record fail inste
 Two-person rule: for the rules in ``ReviewConfig.second_review_rules`` a first approval is logged as
 ``approve_first`` and the record stays ``pending_review``; a supervisor other than the first
 reviewer then confirms (``approved``) or overturns (``rejected``). Rejections need no second person.
+
+Plates: a record whose plate the two readers did not confirm (``unconfirmed``, or ``legacy`` from
+before double reading) cannot be approved until the reviewer picks one of its candidates or types
+the plate; the machine reading is kept beside the reviewer's.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from evidence.store.records import TRANSITIONS
 from evidence.store.schema import decisions, now_utc, reason_codes, records
 
 Stage = Literal["first", "second"]
+PlateSource = Literal["typed", "candidate"]
 FINAL_ACTIONS = ("approve", "reject", "reopen", "export")  # actions of the store's set_status
 FIRST_APPROVAL = "approve_first"
 PLATE_COLORS = ("blue", "yellow", "green", "white", "black", "unknown")
@@ -277,6 +282,9 @@ def decide(store: RecordStore, record_id: int, user: User, decision: Literal["ap
         raise WorkflowError(422, "an approval takes no reason code")
     with store.engine.begin() as conn:
         rec, stage, first = _open_for_decision(conn, record_id, user)
+        if decision == "approve" and not rec.plate_settled:
+            raise WorkflowError(409, f"the plate of record {record_id} is {rec.plate_status}: pick a candidate or type "
+                                     "the plate before approving (or reject it as unreadable)")
         if decision == "reject" and reason_code not in active_reasons(conn):
             raise WorkflowError(422, f"unknown or disabled reason code {reason_code!r}")
         note = f"second review of {first}'s approval" if stage == "second" else None
@@ -301,20 +309,26 @@ def normalise_plate(text: str) -> str:
     return re.sub(r"[\s·•\-]", "", text).upper()
 
 
-def correct_plate(store: RecordStore, record_id: int, user: User, text: str, color: str) -> ViolationRecord:
-    """Set the reviewer's plate; the machine reading stays in ``plate_text``, both go to the logs."""
+def correct_plate(store: RecordStore, record_id: int, user: User, text: str, color: str,
+                  source: PlateSource = "typed") -> ViolationRecord:
+    """Set the reviewer's plate, typed or picked among the record's candidates (``source``); the
+    machine reading and its status stay as they were, both go to the logs (``correct_plate`` /
+    ``pick_plate``)."""
     plate = normalise_plate(text)
-    if not PLATE_RE.match(plate):
-        raise WorkflowError(422, f"{plate!r} is not a plate (province character, letter, then 4-6 letters or digits)")
     if color not in PLATE_COLORS:
         raise WorkflowError(422, f"plate colour must be one of {', '.join(PLATE_COLORS)}")
+    if source == "typed" and not PLATE_RE.match(plate):
+        raise WorkflowError(422, f"{plate!r} is not a plate (province character, letter, then 4-6 letters or digits)")
     with store.engine.begin() as conn:
         rec, stage, first = _open_for_decision(conn, record_id, user)
-        before = {"machine_text": rec.plate_text, "machine_color": rec.plate_color,
+        if source == "candidate" and plate not in {c.text for c in rec.plate_choices}:
+            raise WorkflowError(422, f"{plate!r} is not one of the record's candidates")
+        before = {"machine_text": rec.plate_text, "machine_color": rec.plate_color, "machine_status": rec.plate_status,
                   "reviewed_text": rec.plate_text_reviewed, "reviewed_color": rec.plate_color_reviewed}
-        after = {**before, "reviewed_text": plate, "reviewed_color": color}
+        after = {**before, "reviewed_text": plate, "reviewed_color": color, "source": source}
+        action = "pick_plate" if source == "candidate" else "correct_plate"
         _change(conn, rec, {"plate_text_reviewed": plate, "plate_color_reviewed": color},
-                actor=user.name, action="correct_plate", before=before, after=after)
-        audit.append(conn, user.name, "correct_plate", str(record_id), before, after)
+                actor=user.name, action=action, before=before, after=after)
+        audit.append(conn, user.name, action, str(record_id), before, after)
         row = conn.execute(sa.select(records).where(records.c.id == record_id)).first()
     return ViolationRecord.model_validate(dict(row._mapping))

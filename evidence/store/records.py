@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from evidence.event import ViolationEvent
+from evidence.event import PlateCandidateFacts, ViolationEvent
 from evidence.manifest import FileEntry
 from evidence.package import PackageInfo
 from models.strict import StrictModel
 
 Status = Literal["pending_review", "approved", "rejected", "exported"]
+# A stored record's plate status: the reader's, or ``legacy`` for records written before double
+# reading (one reader, never double-checked: treated like ``unconfirmed``)
+StoredPlateStatus = Literal["confirmed", "unconfirmed", "unreadable", "legacy"]
 
 # Which status changes the store allows; the review app may widen this deliberately, not by accident.
 TRANSITIONS: dict[str, set[str]] = {
@@ -38,6 +41,8 @@ class NewRecord(StrictModel):
     plate_text: str | None
     plate_color: str = "unknown"
     plate_agreement: float = 0.0
+    plate_status: StoredPlateStatus = "unreadable"  # derived from the rest when left out, see _plate_status
+    plate_candidates: list[PlateCandidateFacts] = Field(default_factory=list)
     vehicle_class: str
     facts: dict[str, Any] = Field(default_factory=dict)
     evidence_path: str
@@ -47,6 +52,22 @@ class NewRecord(StrictModel):
     key_id: str
     model_versions: dict[str, str] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plate_status(cls, data: Any) -> Any:
+        """A record given without a plate status (one spooled or queued by an epolice from before
+        double reading) is never taken to be confirmed: a machine plate text makes it ``legacy``,
+        as the store's migration does for stored records."""
+        if isinstance(data, dict) and data.get("plate_status") is None:
+            status = "legacy" if data.get("plate_text") else "unconfirmed" if data.get("plate_candidates") else "unreadable"
+            data = {**data, "plate_status": status}
+        return data
+
+    @field_validator("plate_candidates", mode="before")
+    @classmethod
+    def _no_candidates(cls, value: Any) -> Any:
+        return [] if value is None else value  # legacy rows hold NULL
 
     @classmethod
     def from_package(cls, event: ViolationEvent, info: PackageInfo) -> "NewRecord":
@@ -71,6 +92,8 @@ class NewRecord(StrictModel):
             plate_text=plate.text if plate else None,
             plate_color=plate.color if plate else "unknown",
             plate_agreement=plate.agreement if plate else 0.0,
+            plate_status=plate.status if plate else "unreadable",
+            plate_candidates=list(plate.candidates) if plate else [],
             vehicle_class=event.vehicle_class,
             facts=facts,
             evidence_path=str(info.path.resolve()),
@@ -100,8 +123,31 @@ class ViolationRecord(NewRecord):
 
     @property
     def plate(self) -> str | None:
-        """The plate to act on: the reviewer's correction when there is one."""
-        return self.plate_text_reviewed or self.plate_text
+        """The plate to act on (and the only one export carries): the reviewer's when set, else the
+        machine's only when confirmed. An unconfirmed or legacy read is never the plate by itself."""
+        if self.plate_text_reviewed:
+            return self.plate_text_reviewed
+        return self.plate_text if self.plate_status == "confirmed" else None
+
+    @property
+    def plate_source(self) -> Literal["reviewer", "machine", "none"]:
+        return "reviewer" if self.plate_text_reviewed else "machine" if self.plate is not None else "none"
+
+    @property
+    def plate_settled(self) -> bool:
+        """Whether the plate may go out as it stands: set by a reviewer, confirmed by the readers, or
+        unreadable (exported without a plate). Unconfirmed and legacy reads wait for a reviewer."""
+        return bool(self.plate_text_reviewed) or self.plate_status in ("confirmed", "unreadable")
+
+    @property
+    def plate_choices(self) -> list[PlateCandidateFacts]:
+        """What the reviewer picks from: the candidates, or a legacy record's single machine read."""
+        if self.plate_candidates:
+            return list(self.plate_candidates)
+        if self.plate_status == "legacy" and self.plate_text:
+            color = self.plate_color if self.plate_color in ("blue", "yellow", "green", "white", "black") else "unknown"
+            return [PlateCandidateFacts(text=self.plate_text, color=color, confidence=min(max(self.plate_agreement, 0.0), 1.0))]
+        return []
 
 
 class AddResult(StrictModel):

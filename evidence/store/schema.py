@@ -85,8 +85,13 @@ records = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=True),
     sa.Column("exported_at", UTCDateTime, nullable=True),
     sa.Column("export_batch", sa.String(128), nullable=True),
+    # 0003, double reading: how far the machine plate is to be trusted (records written before are
+    # "legacy": one reader, never double-checked), and every candidate when the readers disagreed
+    sa.Column("plate_status", sa.String(16), nullable=False, server_default="legacy"),
+    sa.Column("plate_candidates", JSONType, nullable=True),
     sa.UniqueConstraint("event_key", name="uq_violation_records_event_key"),
     sa.CheckConstraint("status IN ('pending_review','approved','rejected','exported')", name="ck_violation_records_status"),
+    sa.CheckConstraint("plate_status IN ('confirmed','unconfirmed','unreadable','legacy')", name="ck_violation_records_plate_status"),
     sa.Index("ix_violation_records_site_id", "site_id"),
     sa.Index("ix_violation_records_camera_id", "camera_id"),
     sa.Index("ix_violation_records_rule", "rule"),
@@ -113,7 +118,7 @@ decisions = sa.Table(
     sa.Index("ix_review_decisions_at", "at"),
 )
 
-# every judged rider, not only violators: the helmet-wearing rate per camera and hour (v3)
+# 0004: every judged rider, not only violators: the helmet-wearing rate per camera and hour
 rider_counts = sa.Table(
     "rider_counts",
     metadata,

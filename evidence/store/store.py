@@ -143,6 +143,7 @@ class RecordStore:
         """Insert once per event_key; a duplicate (re-run, redelivery, concurrent writer) returns the existing id."""
         values = rec.model_dump(mode="python")
         values["evidence_files"] = [f.model_dump(mode="json") for f in rec.evidence_files]
+        values["plate_candidates"] = [c.model_dump(mode="json") for c in rec.plate_candidates]
         values.update(status="pending_review", created_at=now_utc())
         insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(records)
         stmt = insert.values(**values).on_conflict_do_nothing(index_elements=["event_key"]).returning(records.c.id)

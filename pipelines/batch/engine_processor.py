@@ -31,12 +31,12 @@ class EngineProcessor:
         from evidence.signing import Signer
         from models.registry import Registry
         from pipelines.config import load_site
-        from vision.plates.reader import DETECTOR_MODEL, OCR_MODEL
+        from vision.plates.reader import MODELS as PLATE_MODELS
 
         cfg = load_site(site)
         Signer.from_file(cfg.evidence.signing_key)
         registry = Registry()
-        names = [cfg.models.detector, DETECTOR_MODEL, OCR_MODEL]
+        names = [cfg.models.detector, *PLATE_MODELS]
         if cfg.models.helmet and any(spec.needs_heads for c in cfg.cameras for spec in cfg.specs_for(c)):
             names.append(cfg.models.helmet)
         for name in names:
@@ -48,14 +48,13 @@ class EngineProcessor:
         from pipelines.config import load_site
         from pipelines.handoff.queue import EvidenceQueue
         from pipelines.handoff.writer import EvidenceWriter
-        from pipelines.site_models import detectors_from_site
-        from vision.plates.reader import PlateReader
+        from pipelines.site_models import detectors_from_site, plate_reader_from_site
         from vision.sources.clock import ClockConfig
 
         self.site = load_site(site)
         self.clock = ClockConfig(timezone=self.site.timezone)
         self.detector, self.helmet = detectors_from_site(self.site, threads=threads)
-        self.plates = PlateReader.from_registry(threads=threads)
+        self.plates = plate_reader_from_site(self.site, threads=threads)
         self.store = RecordStore.from_config(self.site.store)
         self.evidence_cfg = self.site.evidence
         self._lock = threading.Lock()

@@ -65,9 +65,9 @@ def run_e2e(job: E2EJob, barrier=None) -> E2ERun:
     detector, helmet = detectors_from_site(site, [camera], registry, job.threads)
     plates = None
     if job.plates:
-        from vision.plates.reader import PlateReader
+        from pipelines.site_models import plate_reader_from_site
 
-        plates = PlateReader.from_registry(registry, threads=job.threads)
+        plates = plate_reader_from_site(site, registry, threads=job.threads)
     source = frame_source(job.video, camera.id, job.end_s)
     import numpy as np
 

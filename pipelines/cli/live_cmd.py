@@ -65,9 +65,9 @@ def _build_worker(
         detector, helmet = detectors_from_site(site, cams, threads=threads)
         plates = None
         if any(site.rules_for(c) for c in cams):
-            from vision.plates.reader import PlateReader
+            from pipelines.site_models import plate_reader_from_site
 
-            plates = PlateReader.from_registry(threads=threads)
+            plates = plate_reader_from_site(site, threads=threads)
     except ModelMissingError as exc:
         raise fail(str(exc)) from None
     store = open_store(site.store) if (client is None or writer) else None

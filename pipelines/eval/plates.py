@@ -1,10 +1,13 @@
 """Plate reading against labelled photos (``plates.jsonl``): the figures of ``epolice eval plates``.
 
-Exact match and character accuracy count the ``sure`` plates only. Detection recall counts a label
-found when a read's box overlaps its approximate bbox (IoU >= 0.3) or either box's centre lies in
-the other. Speed is measured on the product path: a vehicle-sized crop around each sure plate goes
-through ``read_track`` (detect + rectify + OCR + grammar), so ``ms_per_plate`` is what one plate costs
-the engine; ``ms_per_image`` is the whole-photo ``read_image``.
+Accuracy counts the ``sure`` plates only. Detection recall counts a label found when a read's box
+overlaps its approximate bbox (IoU >= 0.3) or either box's centre lies in the other. The double-read
+figures (``figures.StatusFigures``, tuned and held-out parts apart) come first: wrong confirmed reads,
+confirmed share, exact on confirmed, exact overall (the confirmed text, else the first candidate),
+unconfirmed share. ``exact_match`` is that exact overall. Speed is measured on the product path: a
+vehicle-sized crop around each sure plate goes through ``read_track`` (both detectors + rectify +
+both recognisers + grammar + decision), so ``ms_per_plate`` is what one plate costs the engine;
+``ms_per_image`` is the whole-photo ``read_image``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from models.strict import StrictModel
+from pipelines.eval.plate_figures import HELD_OUT_RULE, StatusFigures, by_part, load_jsonl
 from vision.detections import box_iou
 from vision.plates.reader import PlateRead, PlateReader
 
@@ -37,26 +41,35 @@ class TruthImage(StrictModel):
 
 
 class PlateFailure(StrictModel):
+    """A sure plate not confirmed right: unconfirmed, unreadable, missed, or (never wanted) wrong."""
+
     file: str
     truth: str
-    read: str | None
+    read: str | None  # confirmed text
     raw: str = ""
     reason: str
     tags: list[str] = Field(default_factory=list)  # night, tilt, double-row, small, hk/macau local...
+    status: str = "unreadable"
+    candidates: list[str] = Field(default_factory=list)
+    reads: dict[str, str] = Field(default_factory=dict)  # recogniser -> raw
 
 
 class PlateEvalReport(StrictModel):
     images: int
     sure_plates: int
-    exact_match: float  # over sure plates
+    held_out_rule: str
+    figures: dict[str, StatusFigures]  # photo path (read_image): "tuned", "held_out", "all"
+    track_figures: dict[str, StatusFigures]  # product path (read_track on one vehicle-sized crop)
+    wrong_confirmed_reads: int  # sure plates confirmed as another text + confirmed plates on negatives
+    exact_match: float  # over sure plates: the confirmed text, else the first candidate, is right
     exact_correct: int
     char_accuracy: float  # 1 - edit distance / length, over sure plates
     detection_recall: float  # over sure plates
     detection_recall_all: float  # over every labelled plate with a bbox
     color_accuracy: float  # over detected labelled plates
     color_checked: int
-    wrong_valid_reads: int  # sure plates read as a *different* valid plate (the costly error)
-    track_exact_match: float  # product path: read_track on one vehicle-sized crop per sure plate
+    wrong_valid_reads: int  # sure plates whose confirmed text or first candidate is a *different* plate
+    track_exact_match: float  # product path: read_track on one vehicle-sized crop per sure plate (best candidate)
     ms_per_plate: float  # product path: read_track on a vehicle-sized crop, mean
     ms_per_plate_median: float
     ms_per_plate_p90: float
@@ -64,20 +77,14 @@ class PlateEvalReport(StrictModel):
     ms_per_image: float  # read_image on the whole photo, mean
     threads: int | None
     negative_images: int
-    negatives_with_false_plates: int  # negative photos where any valid plate text came out
+    negatives_with_false_plates: int  # negative photos where any valid candidate came out
+    negatives_with_confirmed: int  # negative photos where a plate was confirmed
     negatives_with_detections: int  # negative photos where the detector fired at all
     failures: list[PlateFailure]
 
 
 def load_truth(path: Path) -> list[TruthImage]:
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(TruthImage.model_validate_json(line))
-            except ValueError as exc:
-                raise ValueError(f"{path}:{n}: not a plate label: {exc}") from None
-    return out
+    return load_jsonl(path, TruthImage, "plate label")
 
 
 def resolve_image(images_dir: Path, truth_dir: Path, file: str) -> Path:
@@ -147,6 +154,17 @@ def _tags(image: np.ndarray, plate: TruthPlate, read: PlateRead | None) -> list[
     return tags
 
 
+_RANK = {"confirmed": 2, "unconfirmed": 1, "unreadable": 0}
+
+
+def _pick(matched: list[PlateRead], truth: str) -> PlateRead | None:
+    """The read reported for a label: the surest status first (a wrong confirmation is never hidden
+    behind a right candidate), then the one whose best text is the label."""
+    if not matched:
+        return None
+    return max(matched, key=lambda r: (_RANK[r.status], r.best == truth))
+
+
 def evaluate(reader: PlateReader, truth_path: Path, images_dir: Path, threads: int | None = None,
              timing_runs: int = 3) -> PlateEvalReport:
     truth = load_truth(truth_path)
@@ -154,11 +172,13 @@ def evaluate(reader: PlateReader, truth_path: Path, images_dir: Path, threads: i
     char_scores: list[float] = []
     det_sure = det_all = n_all = 0
     color_ok = color_n = 0
-    neg = neg_false = neg_det = 0
+    neg = neg_false = neg_det = neg_confirmed = 0
     image_ms: list[float] = []
     plate_ms: list[float] = []
     plate_cpu_ms: list[float] = []
     failures: list[PlateFailure] = []
+    photo_pairs: list[tuple[str, str, PlateRead | None]] = []
+    track_pairs: list[tuple[str, str, PlateRead | None]] = []
     for item in truth:
         image = cv2.imread(str(resolve_image(images_dir, truth_path.parent, item.file)))
         if image is None:
@@ -169,7 +189,8 @@ def evaluate(reader: PlateReader, truth_path: Path, images_dir: Path, threads: i
         if not item.plates:
             neg += 1
             neg_det += bool(reads)
-            neg_false += any(r.text for r in reads)
+            neg_false += any(r.best for r in reads)
+            neg_confirmed += any(r.status == "confirmed" for r in reads)
             continue
         for plate in item.plates:
             matched = [r for r in reads if _matches(r, plate.bbox)]
@@ -182,21 +203,26 @@ def evaluate(reader: PlateReader, truth_path: Path, images_dir: Path, threads: i
                 continue
             sure += 1
             det_sure += bool(matched)
-            texts = [r.text for r in matched if r.text]
-            best = next((r for r in matched if r.text == plate.text), None)
-            if best is None and any(r.text == plate.text for r in reads):  # right text, box off the label
-                best = next(r for r in reads if r.text == plate.text)
-            if best is not None:
+            shown = _pick(matched, plate.text)
+            if (shown is None or shown.best != plate.text) and not any(r.status == "confirmed" for r in matched):
+                # right text with the box off the label (e.g. a companion plate's window)
+                shown = next((r for r in reads if r.best == plate.text), shown)
+            photo_pairs.append((item.file, plate.text, shown))
+            best = shown.best if shown else None
+            if best == plate.text:
                 exact += 1
                 char_scores.append(1.0)
             else:
-                shown = matched[0] if matched else None
-                got = shown.text if shown and shown.text else (shown.raw if shown else "")
+                got = best or (shown.raw if shown else "")
                 char_scores.append(max(0.0, 1 - edit_distance(got, plate.text) / len(plate.text)))
-                wrong_valid += bool(texts)
-                reason = "not detected" if not matched else (shown.reason or f"read {shown.text!r}")
-                failures.append(PlateFailure(file=item.file, truth=plate.text, read=shown.text if shown else None,
-                                             raw=shown.raw if shown else "", reason=reason, tags=_tags(image, plate, shown)))
+                wrong_valid += best is not None
+            if shown is None or shown.status != "confirmed" or shown.text != plate.text:
+                reason = "not detected" if shown is None else (shown.reason or f"confirmed {shown.text!r}")
+                failures.append(PlateFailure(
+                    file=item.file, truth=plate.text, read=shown.text if shown else None, raw=shown.raw if shown else "",
+                    reason=reason, tags=_tags(image, plate, shown), status=shown.status if shown else "unreadable",
+                    candidates=[c.text for c in shown.candidates] if shown else [],
+                    reads={rr.reader: rr.raw for rr in shown.reader_reads} if shown else {}))
             crop = vehicle_crop(image, plate.bbox)
             runs, cpu_runs = [], []
             for _ in range(timing_runs):
@@ -206,9 +232,13 @@ def evaluate(reader: PlateReader, truth_path: Path, images_dir: Path, threads: i
                 cpu_runs.append((time.process_time() - cpu_start) * 1000)
             plate_ms.append(min(runs))
             plate_cpu_ms.append(min(cpu_runs))
-            track_exact += track_read.text == plate.text
+            track_exact += track_read.best == plate.text
+            track_pairs.append((item.file, plate.text, track_read))
+    figures = by_part(photo_pairs)
     return PlateEvalReport(
-        images=len(truth), sure_plates=sure, exact_match=exact / max(sure, 1), exact_correct=exact,
+        images=len(truth), sure_plates=sure, held_out_rule=HELD_OUT_RULE, figures=figures,
+        track_figures=by_part(track_pairs), wrong_confirmed_reads=figures["all"].wrong_confirmed + neg_confirmed,
+        exact_match=exact / max(sure, 1), exact_correct=exact,
         char_accuracy=float(np.mean(char_scores)) if char_scores else 0.0,
         detection_recall=det_sure / max(sure, 1), detection_recall_all=det_all / max(n_all, 1),
         color_accuracy=color_ok / max(color_n, 1), color_checked=color_n, wrong_valid_reads=wrong_valid,
@@ -218,6 +248,6 @@ def evaluate(reader: PlateReader, truth_path: Path, images_dir: Path, threads: i
         ms_per_plate_p90=float(np.percentile(plate_ms, 90)) if plate_ms else 0.0,
         cpu_ms_per_plate=float(np.mean(plate_cpu_ms)) if plate_cpu_ms else 0.0,
         ms_per_image=float(np.mean(image_ms)) if image_ms else 0.0, threads=threads,
-        negative_images=neg, negatives_with_false_plates=neg_false, negatives_with_detections=neg_det,
-        failures=failures,
+        negative_images=neg, negatives_with_false_plates=neg_false, negatives_with_confirmed=neg_confirmed,
+        negatives_with_detections=neg_det, failures=failures,
     )

@@ -80,4 +80,5 @@ def package_input(cam: CameraEvidence, event: ViolationEvent, fire_pts: float, c
     if len(frames) >= 2:
         span = frames[-1].pts - frames[0].pts
         clip = ClipFrames(frames=[f.image for f in frames], fps=max(1.0, (len(frames) - 1) / span) if span > 0 else 1.0)
-    return PackageInput(event=event, key_images=key_images, context=cam.context, clip=clip)
+    return PackageInput(event=event, key_images=key_images, context=cam.context, clip=clip,
+                        plate_image=pipe.plate_crop_for(event))

@@ -19,7 +19,11 @@ from models.registry import ModelCorruptError, ModelMissingError, Registry, writ
 from pipelines.cli.main import app
 from tests.support.models import registry, require_model  # noqa: F401  (fixture import)
 
-EXPECTED = {"yolov5n_coco", "helmet_yolov12m", "plate_det_clp", "ocr_rec_ppocrv4", "yolo11n", "head_cls_cctv"}
+EXPECTED = {
+    "yolov5n_coco", "helmet_yolov12m", "plate_det_clp", "ocr_rec_ppocrv4", "yolo11n",
+    "plate_det_y5fu_320", "plate_det_y5fu_640", "plate_color_hyperlpr3", "ocr_rec_hyperlpr", "ocr_rec_ppocrv6",
+    "head_cls_cctv",
+}
 
 
 def _flip_byte(path: Path, offset: int = 1000) -> None:
@@ -43,6 +47,14 @@ def test_builtin_manifests_cover_the_models_and_map_to_domain_classes():
     assert manifests["plate_det_clp"].task == "plate_detect"
     assert manifests["ocr_rec_ppocrv4"].task == "ocr_rec"
     assert manifests["yolo11n"].optional and not manifests["yolov5n_coco"].optional
+    assert manifests["plate_det_y5fu_320"].output_layout == "yolov5_face_plate"
+    assert manifests["plate_det_y5fu_320"].class_names == {0: "single_row", 1: "double_row"}
+    assert manifests["plate_det_y5fu_640"].optional and not manifests["plate_det_y5fu_320"].optional
+    assert manifests["plate_color_hyperlpr3"].task == "classify"
+    assert manifests["plate_color_hyperlpr3"].class_names == {0: "blue", 1: "green", 2: "yellow"}
+    hl = manifests["ocr_rec_hyperlpr"]
+    assert hl.output_layout == "ctc_nct" and hl.export.tool == "caffe" and len(hl.params["characters"]) == 83
+    assert [s.companions for s in hl.sources if isinstance(s, WheelSource)][0]
     for m in manifests.values():
         assert all(v is None or v in DOMAIN_CLASSES for v in m.class_map.values())
         assert m.sha256 or m.needs_export or m.trained, f"{m.name}: a fetched (not exported or trained) file must have a manifest sha256"
@@ -81,6 +93,58 @@ def test_missing_model_error_is_one_line_with_the_fix(tmp_path):
 def test_missing_export_model_fix_names_the_export_interpreter(tmp_path):
     with pytest.raises(ModelMissingError, match="--export-python"):
         Registry(tmp_path).path("helmet_yolov12m")
+
+
+def test_missing_caffe_model_fix_names_the_conversion_interpreter(tmp_path):
+    with pytest.raises(ModelMissingError, match="opencv-python-headless<5"):
+        Registry(tmp_path).path("ocr_rec_hyperlpr")
+
+
+def test_fetch_from_dir_into_a_subfolder(shared_models, tmp_path):
+    reg = Registry(tmp_path / "models")
+    result = fetch_mod.fetch(reg, "plate_det_y5fu_320", from_dirs=[shared_models])
+    assert result.path == tmp_path / "models" / "hyperlpr3" / "y5fu_320x_sim.onnx"
+    assert reg.path("plate_det_y5fu_320") == result.path
+
+
+def test_synthetic_caffe_wheel_members_are_converted_in_the_export_interpreter(tmp_path, monkeypatch):
+    """Both members (caffemodel + prototxt companion) are extracted and verified, and the converter
+    runs in the given interpreter with --check synthetic plus the real crops named by the env var."""
+    weights, proto = b"caffe weights" * 10, b'input: "data"\n'
+    wm, pm = "pkg/models/net.caffemodel", "pkg/models/net.prototxt"
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(wm, weights)
+        zf.writestr(pm, proto)
+    source = WheelSource(package="pkg", version="1.0", member=wm, sha256=_sha_bytes(weights), companions={pm: _sha_bytes(proto)})
+    manifest = builtin_manifests()["ocr_rec_hyperlpr"].model_copy(update={"sources": [source]})
+    monkeypatch.setattr(fetch_mod, "_pip_download", lambda package, version, into: Path(shutil.copy(wheel, into)))
+    log = tmp_path / "args.txt"
+    fake = tmp_path / "fake-python"  # stands in for the conversion interpreter: records its arguments
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" > {log}\n'
+        'while [ $# -gt 0 ]; do if [ "$1" = "--out" ]; then out="$2"; fi; shift; done\n'
+        'printf converted > "$out"\necho "check: synthetic ok"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv(fetch_mod.ENV_CONVERT_CHECK_IMAGES, "/crops")
+    reg = Registry(tmp_path / "models")
+    reg._manifests = {**reg._manifests, "ocr_rec_hyperlpr": manifest}
+    result = fetch_mod.fetch(reg, "ocr_rec_hyperlpr", export_python=str(fake))
+    assert result.path.read_bytes() == b"converted" and "check: synthetic ok" in result.source
+    args = log.read_text()
+    assert "convert_caffe.py" in args and "--prototxt" in args and "net.prototxt" in args
+    assert "--check synthetic --check /crops" in args
+    assert reg.path("ocr_rec_hyperlpr") == result.path  # verified by the sidecar written at conversion
+    bad = manifest.model_copy(update={"sources": [source.model_copy(update={"companions": {pm: "0" * 64}})]})
+    reg._manifests["ocr_rec_hyperlpr"] = bad
+    with pytest.raises(fetch_mod.FetchError, match="net.prototxt"):
+        fetch_mod.fetch(reg, "ocr_rec_hyperlpr", export_python=str(fake), force=True)
+
+
+def _sha_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def test_flipped_byte_is_caught_by_sha256(registry, tmp_path):

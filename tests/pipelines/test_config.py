@@ -97,6 +97,8 @@ def test_config_repo_site_files_load():
         (with_change("review.claim_seconds", "soon"), "review.claim_seconds", "valid"),
         (with_change("evidence.codes", {"parkng": {"code": "1", "name": "x"}}), "evidence.codes.parkng", "unknown rule 'parkng'"),
         (with_change("review.second_review_rules", ["uturn"]), "review.second_review_rules.0", "unknown rule 'uturn'"),
+        (with_change("plates.local_province", "Z"), "plates.local_province", "not a province abbreviation"),
+        (with_change("plates.local_provinc", "浙"), "plates.local_provinc", "unknown field"),
     ],
 )
 def test_config_errors_name_the_field(data, path, expected):
@@ -135,3 +137,10 @@ def test_rule_tables_come_from_the_registry():
     assert set(site.evidence.codes) == set(RULE_NAMES) == set(site.review.rule_labels)
     assert site.evidence.code_for("parking").code == "10390" and site.evidence.code_for("u_turn").code == "1044"
     assert site.review.rule_labels["parking"] == {"zh": "违法停车", "en": "Illegal parking"}
+
+
+def test_config_site_declares_its_local_province_for_the_plate_reader():
+    """The site file's ``plates`` section is the plate reader's config: the local province is a tie-break."""
+    site = parse_site(with_change("plates", {"local_province": "浙"}), "site.yaml")
+    assert site.plates.local_province == "浙" and site.plates.tie_break_below == 0.8
+    assert parse_site(GOOD, "site.yaml").plates.local_province is None

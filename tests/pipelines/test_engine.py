@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from pipelines.config import parse_site
-from pipelines.engine import CameraPipeline
+from pipelines.engine import CameraPipeline, plate_facts
 from tests.support import scenario as sc
 from vision.detections import Detections
 from vision.frame import Frame
 from vision.plates.reader import PlateRead
+from vision.plates.result import PlateCandidate
 
 W, H = 640, 352
 IMAGE = np.zeros((H, W, 3), np.uint8)
@@ -223,7 +224,8 @@ class CountingPlateReader:
 
     def read_track(self, crops):
         self.calls.append(len(crops))
-        return PlateRead(text="沪A12345", color="blue", agreement=1.0, reads=len(crops))
+        return PlateRead(text="沪A12345", color="blue", agreement=1.0, reads=len(crops), status="confirmed",
+                         crop=np.full((20, 60, 3), 200, np.uint8))
 
 
 # the synthetic frames are flat grey and their heads about 18 px: judge them anyway
@@ -246,6 +248,9 @@ def test_engine_synthetic_helmet_batched_and_once_per_track():
     assert all(e.facts["rider_status"] == ["no_helmet"] and e.facts["rider_look"] == ["model"] for e in helmet)
     assert all(e.plate is not None and e.plate.text == "沪A12345" for e in helmet)
     assert len(plates.calls) == 2 and all(1 <= n <= s.engine.plate_crops for n in plates.calls)
+    assert all(e.plate.status == "confirmed" for e in helmet)
+    # the plate crop waits for the hand-off, once per event
+    assert pipe.plate_crop_for(helmet[0]).shape == (20, 60, 3) and pipe.plate_crop_for(helmet[0]) is None
     assert helmet[0].model_versions == {"detector": "scripted@000000000000", "helmet": "heads@111111111111"}
 
 
@@ -279,3 +284,34 @@ def test_engine_synthetic_flush_frees_tracks():
     pipe = CameraPipeline(s.cameras[0], s, det)
     run(pipe, det, 10.0)
     assert pipe.tracker.flush() == [] and not pipe._extras  # flush returns every live id, tentative ones too
+
+
+@pytest.mark.parametrize(
+    ("read", "status", "text", "candidates"),
+    [
+        (PlateRead("沪A12345", "blue", 0.9, status="confirmed", reads=3,
+                   candidates=(PlateCandidate("沪A12345", ("ppocr", "hyperlpr"), 0.97, "standard", "blue"),)),
+         "confirmed", "沪A12345", [("沪A12345", ("ppocr", "hyperlpr"), "blue")]),
+        (PlateRead(None, "blue", 0.6, reason="readers disagree", status="unconfirmed", reads=2,
+                   candidates=(PlateCandidate("浙A12345", ("ppocr",), 0.91, "standard", "blue"),
+                               PlateCandidate("湘A12345", ("hyperlpr",), 0.88, "standard", "purple"))),
+         "unconfirmed", None, [("浙A12345", ("ppocr",), "blue"), ("湘A12345", ("hyperlpr",), "unknown")]),
+        (PlateRead(None, reason="no plate found on the vehicle"), "unreadable", None, []),
+    ],
+)
+def test_plate_facts_carry_status_and_candidates_synthetic(read, status, text, candidates):
+    facts = plate_facts(read)
+    assert (facts.status, facts.text) == (status, text)
+    assert [(c.text, c.readers, c.color) for c in facts.candidates] == candidates
+    assert facts.reason == read.reason
+
+
+def test_plate_reader_from_site_reads_with_the_site_plates_section():
+    from pipelines.site_models import plate_reader_from_site
+    from tests.vision.plates.test_reader_real import require_plate_models
+
+    require_plate_models()
+    s = parse_site({"id": "s", "cameras": [{"id": "c", "source": "x.mp4", "frame_size": [640, 352]}],
+                    "plates": {"local_province": "浙"}})
+    reader = plate_reader_from_site(s, threads=1)
+    assert reader.config.local_province == "浙" and reader.referee is not None and reader.second_recognizer is not None

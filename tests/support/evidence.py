@@ -46,7 +46,7 @@ def event(
     site_id: str = "site-001",
     camera_id: str = "cam-01",
     start: datetime = T0,
-    plate: PlateFacts | None = PlateFacts(text="浙A12345", color="blue", agreement=0.9, reads=5),
+    plate: PlateFacts | None = PlateFacts(text="浙A12345", color="blue", agreement=0.9, reads=5, status="confirmed"),
     facts: dict | None = None,
     fps: float = 24.0,
 ) -> ViolationEvent:

@@ -7,7 +7,7 @@ tests, frames of the real clip for the browser test), stored by the record store
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -68,9 +68,10 @@ def add_records(tmp: Path, signer: Signer, store: RecordStore, specs: list[dict]
     for i, spec in enumerate(specs):
         kw = {"track_id": 100 + i, "start": T0 + timedelta(minutes=i), "box": SMALL_BOX, **spec}
         clip = kw.pop("clip_frames", 0)
+        plate_image = kw.pop("plate_image", None)
         ev = event(**kw)
-        info = write_package(synthetic_input(ev, size=(320, 180), clip_frames=clip), config(tmp, min_panorama_width=320,
-                                                                                            min_panorama_height=180), signer)
+        inp = replace(synthetic_input(ev, size=(320, 180), clip_frames=clip), plate_image=plate_image)
+        info = write_package(inp, config(tmp, min_panorama_width=320, min_panorama_height=180), signer)
         ids.append(store.add(NewRecord.from_package(ev, info)).id)
     return ids
 

@@ -7,6 +7,7 @@ is what the test checks. Offline: no plots (they fetch a font), no validation, n
 """
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,5 +21,5 @@ model = YOLO("yolov8n.yaml")
 model.train(data=str(data), epochs=1, imgsz=160, batch=2, workers=0, device="cpu", plots=False, val=False, amp=False,
             project=str(out.parent / "runs"), name="tiny", exist_ok=True, verbose=False, seed=0, deterministic=True)
 path = model.export(format="onnx", imgsz=160, opset=17, simplify=False, dynamic=False)
-import shutil; shutil.copyfile(path, out)
+shutil.copyfile(path, out)
 print("exported", out)

@@ -23,9 +23,9 @@ FRAMES = ("frame1008.jpg", "frame1020.jpg", "frame1125.jpg", "frame1370.jpg")  #
 
 @pytest.fixture(scope="module")
 def report(cctv, rider_truth, registry):
-    from pipelines.site_models import detectors_from_site
     from pipelines.eval.rider_truth import load_rider_truth
     from pipelines.eval.riders import evaluate
+    from pipelines.site_models import detectors_from_site
 
     require_model(registry, "yolov5n_coco")
     require_model(registry, "helmet_yolov12m")

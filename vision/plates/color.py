@@ -3,12 +3,16 @@
 Text covers a minority of a plate, so the background is the colour class holding most of the inner
 pixels. Chromatic classes win over white/black once they cover a fair share, because new-energy
 plates fade from white into green and glare whitens blue plates. Hue bands are OpenCV's 0..180.
+
+HyperLPR3's learned classifier (``ColorClassifier``: blue / green / yellow only) is more robust to
+lighting than hue bands; ``combine_color`` takes it for the chromatic plates and keeps the HSV
+answer for white and black plates, which it cannot name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -57,3 +61,31 @@ def classify_color(plate_bgr: np.ndarray, chroma_share: float = 0.2) -> ColorRes
         return ColorResult(achromatic, shares)
     best = max(shares, key=lambda k: shares[k])
     return ColorResult(best if shares[best] > 0.1 else "unknown", shares)
+
+
+CLASSIFIER_LABELS = ("blue", "green", "yellow")
+
+
+class ColorClassifier:
+    """HyperLPR3 ``litemodel_cls_96x_r1``: the plate crop resized to 96x96, BGR / 255 (as HyperLPR3
+    feeds it; measured: RGB input turns blue plates yellow), three class probabilities."""
+
+    def __init__(self, session: Any, size: int = 96, labels: tuple[str, ...] = CLASSIFIER_LABELS) -> None:
+        self.session = session
+        self.size = size
+        self.labels = labels
+        self.input_name = session.get_inputs()[0].name
+
+    def probabilities(self, plate_bgr: np.ndarray) -> dict[str, float]:
+        x = cv2.resize(plate_bgr, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        blob = x.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        probs = self.session.run(None, {self.input_name: blob})[0].reshape(-1)
+        return {label: float(p) for label, p in zip(self.labels, probs)}
+
+
+def combine_color(hsv: ColorResult, probs: dict[str, float] | None, min_prob: float = 0.9) -> PlateColorName:
+    """The classifier's colour when it is sure and the pixels are not white/black; else the HSV colour."""
+    if probs is None or hsv.color in ("white", "black"):
+        return hsv.color
+    best = max(probs, key=lambda k: probs[k])
+    return best if probs[best] >= min_prob else hsv.color

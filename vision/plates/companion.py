@@ -5,7 +5,8 @@ mainland plate is read its position is known: the local plate sits directly abov
 the same plane. Candidate windows there (single-row and double-row shapes, a few gaps) are warped
 in the mainland plate's own frame and read in one batch. Single-row readings win over double-row
 ones (splitting a single-row plate in two can still spell a valid plate), then the most confident;
-every character must be fairly sure and none repaired.
+every character must be fairly sure and none repaired. The winning window's images are returned
+so the second recogniser can read the same pixels (the double read).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class CompanionRead:
     rows: int
     color: str
     corners: np.ndarray  # TL, TR, BR, BL of the window read, image pixels
+    images: tuple[np.ndarray, ...] = ()  # the window as read (one per row)
 
 
 def _quad(c: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
@@ -74,7 +76,7 @@ def read_companion(image: np.ndarray, corners: np.ndarray, recognizer: TextRecog
         shares = classify_color(_flat(image, q, 24)).shares
         color = "yellow" if shares["yellow"] >= 0.2 else "white"
         mean = float(np.mean(res.char_confidences))
-        found.append((rows, -mean, CompanionRead(res.text, res.char_confidences, rows, color, q)))
+        found.append((rows, -mean, CompanionRead(res.text, res.char_confidences, rows, color, q, tuple(imgs))))
     if not found:
         return None
     found.sort(key=lambda f: (f[0], f[1]))

@@ -20,13 +20,23 @@ from vision.nms import nms
 _MEANS_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 
 
+# clp_det's corner order (BR, BL, TL, TR, as trained on CCPD) -> TL, TR, BR, BL
+_CLP_CORNER_ORDER = [2, 3, 0, 1]
+
+
 @dataclass(frozen=True)
 class PlateDetection:
-    """One plate in input-image pixels. ``corners`` are (4, 2) in order TL, TR, BR, BL."""
+    """One plate in input-image pixels. ``corners`` are (4, 2) in order TL, TR, BR, BL.
+
+    ``double_row`` is the detector's own double-row probability when it has one (HyperLPR3's y5fu),
+    None otherwise; ``sources`` names the detector(s) that found the plate.
+    """
 
     box: tuple[float, float, float, float]
     corners: np.ndarray
     score: float
+    double_row: float | None = None
+    sources: tuple[str, ...] = ("clp_det",)
 
     @property
     def width(self) -> float:
@@ -113,6 +123,7 @@ class PlateDetector:
         out = []
         for i in nms(boxes, sc, p.nms_threshold):
             b = boxes[i] * back
-            out.append(PlateDetection(box=tuple(float(v) for v in b), corners=(pts[i] * back).astype(np.float32), score=float(sc[i])))
+            corners = (pts[i] * back)[_CLP_CORNER_ORDER].astype(np.float32)
+            out.append(PlateDetection(box=tuple(float(v) for v in b), corners=corners, score=float(sc[i])))
         out.sort(key=lambda d: -d.score)
         return out

@@ -14,15 +14,27 @@ Formats (GA 36 plates, without the separator dot):
 - embassy: 使 then 6 digits;
 - new energy, 8 characters: small vehicles D/F right after the letter (then a digit or letter and
   4 digits); large vehicles 5 digits then D/F;
-- tractor (double-row, agricultural): province, 2 digits, 5 digits;
+- tractor (double-row, agricultural 农用车 / 拖拉机): province, 2-digit area code, 5 digits; the
+  province + area code must be a listed agricultural prefix (``prefixes.AGRICULTURAL_PREFIXES``);
 - military: 2 letters then 5 digits;
 - Hong Kong / Macau local plates (carried beside a 粤Z plate): 2 letters then 1-4 digits.
+
+The province character is never repaired: a read whose first character is not a province (or a
+province the recogniser was unsure of) stays as read, so a 琼 seen as 京 is never "corrected" into
+another valid plate; the second reader and the site's tie-break decide (see ``decision``).
+
+Double-row plates (``refine_kind``): the text grammar is the same as the single-row format, the row
+layout and shape decide the kind -- a yellow 440x220 plate is a truck/bus rear plate
+(``truck_double``), a 220x140 plate (aspect ~1.6) a motorcycle plate (``motorcycle``); tractor
+plates are always double-row.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
+
+from vision.plates.prefixes import AGRICULTURAL_PREFIXES
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # I and O are never used on plates
@@ -38,6 +50,7 @@ PLATE_CHARSET = PROVINCES + ALL_LETTERS + DIGITS + SUFFIXES + EMBASSY
 PlateKind = Literal[
     "standard", "police", "coach", "trailer", "hk_macau_crossborder", "consulate", "embassy",
     "new_energy_small", "new_energy_large", "tractor", "military", "hk_macau_local",
+    "truck_double", "motorcycle",
 ]
 
 # Look-alikes, applied only where the position allows one class and the read shows the other.
@@ -81,8 +94,10 @@ KIND_COLOR: dict[str, str | None] = {
     "standard": None, "police": "white", "coach": "yellow", "trailer": "yellow",
     "hk_macau_crossborder": "black", "consulate": "black", "embassy": "black",
     "new_energy_small": "green", "new_energy_large": "green", "tractor": "green",
-    "military": "white", "hk_macau_local": None,
+    "military": "white", "hk_macau_local": None, "truck_double": "yellow", "motorcycle": None,
 }
+# width / height of a double-row plate below which it is a motorcycle plate (220x140 = 1.57 vs 440x220 = 2)
+MOTORCYCLE_MAX_ASPECT = 1.8
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,8 @@ class GrammarResult:
 def _fit_slot(c: Candidate, slot: _Slot, min_alt: float) -> tuple[str, float, int] | None:
     if c.char in slot.allowed:
         return c.char, c.confidence, 0
+    if slot is _P:  # the province is never repaired (see the module docstring)
+        return None
     for alt, p in c.alternatives:
         if alt in slot.allowed and p >= min_alt:
             return alt, p, 1
@@ -168,9 +185,13 @@ def normalise(
             fits.append((repairs, -sum(confs) / len(confs), kind, text, confs))
     if not fits:
         return GrammarResult(None, None, _why_no_format(cleaned))
-    fits = [f for f in fits if _serial_letters_ok(f[2], f[3])]
-    if not fits:
-        return GrammarResult(None, None, f"{''.join(c.char for c in cleaned)!r} has too many letters for a plate serial")
+    kept = [f for f in fits if _serial_letters_ok(f[2], f[3])]
+    if not kept:
+        read = "".join(c.char for c in cleaned)
+        if all(f[2] == "tractor" for f in fits):
+            return GrammarResult(None, None, f"{read!r}: {fits[0][3][:3]} is not a listed agricultural area code")
+        return GrammarResult(None, None, f"{read!r} has too many letters for a plate serial")
+    fits = kept
     fits.sort(key=lambda f: (f[0], f[1]))
     repairs, _, kind, text, confs = fits[0]
     if repairs > max_repairs:
@@ -186,10 +207,26 @@ MAX_SERIAL_LETTERS = 3
 
 
 def _serial_letters_ok(kind: str, text: str) -> bool:
-    """Mainland serials (after province + letter) carry at most ``MAX_SERIAL_LETTERS`` letters."""
-    if kind in ("embassy", "military", "hk_macau_local", "tractor"):
+    """Mainland serials (after province + letter) carry at most ``MAX_SERIAL_LETTERS`` letters;
+    agricultural plates must carry a listed area code."""
+    if kind == "tractor":
+        return text[:3] in AGRICULTURAL_PREFIXES
+    if kind in ("embassy", "military", "hk_macau_local"):
         return True
     return sum(ch in ALL_LETTERS for ch in text[2:]) <= MAX_SERIAL_LETTERS
+
+
+def refine_kind(kind: PlateKind | None, rows: int, color: str, aspect: float | None = None) -> PlateKind | None:
+    """The kind once the row layout, colour and shape are known (double-row formats share the text grammar).
+
+    ``aspect`` is the plate's width / height (rectified quad); double-row standard plates narrower than
+    ``MOTORCYCLE_MAX_ASPECT`` are motorcycle plates, wider yellow ones truck/bus rear plates.
+    """
+    if rows != 2 or kind != "standard":
+        return kind
+    if aspect is not None and aspect < MOTORCYCLE_MAX_ASPECT:
+        return "motorcycle"
+    return "truck_double" if color == "yellow" else kind
 
 
 def _why_no_format(cands: Sequence[Candidate]) -> str:
@@ -202,6 +239,26 @@ def _why_no_format(cands: Sequence[Candidate]) -> str:
     if n > 8:
         return f"too many characters read ({text!r})"
     return f"{text!r} matches no Chinese plate format"
+
+
+def runner_ups(cands: Sequence[Candidate], text: str) -> tuple[float, ...]:
+    """Per character of ``text``, the highest probability the recogniser gave a DIFFERENT character that
+    could stand there (a province for a province, a serial character otherwise; I/O count as 1/0).
+
+    A confirmation needs both top choices to agree; a strong runner-up means one reader nearly saw
+    another plate, which ``decision`` refuses to confirm."""
+    kept = [c for c in cands if c.char.strip() and c.char not in "·.-:：•∶—_"]
+    if len(kept) != len(text):
+        return ()
+    out = []
+    for c, ch in zip(kept, text):
+        best = 0.0
+        for alt, p in ((c.char, c.confidence), *c.alternatives):  # the top char too: it differs after a repair
+            alt = TO_SERIAL.get(alt.upper(), alt.upper())
+            if alt != ch and (alt in PROVINCES) == (ch in PROVINCES):
+                best = max(best, p)
+        out.append(best)
+    return tuple(out)
 
 
 def is_valid(text: str) -> bool:

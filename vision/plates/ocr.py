@@ -15,7 +15,6 @@ import numpy as np
 
 from vision.plates.grammar import Candidate
 
-
 SEPARATORS = "·.-:：•∶—_ "  # the plate's dot and border noise: decoded so they split runs, then dropped
 
 

@@ -1,152 +1,180 @@
-"""Plate reading end to end: detect (with corners) -> rectify -> OCR (batched) -> grammar -> colour -> vote.
+"""Plate reading end to end: two detectors -> rectify -> two recognisers (batched) -> grammar -> decision -> vote.
 
 ``PlateReader.read_track`` is what the engine calls, once per track, with BGR crops of the vehicle
-(box plus a margin): running the detector on the vehicle crop ties the plate to its vehicle and costs a
-fraction of a full frame. ``read_image`` reads every plate in a photo (evaluation, single images).
+(box plus a margin): running the detectors on the vehicle crop ties the plate to its vehicle and
+costs a fraction of a full frame. ``read_image`` reads every plate in a photo (evaluation, single
+images).
 
-Each plate is first read as a single row in the image's colours. Only reads that fail the grammar get
-a second, batched pass: a contrast-equalised grey version and, for quads squat enough to be double-row
-plates, the two rows read separately and joined (province + letter on top, the serial below).
+Double reading (issue 12): ``clp_det`` and HyperLPR3's ``y5fu`` both look for plates (union,
+``fuse``); every plate is rectified once and read by PP-OCRv4 and by HyperLPR's recogniser, each
+batched over all plates; each read passes the grammar alone; ``decision`` confirms a plate only
+when both agree, or when they differ only in the province and a third recogniser (PP-OCRv6, the
+referee, run on those plates only) backs the reader sure of it. The y5fu row flag says when to read
+a plate as two rows. Plates not confirmed by
+the first view get a second, batched pass: a contrast-equalised view and, for squat quads, the
+other row layout. See ``result.PlateRead`` for what comes back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from models.strict import StrictModel
-from vision.plates.color import PlateColorName, classify_color
+from vision.plates.color import ColorClassifier, classify_color, combine_color
 from vision.plates.companion import read_companion
+from vision.plates.decision import REFEREE, Decision, decide, decide_track, province_dispute
 from vision.plates.detect import DetectorParams, PlateDetection, PlateDetector
-from vision.plates.grammar import KIND_COLOR, PLATE_CHARSET, Candidate, GrammarResult, normalise
+from vision.plates.detect_y5fu import Y5fuDetector, Y5fuParams
+from vision.plates.fuse import fuse_detections
+from vision.plates.grammar import (
+    KIND_COLOR,
+    PLATE_CHARSET,
+    PROVINCES,
+    Candidate,
+    GrammarResult,
+    normalise,
+    refine_kind,
+    runner_ups,
+)
 from vision.plates.ocr import TextRecognizer, charset_from_session
-from vision.plates.rectify import quad_aspect, rectify, split_rows
-from vision.plates.vote import Ballot, vote
+from vision.plates.rectify import quad_aspect, rectify
+from vision.plates.result import PlateCandidate, PlateRead, ReaderRead
+from vision.plates.segfree import SegFreeRecognizer
+from vision.plates.views import (
+    Plate,
+    View,
+    ViewSpec,
+    context_crop,
+    corner_tuple,
+    double_view,
+    inset_rows,
+    is_squat,
+    score_quality,
+    sharpness,
+    single_view,
+    vehicle_plate,
+)
 
 if TYPE_CHECKING:
     from models.registry import Registry
 
 DETECTOR_MODEL = "plate_det_clp"
+SECOND_DETECTOR_MODEL = "plate_det_y5fu_320"
 OCR_MODEL = "ocr_rec_ppocrv4"
-# detector corner order (BR, BL, TL, TR, as trained on CCPD) -> TL, TR, BR, BL
-_CORNER_ORDER = [2, 3, 0, 1]
+SECOND_OCR_MODEL = "ocr_rec_hyperlpr"
+COLOR_MODEL = "plate_color_hyperlpr3"
+REFEREE_MODEL = "ocr_rec_ppocrv6"
+MODELS = (DETECTOR_MODEL, SECOND_DETECTOR_MODEL, OCR_MODEL, SECOND_OCR_MODEL, COLOR_MODEL, REFEREE_MODEL)
 # formats that are only ever printed on these colours; a read on another colour is a misread
 _FORMAT_COLORS = {"military": {"white"}}
+_RANK = {"confirmed": 2, "unconfirmed": 1, "unreadable": 0}
 
 
 class PlateReaderConfig(StrictModel):
-    """Tuning of plate reading; defaults were set on the shared plate photos (see eval plates)."""
+    """Tuning of plate reading; defaults were set on the tuned part of the shared plate data (see eval plates)."""
 
-    det_min_score: float = Field(0.5, ge=0, le=1, description="plate detector score to keep a plate")
+    det_min_score: float = Field(0.5, ge=0, le=1, description="clp_det score to keep a plate")
+    second_min_score: float = Field(0.6, ge=0, le=1, description="y5fu score (objectness x row class) to keep a plate")
+    fuse_iou: float = Field(0.3, gt=0, le=1, description="IoU at which the two detectors' plates are one plate")
+    double_row_flag: float = Field(0.5, ge=0, le=1, description="y5fu double-row probability to read a plate as two rows")
     crop_max_side: int = Field(416, ge=64, description="vehicle crops are downscaled to this before detection")
     crop_retry_max_side: int = Field(832, ge=64, description="finer detection scale when nothing was readable at crop_max_side")
     image_max_side: int = Field(2048, ge=64, description="whole photos are downscaled to this before detection")
     min_plate_width: float = Field(16.0, ge=0, description="plates narrower than this (input px) are not read")
     margin_x: float = Field(0.04, ge=0, le=0.3, description="rectification margin, fraction of plate width")
     margin_y: float = Field(0.1, ge=0, le=0.5, description="rectification margin, fraction of plate height")
+    second_inset_y: float = Field(0.1, ge=0, lt=0.3, description="HyperLPR's crop: this share of the plate height inside its edges")
+    second_inset_x: float = Field(0.0, ge=-0.3, lt=0.1, description="... and this share of its width (negative: a margin)")
+    crop_second_inset_x: float = Field(-0.04, ge=-0.3, lt=0.1, description="second_inset_x for read_crops (tight cut-outs)")
     single_aspect: float = Field(3.2, gt=1, description="width/height of a rectified single-row plate")
     double_row_max_aspect: float = Field(2.8, gt=0, description="quads squatter than this are also tried as double-row")
     double_row_top: float = Field(0.36, gt=0.1, lt=0.6, description="top row share of a double-row plate's height")
     max_repairs: int = Field(2, ge=0, description="most characters the grammar may repair in one read")
-    min_char_confidence: float = Field(0.3, ge=0, le=1, description="a weaker character makes the read unreadable")
+    min_char_confidence: float = Field(0.1, ge=0, le=1, description="a weaker character makes a reader's read invalid")
+    max_runner_up: float = Field(0.35, ge=0, le=1, description="no confirmation if a reader gave another character this much")
+    province_sure: dict[str, float] = Field(
+        default_factory=lambda: {"ppocr": 0.8, "hyperlpr": 0.9},
+        description="per reader: province confidence one reader must reach for a confirmation")
+    color_min_prob: float = Field(0.9, ge=0, le=1, description="colour classifier probability to override HSV")
     track_candidates: int = Field(6, ge=1, description="vehicle crops of a track that get plate detection")
     track_reads: int = Field(3, ge=1, description="best plate crops of a track that are read and voted")
-    min_agreement: float = Field(0.5, ge=0, le=1, description="voted plates below this agreement are unreadable")
+    min_agreement: float = Field(0.5, ge=0, le=1, description="a confirmed track below this vote agreement is unconfirmed")
+    confirm_agreement: float = Field(0.75, ge=0, le=1, description="vote agreement confirming a track no crop confirmed")
+    local_province: str | None = Field(None, min_length=1, max_length=1, description="site province: tie-break of unsure provinces")
+    tie_break_below: float = Field(0.8, ge=0, le=1, description="province confidence below which a tie may be broken")
     companion_plates: bool = Field(True, description="read_image also reads the HK/Macau local plate beside a 粤Z…港/澳 plate")
 
-
-@dataclass(frozen=True)
-class PlateRead:
-    """A plate as read: what ``PlateReader.read_track`` returns once per track, and ``read_image``
-    once per plate in a photo. Consumers (the engine's evidence facts, the plate evaluation) rely on:
-
-    - ``text``: the plate as it validated against the grammar (e.g. ``"沪A12345"``), or None when
-      unreadable; ``reason`` then says why in one line (no plate found, no valid read, reads disagree).
-    - ``color``: the background colour; fixed by the format where it is (police: white), else from
-      the pixels.
-    - ``agreement``: 0..1. For a track, the confidence mass behind the voted characters over the most
-      there could be (reads below the reader's ``min_agreement`` leave ``text`` None); for a photo
-      plate, its mean character confidence. 0 when nothing valid was read.
-    - ``reads``: how many plate crops were read (and voted, for a track); 0 when no plate was found.
-
-    The rest describes the chosen view: ``char_confidences`` per character, ``rows`` (1 or 2),
-    ``kind`` (the grammar's plate format, e.g. ``"standard"``, ``"new_energy_small"``), ``box`` and
-    ``corners`` (TL, TR, BR, BL) in pixels of the image read (the chosen vehicle crop for a track),
-    the detector's ``detection_score``, and ``raw``, what the recogniser output before the grammar.
-    """
-
-    text: str | None
-    color: PlateColorName = "unknown"
-    agreement: float = 0.0
-    reason: str | None = None
-    char_confidences: tuple[float, ...] = ()
-    rows: int = 1
-    kind: str | None = None
-    box: tuple[float, float, float, float] | None = None
-    corners: tuple[tuple[float, float], ...] | None = None
-    detection_score: float = 0.0
-    raw: str = ""
-    reads: int = 0
-
-
-@dataclass
-class _Plate:
-    """One detected plate being read: its views, and the best grammar result so far."""
-
-    det: PlateDetection
-    image: np.ndarray
-    corners: np.ndarray  # TL, TR, BR, BL in image pixels
-    color: str = "unknown"
-    result: GrammarResult | None = None
-    raw: str = ""
-    rows: int = 1
-    quality: float = 1.0
-    views: list[tuple[str, list[np.ndarray]]] = field(default_factory=list)
+    @field_validator("local_province")
+    @classmethod
+    def _province(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROVINCES:
+            raise ValueError(f"{value!r} is not a province abbreviation ({PROVINCES})")
+        return value
 
 
 class PlateReader:
-    def __init__(self, detector: PlateDetector, recognizer: TextRecognizer, config: PlateReaderConfig | None = None):
+    def __init__(self, detector: PlateDetector, recognizer: TextRecognizer, config: PlateReaderConfig | None = None,
+                 second_detector: Y5fuDetector | None = None, second_recognizer: SegFreeRecognizer | None = None,
+                 color_classifier: ColorClassifier | None = None, referee: TextRecognizer | None = None):
         self.detector = detector
         self.recognizer = recognizer
+        self.second_detector = second_detector
+        self.second_recognizer = second_recognizer
+        self.color_classifier = color_classifier
+        self.referee = referee  # PP-OCRv6: reads only the views whose province the other two dispute
         self.config = config or PlateReaderConfig()
+        c = self.config
+        self.spec = ViewSpec(recognizer.height, c.margin_x, c.margin_y, c.single_aspect, c.double_row_top)
 
     @classmethod
     def from_registry(cls, registry: "Registry | None" = None, config: PlateReaderConfig | None = None,
-                      threads: int | None = None, providers: list[str] | None = None) -> "PlateReader":
-        """Both models through the registry (raises ModelMissingError naming the fetch command)."""
+                      threads: int | None = None, providers: list[str] | None = None,
+                      second_detector_model: str = SECOND_DETECTOR_MODEL) -> "PlateReader":
+        """All six models through the registry (raises ModelMissingError naming the fetch command);
+        ``second_detector_model`` may name the 640 y5fu instead of the 320 one."""
         from models.registry import Registry
         from models.session import create_session
 
         registry = registry or Registry()
-        det_path: Path = registry.path(DETECTOR_MODEL)
-        ocr_path: Path = registry.path(OCR_MODEL)
-        det_manifest = registry.manifest(DETECTOR_MODEL)
-        ocr_manifest = registry.manifest(OCR_MODEL)
-        detector = PlateDetector(create_session(det_path, providers, threads), DetectorParams.from_manifest(det_manifest.params))
-        ocr_session = create_session(ocr_path, providers, threads)
-        charset = charset_from_session(
-            ocr_session,
-            key=ocr_manifest.params.get("character_metadata_key", "character"),
-            append_space=bool(ocr_manifest.params.get("append_space", True)),
-        )
-        recognizer = TextRecognizer(ocr_session, charset, allowed=PLATE_CHARSET, height=ocr_manifest.input.height or 48)
-        return cls(detector, recognizer, config)
+        names = [second_detector_model if n == SECOND_DETECTOR_MODEL else n for n in MODELS]
+        paths: dict[str, Path] = {name: registry.path(name) for name in names}
+        manifests = {name: registry.manifest(name) for name in names}
+
+        def session(name: str) -> Any:
+            return create_session(paths[name], providers, threads)
+
+        detector = PlateDetector(session(DETECTOR_MODEL), DetectorParams.from_manifest(manifests[DETECTOR_MODEL].params))
+        y5 = manifests[second_detector_model]
+        second_detector = Y5fuDetector(session(second_detector_model), Y5fuParams.from_manifest(y5.name, y5.input.width, y5.params))
+        def ppocr(name: str) -> TextRecognizer:
+            s, m = session(name), manifests[name]
+            charset = charset_from_session(s, key=m.params.get("character_metadata_key", "character"),
+                                           append_space=bool(m.params.get("append_space", True)))
+            return TextRecognizer(s, charset, allowed=PLATE_CHARSET, height=m.input.height or 48)
+
+        recognizer = ppocr(OCR_MODEL)
+        hl = manifests[SECOND_OCR_MODEL]
+        second = SegFreeRecognizer(session(SECOND_OCR_MODEL), list(hl.params["characters"]), allowed=PLATE_CHARSET,
+                                   width=hl.input.height or 160, height=hl.input.width or 40,
+                                   skip_steps=int(hl.params.get("skip_steps", 2)))
+        colors = ColorClassifier(session(COLOR_MODEL), size=manifests[COLOR_MODEL].input.width or 96,
+                                 labels=tuple(manifests[COLOR_MODEL].class_names[i] for i in sorted(manifests[COLOR_MODEL].class_names)))
+        return cls(detector, recognizer, config, second_detector, second, colors, ppocr(REFEREE_MODEL))
 
     # ---------------------------------------------------------------- public API
 
     def read_image(self, image: np.ndarray) -> list[PlateRead]:
-        """Every plate the detector finds in a photo, each read on its own (unreadable ones included)."""
-        dets = self.detector.detect(image, self.config.det_min_score, self.config.image_max_side)
-        plates = [self._plate(image, d) for d in dets if d.width >= self.config.min_plate_width]
+        """Every plate the detectors find in a photo, each read on its own (unreadable ones included)."""
+        plates = [self._plate(image, d) for d in self._detect(image, self.config.image_max_side)]
         self._read(plates)
         out = [self._single_result(p) for p in plates]
         if self.config.companion_plates:
-            out += [c for p in plates if p.result and p.result.kind == "hk_macau_crossborder"
+            out += [c for p, r in zip(plates, out) if r.candidates and r.candidates[0].kind == "hk_macau_crossborder"
                     for c in [self._companion(p)] if c is not None]
         return out
 
@@ -157,137 +185,222 @@ class PlateReader:
         if not usable:
             return PlateRead(None, reason="no usable vehicle crop")
         ranked = usable
-        if len(usable) > cfg.track_candidates:  # cheap pre-selection before the detector: big, sharp crops
-            ranked = sorted(usable, key=lambda c: -(c.shape[0] * c.shape[1]) * (_sharpness(c) ** 0.5))[: cfg.track_candidates]
+        if len(usable) > cfg.track_candidates:  # cheap pre-selection before the detectors: big, sharp crops
+            ranked = sorted(usable, key=lambda c: -(c.shape[0] * c.shape[1]) * (sharpness(c) ** 0.5))[: cfg.track_candidates]
         plates = self._track_plates(ranked, cfg.crop_max_side)
-        if not any(p.result and p.result.valid for p in plates):
+        result = self._vote(plates) if plates else None
+        if result is None or result.status == "unreadable":
             # nothing readable at the fast scale: large crops get one look at a finer scale, where
-            # the detector finds more plates and places corners better (no province cut off)
+            # clp_det finds more plates and places corners better (no province cut off)
             finer = [c for c in ranked if max(c.shape[:2]) > cfg.crop_max_side * 1.25]
             if finer and cfg.crop_retry_max_side > cfg.crop_max_side:
-                plates = self._track_plates(finer, cfg.crop_retry_max_side) or plates
-        if not plates:
-            return PlateRead(None, reason="no plate found on the vehicle", reads=0)
-        return self._vote(plates)
+                again = self._track_plates(finer, cfg.crop_retry_max_side)
+                retry = self._vote(again) if again else None
+                if retry is not None and (result is None or _RANK[retry.status] > _RANK[result.status]):
+                    result = retry
+        return result or PlateRead(None, reason="no plate found on the vehicle", reads=0)
 
-    def _track_plates(self, crops: Sequence[np.ndarray], max_side: int) -> list[_Plate]:
-        """Detect the vehicle's plate in each crop at ``max_side``; read the best ``track_reads``."""
-        cfg = self.config
-        plates: list[_Plate] = []
+    def read_crops(self, crops: Sequence[np.ndarray]) -> list[PlateRead]:
+        """Plates already cut out (one per image, no margin), read by both recognisers in one batch:
+        scores the recognisers alone (``eval plates --crops``) and serves crops from another system."""
+        plates = []
         for crop in crops:
-            dets = [d for d in self.detector.detect(crop, cfg.det_min_score, max_side) if d.width >= cfg.min_plate_width]
-            if dets:
-                plates.append(self._plate(crop, _vehicle_plate(dets, crop.shape)))
+            h, w = crop.shape[:2]
+            corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+            plates.append(self._plate(crop, PlateDetection((0.0, 0.0, float(w), float(h)), corners, 1.0, sources=("crop",))))
+        self._read(plates, replace(self.spec, margin_y=0.0), crops=True)
+        return [self._single_result(p) for p in plates]
+
+    # ---------------------------------------------------------------- detection
+
+    def _detect(self, image: np.ndarray, max_side: int) -> list[PlateDetection]:
+        cfg = self.config
+        first = self.detector.detect(image, cfg.det_min_score, max_side)
+        second = self.second_detector.detect(image, cfg.second_min_score) if self.second_detector else []
+        dets = fuse_detections(first, cfg.det_min_score, second, cfg.second_min_score, cfg.fuse_iou)
+        return [d for d in dets if d.width >= cfg.min_plate_width]
+
+    def _track_plates(self, crops: Sequence[np.ndarray], max_side: int) -> list[Plate]:
+        """Detect the vehicle's plate in each crop at ``max_side``; read the best ``track_reads``."""
+        plates = [self._plate(crop, vehicle_plate(dets, crop.shape)) for crop in crops for dets in [self._detect(crop, max_side)] if dets]
         if not plates:
             return []
-        self._score_quality(plates)
-        plates = sorted(plates, key=lambda p: -p.quality)[: cfg.track_reads]
+        score_quality(plates, self.config.single_aspect)
+        plates = sorted(plates, key=lambda p: -p.quality)[: self.config.track_reads]
         self._read(plates)
         return plates
 
-    # ---------------------------------------------------------------- internals
+    def _plate(self, image: np.ndarray, det: PlateDetection) -> Plate:
+        flat = rectify(image, det.corners, height=24, margin_x=0, margin_y=0, aspect=self.config.single_aspect)
+        return Plate(det=det, image=image, corners=det.corners, color=classify_color(flat).color)
 
-    def _plate(self, image: np.ndarray, det: PlateDetection) -> _Plate:
-        corners = det.corners[_CORNER_ORDER]
-        flat = rectify(image, corners, height=24, margin_x=0, margin_y=0, aspect=self.config.single_aspect)
-        return _Plate(det=det, image=image, corners=corners, color=classify_color(flat).color)
+    # ---------------------------------------------------------------- reading
 
-    def _read(self, plates: list[_Plate]) -> None:
-        """Pass 1: single-row colour crop for all; pass 2 (one batch) for the ones the grammar rejected."""
+    def _read(self, plates: list[Plate], spec: ViewSpec | None = None, crops: bool = False) -> None:
+        """Pass 1: the detector's row layout for all; pass 2 (one batch) for the plates not confirmed."""
         cfg = self.config
-        h = self.recognizer.height
+        spec = spec or self.spec
         for p in plates:
-            p.views = [("single", [rectify(p.image, p.corners, h, cfg.margin_x, cfg.margin_y, cfg.single_aspect)])]
-        self._run_views(plates)
-        retry = [p for p in plates if not (p.result and p.result.valid)]
-        if not retry:
-            return
+            flag = p.double_flag
+            p.pending = [double_view(p, spec) if flag is not None and flag >= cfg.double_row_flag else single_view(p, spec)]
+            if self.color_classifier is not None:
+                p.color = combine_color(classify_color(rectify(p.image, p.corners, 24, 0, 0, cfg.single_aspect)),
+                                        self.color_classifier.probabilities(p.pending[0].images[0]), cfg.color_min_prob)
+        self._run(plates, crops)
+        # a retry view can only confirm a plate whose first reads were not both valid (a second valid
+        # plate, or a contested read, keeps it unconfirmed whatever the retry reads): retry only those
+        retry = [p for p in plates if self._chosen(p)[1].status != "confirmed" and not self._settled(p)]
         for p in retry:
-            single = p.views[0][1][0]
-            p.views = [("single", [_equalised(single)])]
-            if quad_aspect(p.corners) < cfg.double_row_max_aspect:
-                top, bottom = split_rows(p.corners, cfg.double_row_top)
-                top_img = rectify(p.image, top, h, cfg.margin_x, cfg.margin_y * 2, cfg.single_aspect * 1.4)
-                bottom_img = rectify(p.image, bottom, h, cfg.margin_x, cfg.margin_y / 2, cfg.single_aspect)
-                p.views.append(("double", [top_img, bottom_img]))
-        self._run_views(retry)
+            tried = {v.name for v in p.views}
+            p.pending = [single_view(p, spec, "equalised")]
+            if "double" not in tried and is_squat(p.corners, cfg.double_row_max_aspect):
+                p.pending.append(double_view(p, spec))
+            elif "single" not in tried:
+                p.pending.append(single_view(p, spec))
+        self._run(retry, crops)
 
-    def _run_views(self, plates: list[_Plate]) -> None:
-        images = [img for p in plates for _, imgs in p.views for img in imgs]
-        reads = iter(self.recognizer.read(images))
+    @staticmethod
+    def _settled(p: Plate) -> bool:
+        """Every recogniser gave a valid read on the first view (they disagree, or one was contested)."""
+        reads = [r for r in p.views[0].reads if r.reader != REFEREE] if p.views else []
+        return len(reads) >= 2 and all(r.text for r in reads)
+
+    def _readers(self, crops: bool = False) -> list[tuple[str, Any, Any]]:
+        """(name, recogniser, framing of (image, its vertical margin, its horizontal margin)) per recogniser."""
+        out: list[tuple[str, Any, Any]] = [("ppocr", self.recognizer, lambda img, m, mx: img)]
+        if self.second_recognizer is not None:
+            c = self.config
+            inset_x = c.crop_second_inset_x if crops else c.second_inset_x
+            out.append((self.second_recognizer.name, self.second_recognizer,
+                        lambda img, m, mx: inset_rows(img, m, c.second_inset_y, mx, inset_x)))
+        return out
+
+    def _run(self, plates: list[Plate], crops: bool = False) -> None:
+        """Every pending view of every plate through each recogniser as one batch, then the decision."""
+        views = [(p, v) for p in plates for v in p.pending]
+        images = [(img, m, v.margin_x) for _, v in views for img, m in zip(v.images, v.margins_y)]
+        if not images:
+            return
+        streams = [(name, iter(rec.read([frame(i, m, mx) for i, m, mx in images]))) for name, rec, frame in self._readers(crops)]
+        for p, v in views:
+            v.reads = tuple(self._reader_read(name, [next(stream) for _ in v.images], p, v) for name, stream in streams)
+        # the province referee reads, in one batch, the PP-OCRv4 images of the views whose two reads
+        # differ only in the province (about one plate in seven)
+        disputed = [(p, v) for p, v in views if self.referee is not None and province_dispute(v.reads)]
+        if disputed:
+            stream = iter(self.referee.read([img for _, v in disputed for img in v.images]))
+            for p, v in disputed:
+                v.reads += (self._reader_read(REFEREE, [next(stream) for _ in v.images], p, v),)
+        for p, v in views:
+            v.decision = self._decide(v.reads)
+            p.views.append(v)
         for p in plates:
-            for kind, imgs in p.views:
-                parts = [next(reads) for _ in imgs]
-                cands = tuple(c for r in parts for c in r.candidates)
-                result = self._grammar(cands, p.color)
-                if _better(result, p.result):
-                    p.result, p.raw, p.rows = result, "".join(r.text for r in parts), 2 if kind == "double" else 1
+            p.pending = []
 
-    def _grammar(self, cands: Sequence[Candidate], color: str) -> GrammarResult:
-        return validate_read(cands, color, self.config)
+    def _reader_read(self, name: str, parts: Sequence[Any], p: Plate, v: View) -> ReaderRead:
+        """One recogniser's read of a view (its rows joined), through the grammar."""
+        cands = tuple(c for r in parts for c in r.candidates)
+        res = validate_read(cands, p.color, self.config, rows=v.rows)
+        return ReaderRead(name, "".join(r.text for r in parts), res.text, res.kind, res.char_confidences,
+                          res.reason, res.repairs, runner_ups(cands, res.text) if res.text else ())
 
-    def _single_result(self, p: _Plate) -> PlateRead:
-        res = p.result or GrammarResult(None, None, "not read")
-        color = _plate_color(res, p.color)
-        agreement = float(np.mean(res.char_confidences)) if res.valid and res.char_confidences else 0.0
+    def _decide(self, reads: Sequence[ReaderRead]) -> Decision:
+        c = self.config
+        return decide(reads, c.local_province, c.tie_break_below, c.max_runner_up, c.province_sure)
+
+    def _chosen(self, p: Plate) -> tuple[View, Decision]:
+        """The view to report: confirmed before unconfirmed before unreadable, then the surest first read.
+        A retry view only rescues plates whose first reads were invalid: any view reading another valid
+        plate, or a contested view, leaves the plate unconfirmed with all the candidates."""
+        if not p.views:
+            return View("none", []), Decision("unreadable", None, reason="not read")
+        confirmed = {v.decision.text for v in p.views if v.decision and v.decision.status == "confirmed"}
+        # a confirmed view has already weighed its own reads (a province the referee overruled)
+        valid = confirmed | {r.text for v in p.views if v.decision.status != "confirmed" for r in v.reads if r.text}
+        best = max(p.views, key=lambda v: (_RANK[v.decision.status], _first_quality(v)))
+        contested = next((v.decision for v in p.views if v.decision.contested), None)
+        if confirmed and contested is not None:
+            return best, replace(best.decision, status="unconfirmed", text=None, reason=contested.reason)
+        if len(confirmed) <= 1 and (not confirmed or valid == confirmed):
+            return best, best.decision
+        cands: dict[str, PlateCandidate] = {}
+        for v in sorted(p.views, key=lambda v: -_RANK[v.decision.status]):
+            for c in v.decision.candidates:
+                cands.setdefault(c.text, c)
+        reason = f"views of the plate read different valid plates: {', '.join(sorted(valid))}"
+        return best, replace(best.decision, status="unconfirmed", text=None, candidates=tuple(cands.values()), reason=reason)
+
+    # ---------------------------------------------------------------- results
+
+    def _colors(self, d: Decision, p: Plate) -> tuple[str, tuple[PlateCandidate, ...]]:
+        cands = tuple(replace(c, color=KIND_COLOR.get(c.kind or "") or p.color) for c in d.candidates)
+        return (cands[0].color if cands else p.color), cands
+
+    def _single_result(self, p: Plate) -> PlateRead:
+        view, d = self._chosen(p)
+        color, cands = self._colors(d, p)
         return PlateRead(
-            text=res.text, color=color, agreement=agreement, reason=res.reason, char_confidences=res.char_confidences,
-            rows=p.rows, kind=res.kind, box=p.det.box, corners=_corner_tuple(p.corners), detection_score=p.det.score,
-            raw=p.raw, reads=1,
+            text=d.text, color=color, agreement=d.agreement if d.status != "unreadable" else 0.0, reason=d.reason,
+            char_confidences=d.char_confidences, rows=view.rows,
+            kind=refine_kind(d.kind, view.rows, color, quad_aspect(p.corners)), box=p.det.box,
+            corners=corner_tuple(p.corners), detection_score=p.det.score, raw=view.reads[0].raw if view.reads else "",
+            reads=1, status=d.status, candidates=cands, reader_reads=view.reads, detectors=p.det.sources,
         )
 
-    def _companion(self, p: _Plate) -> PlateRead | None:
+    def _companion(self, p: Plate) -> PlateRead | None:
         found = read_companion(p.image, p.corners, self.recognizer)
         if found is None:
             return None
+        reads = [ReaderRead("ppocr", found.text, found.text, "hk_macau_local", found.char_confidences)]
+        if self.second_recognizer is not None:
+            parts = self.second_recognizer.read([inset_rows(i, 0.0, self.config.second_inset_y) for i in found.images])
+            res = normalise(tuple(c for r in parts for c in r.candidates), max_repairs=0, min_char_confidence=0.5)
+            ok = res.valid and res.kind == "hk_macau_local"
+            reads.append(ReaderRead("hyperlpr", "".join(r.text for r in parts), res.text if ok else None,
+                                    res.kind, res.char_confidences, None if ok else (res.reason or "not a HK/Macau plate")))
+        d = self._decide(reads)
         xs, ys = found.corners[:, 0], found.corners[:, 1]
+        cands = tuple(replace(c, color=found.color) for c in d.candidates)
         return PlateRead(
-            text=found.text, color=found.color, agreement=float(np.mean(found.char_confidences)),
-            char_confidences=found.char_confidences, rows=found.rows, kind="hk_macau_local",
-            box=(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())),
-            corners=_corner_tuple(found.corners), raw=found.text, reads=1,
+            text=d.text, color=found.color, agreement=d.agreement, reason=d.reason, char_confidences=d.char_confidences,
+            rows=found.rows, kind="hk_macau_local", box=(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())),
+            corners=corner_tuple(found.corners), raw=found.text, reads=1, status=d.status, candidates=cands,
+            reader_reads=tuple(reads), detectors=("companion",),
         )
 
-    def _score_quality(self, plates: list[_Plate]) -> None:
-        """Weight of each view: detector score x relative size x relative sharpness x frontal-ness."""
-        widths = np.array([p.det.width for p in plates])
-        sharp = np.array([_sharpness(rectify(p.image, p.corners, 32, 0, 0, self.config.single_aspect)) for p in plates])
-        for p, w, s in zip(plates, widths / max(widths.max(), 1e-6), sharp / max(sharp.max(), 1e-6)):
-            p.quality = float(p.det.score * w * np.sqrt(s) * _frontal(p.corners))
-
-    def _vote(self, plates: list[_Plate]) -> PlateRead:
-        ballots, reasons = [], []
-        for p in plates:
-            if p.result and p.result.valid:
-                ballots.append(Ballot(p.result.text, p.result.char_confidences, p.quality))
-            elif p.result and p.result.reason:
-                reasons.append(p.result.reason)
-        best = max(plates, key=lambda p: p.quality)
-        if not ballots:
-            return PlateRead(None, color=best.color, reason=reasons[0] if reasons else "no valid read", reads=len(plates),
-                             box=best.det.box, corners=_corner_tuple(best.corners), detection_score=best.det.score, raw=best.raw)
-        voted = vote(ballots, self.config.min_agreement)
-        backing = [p for p in plates if p.result and p.result.valid and p.result.text == voted.text] or [best]
-        chosen = max(backing, key=lambda p: p.quality)
-        kind = chosen.result.kind if chosen.result else None
-        color = _vote_color(plates, kind)
+    def _vote(self, plates: list[Plate]) -> PlateRead:
+        chosen = [(p, *self._chosen(p)) for p in plates]
+        c = self.config
+        d = decide_track([(v.reads, p.quality) for p, v, _ in chosen], c.confirm_agreement, c.local_province,
+                         c.tie_break_below, c.max_runner_up, c.province_sure)
+        if d.status == "confirmed" and d.agreement < self.config.min_agreement:
+            d = replace(d, status="unconfirmed", text=None, reason=f"reads disagree (agreement {d.agreement:.2f})")
+        top = d.text or (d.candidates[0].text if d.candidates else None)
+        backing = [(p, v) for p, v, _ in chosen if top and any(r.text == top for r in v.reads)]
+        p, v = max(backing or [(p, v) for p, v, _ in chosen], key=lambda pv: pv[0].quality)
+        color, cands = self._colors(d, p)
+        if not d.candidates:
+            color = _track_color(plates)
         return PlateRead(
-            text=voted.text, color=color, agreement=voted.agreement, reason=voted.reason,
-            char_confidences=voted.char_confidences, rows=chosen.rows, kind=kind if voted.text else None,
-            box=chosen.det.box, corners=_corner_tuple(chosen.corners), detection_score=chosen.det.score,
-            raw=chosen.raw, reads=len(plates),
+            text=d.text, color=color, agreement=d.agreement, reason=d.reason, char_confidences=d.char_confidences,
+            rows=v.rows, kind=refine_kind(d.kind, v.rows, color, quad_aspect(p.corners)) if top else None,
+            box=p.det.box, corners=corner_tuple(p.corners), detection_score=p.det.score,
+            raw=v.reads[0].raw if v.reads else "", reads=len(plates), status=d.status, candidates=cands,
+            reader_reads=v.reads, detectors=p.det.sources, crop=context_crop(p.image, p.corners),
         )
 
 
 # -------------------------------------------------------------------- helpers
 
 
-def validate_read(cands: Sequence[Candidate] | str, color: str, config: PlateReaderConfig | None = None) -> GrammarResult:
-    """The grammar, plus what the plate's colour rules out (see ``_FORMAT_COLORS``).
+def validate_read(cands: Sequence[Candidate] | str, color: str, config: PlateReaderConfig | None = None,
+                  rows: int | None = None) -> GrammarResult:
+    """The grammar, plus what the plate's colour and row layout rule out (see ``_FORMAT_COLORS``).
 
     HK/Macau local plates are refused here: in mainland traffic they only ride beside a 粤Z…港/澳
     plate (the companion search reads them); alone, the same shape is far likelier a mainland plate
     whose province was not read. Seven characters on a green plate are a new-energy plate missing one.
+    Agricultural/tractor plates are double-row: a single-row read of that shape is refused.
     """
     cfg = config or PlateReaderConfig()
     res = normalise(cands, max_repairs=cfg.max_repairs, min_char_confidence=cfg.min_char_confidence)
@@ -300,76 +413,21 @@ def validate_read(cands: Sequence[Candidate] | str, color: str, config: PlateRea
         return replace(res, text=None, reason=f"{res.text!r} reads as a {res.kind} plate but the plate is {color}")
     if res.kind == "standard" and color == "green":
         return replace(res, text=None, reason=f"7 characters ({res.text!r}) on a green plate: new-energy plates have 8")
+    if res.kind == "tractor" and rows == 1:
+        return replace(res, text=None, reason=f"{res.text!r} has the agricultural format, but read as one row (they have two)")
     return res
 
 
-
-def _better(new: GrammarResult, old: GrammarResult | None) -> bool:
-    if old is None:
-        return True
-    if new.valid != old.valid:
-        return new.valid
-    if new.valid:
-        return (new.repairs, -_mean(new.char_confidences)) < (old.repairs, -_mean(old.char_confidences))
-    return False
+def _first_quality(v: View) -> tuple[bool, int, float]:
+    """Validity, fewest repairs, then confidence of the first reader's read (PP-OCRv4)."""
+    r = v.reads[0] if v.reads else None
+    if r is None:
+        return (False, 0, 0.0)
+    return (r.text is not None, -r.repairs, r.confidence)
 
 
-def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if len(values) else 0.0
-
-
-def _plate_color(res: GrammarResult, pixels: str) -> str:
-    fixed = KIND_COLOR.get(res.kind) if res.valid and res.kind else None
-    return fixed or pixels
-
-
-def _vote_color(plates: list[_Plate], kind: str | None) -> str:
-    fixed = KIND_COLOR.get(kind) if kind else None
-    if fixed:
-        return fixed
+def _track_color(plates: list[Plate]) -> str:
     weights: dict[str, float] = {}
     for p in plates:
         weights[p.color] = weights.get(p.color, 0.0) + p.quality
     return max(weights, key=lambda c: weights[c])
-
-
-def _sharpness(image: np.ndarray) -> float:
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    if max(gray.shape) > 256:
-        s = 256 / max(gray.shape)
-        gray = cv2.resize(gray, (max(1, int(gray.shape[1] * s)), max(1, int(gray.shape[0] * s))), interpolation=cv2.INTER_AREA)
-    return float(cv2.Laplacian(gray, cv2.CV_32F).var()) + 1e-6
-
-
-def _frontal(corners: np.ndarray) -> float:
-    """1 for a rectangle seen head-on; lower when opposite edges differ (perspective, skew)."""
-    c = corners.astype(np.float32)
-    top, bottom = np.linalg.norm(c[1] - c[0]), np.linalg.norm(c[2] - c[3])
-    left, right = np.linalg.norm(c[3] - c[0]), np.linalg.norm(c[2] - c[1])
-    ratio_w = min(top, bottom) / max(top, bottom, 1e-6)
-    ratio_h = min(left, right) / max(left, right, 1e-6)
-    edge = c[1] - c[0]
-    tilt = abs(np.arctan2(edge[1], edge[0]))
-    return float(ratio_w * ratio_h * max(0.2, np.cos(tilt)))
-
-
-def _equalised(plate: np.ndarray) -> np.ndarray:
-    """Contrast-equalised grey: rescues over-saturated colours and dim plates the colour read missed."""
-    gray = cv2.cvtColor(plate, cv2.COLOR_BGR2GRAY)
-    eq = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(gray)
-    return cv2.cvtColor(eq, cv2.COLOR_GRAY2BGR)
-
-
-def _vehicle_plate(dets: list[PlateDetection], shape: tuple[int, ...]) -> PlateDetection:
-    """The vehicle's own plate in its crop: confident, large, and nearest the horizontal centre."""
-    cx = shape[1] / 2
-
-    def score(d: PlateDetection) -> float:
-        off = abs((d.box[0] + d.box[2]) / 2 - cx) / max(shape[1], 1)
-        return d.score * np.sqrt(max(d.width, 1.0)) * (1.0 - off)
-
-    return max(dets, key=score)
-
-
-def _corner_tuple(c: np.ndarray) -> tuple[tuple[float, float], ...]:
-    return tuple((float(x), float(y)) for x, y in c)

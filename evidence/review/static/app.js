@@ -75,19 +75,39 @@
   document.getElementById("reject-confirm").addEventListener("click", confirmReject);
   document.getElementById("reject-cancel").addEventListener("click", closeReject);
 
-  document.getElementById("plate-form").addEventListener("submit", function (ev) {
-    ev.preventDefault();
+  var candidates = document.querySelectorAll("#candidates .candidate");
+  var colorSelect = document.getElementById("plate-color");
+
+  // The reviewer's plate, typed or picked among the candidates; the machine reading stays beside it.
+  function savePlate(text, color, source) {
     if (!canDecide) { return; }
-    post("/api/records/" + rid + "/plate", { text: plateInput.value, color: document.getElementById("plate-color").value })
+    post("/api/records/" + rid + "/plate", { text: text, color: color, source: source })
       .then(function (j) {
         document.getElementById("plate-current").textContent = j.plate_reviewed;
-        var sel = document.getElementById("plate-color");
-        document.getElementById("plate-reviewed").textContent = j.plate_reviewed + " · " + sel.options[sel.selectedIndex].text;
+        colorSelect.value = j.plate_color_reviewed;
+        document.getElementById("plate-reviewed").textContent = j.plate_reviewed + " · " + colorSelect.options[colorSelect.selectedIndex].text;
         plateInput.value = j.plate_reviewed;
         plateInput.blur();
+        Array.prototype.forEach.call(candidates, function (b) {
+          b.classList.toggle("chosen", b.getAttribute("data-text") === j.plate_reviewed);
+        });
+        var must = document.getElementById("plate-must-settle");
+        if (must && j.plate_settled) { must.hidden = true; }
         say("✔ " + body.getAttribute("data-msg-saved"), true);
       })
       .catch(function (e) { say(body.getAttribute("data-msg-error") + ": " + e.message, false); });
+  }
+  function pick(index) {
+    var b = candidates[index];
+    if (b) { savePlate(b.getAttribute("data-text"), b.getAttribute("data-color"), "candidate"); }
+  }
+  Array.prototype.forEach.call(candidates, function (b, i) {
+    b.addEventListener("click", function () { pick(i); });
+  });
+
+  document.getElementById("plate-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    savePlate(plateInput.value, colorSelect.value, "typed");
   });
 
   document.addEventListener("keydown", function (ev) {
@@ -109,6 +129,7 @@
     else if (ev.key === "r") { ev.preventDefault(); openReject(); }
     else if (ev.key === "n" || ev.key === "j") { ev.preventDefault(); goNext(); }
     else if (ev.key === "e" && canDecide) { ev.preventDefault(); plateInput.focus(); plateInput.select(); }
+    else if (/^[1-9]$/.test(ev.key) && candidates.length) { ev.preventDefault(); pick(parseInt(ev.key, 10) - 1); }
   });
 
   // Click an image to zoom to 250 % around the click point; click again to fit.

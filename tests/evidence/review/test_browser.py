@@ -14,11 +14,12 @@ import socket
 import threading
 import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from evidence.event import PlateFacts
+from evidence.event import PlateCandidateFacts, PlateFacts
 from evidence.package import write_package
 from evidence.store import NewRecord
 from tests.conftest import IN_CI, require
@@ -49,27 +50,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served(tmp_path: Path, shared_data: Path, monkeypatch):
-    """The app on a loopback port, with one real-clip record (camera cam-street) among synthetic ones."""
-    if not CHROMIUM.exists() or shutil.which("ffmpeg") is None:
-        message = "Debian chromium (/usr/bin/chromium) and ffmpeg are needed for the browser test"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
+@contextmanager
+def _serving(app):
+    """The app on a loopback port; yields its base URL."""
     import uvicorn
 
-    video = require(shared_data / PARKING_VIDEO, "street_parking_a.mp4")
-    cheap_hashing(monkeypatch)
-    env = make_env(tmp_path, specs=[{"rule": "parking", "camera_id": "cam-01"}, {"rule": "helmet", "camera_id": "cam-02"}])
-    inp = real_parking_input(video)
-    ev = inp.event.model_copy(update={"camera_id": "cam-street", "track_id": 42,
-                                      "plate": PlateFacts(text="浙A1234S", color="blue", agreement=0.55, reads=3)})
-    inp = type(inp)(event=ev, key_images=inp.key_images, context=inp.context.model_copy(update={"device_id": "cam-street"}),
-                    clip=inp.clip)
-    info = write_package(inp, config(tmp_path), env.signer)
-    real_id = env.store.add(NewRecord.from_package(ev, info)).id
-
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(env.app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -77,10 +64,40 @@ def served(tmp_path: Path, shared_data: Path, monkeypatch):
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
     try:
-        yield env, f"http://127.0.0.1:{port}", real_id
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def _needs_browser() -> None:
+    if not CHROMIUM.exists() or shutil.which("ffmpeg") is None:
+        message = "Debian chromium (/usr/bin/chromium) and ffmpeg are needed for the browser test"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+
+
+def _real_record(env, video: Path, tmp_path: Path, plate: PlateFacts, plate_image=None) -> int:
+    """A record built from the real clip (the car parked in the driveway, camera cam-street)."""
+    inp = real_parking_input(video)
+    ev = inp.event.model_copy(update={"camera_id": "cam-street", "track_id": 42, "plate": plate})
+    inp = type(inp)(event=ev, key_images=inp.key_images, context=inp.context.model_copy(update={"device_id": "cam-street"}),
+                    clip=inp.clip, plate_image=plate_image)
+    info = write_package(inp, config(tmp_path), env.signer)
+    return env.store.add(NewRecord.from_package(ev, info)).id
+
+
+@pytest.fixture
+def served(tmp_path: Path, shared_data: Path, monkeypatch):
+    """The app on a loopback port, with one real-clip record (camera cam-street) among synthetic ones."""
+    _needs_browser()
+    video = require(shared_data / PARKING_VIDEO, "street_parking_a.mp4")
+    cheap_hashing(monkeypatch)
+    env = make_env(tmp_path, specs=[{"rule": "parking", "camera_id": "cam-01"}, {"rule": "helmet", "camera_id": "cam-02"}])
+    real_id = _real_record(env, video, tmp_path, PlateFacts(text="浙A1234S", color="blue", agreement=0.55, reads=3, status="confirmed"))
+    try:
+        with _serving(env.app) as base:
+            yield env, base, real_id
+    finally:
         env.store.close()
 
 
@@ -207,5 +224,86 @@ def test_supervisor_rejects_with_keyboard_reason_and_reads_dashboard_in_chromium
             assert page.locator("svg.chart").count() == 3 and bars >= 5  # per day, by rule, by camera
             assert "违法停车" in page.locator("svg.chart").nth(1).inner_html()
             page.screenshot(path=str(SHOTS / "review_dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def served_unconfirmed(tmp_path: Path, shared_data: Path, monkeypatch):
+    """One real-clip record whose two readers disagreed, with a real plate crop in its package."""
+    _needs_browser()
+    import cv2
+
+    video = require(shared_data / PARKING_VIDEO, "street_parking_a.mp4")
+    labels = require(shared_data / "plate_crops" / "labels.jsonl", "plate crops")
+    first = json.loads(labels.read_text(encoding="utf-8").splitlines()[0])  # 京PL3N67
+    crop = cv2.imread(str(labels.parent / first["file"]))
+    plate = PlateFacts(text=None, color="blue", agreement=0.7, reads=3, status="unconfirmed",
+                       reason="readers disagree: ppocr '京PL3N67'; hyperlpr '京PL3N61'",
+                       candidates=(PlateCandidateFacts(text="京PL3N67", color="blue", readers=("ppocr",), confidence=0.93),
+                                   PlateCandidateFacts(text="京PL3N61", color="blue", readers=("hyperlpr",), confidence=0.81)))
+    cheap_hashing(monkeypatch)
+    env = make_env(tmp_path, specs=[])
+    real_id = _real_record(env, video, tmp_path, plate, crop)
+    try:
+        with _serving(env.app) as base:
+            yield env, base, real_id, crop.shape
+    finally:
+        env.store.close()
+
+
+def test_reviewer_picks_a_candidate_beside_the_plate_crop_before_approving_in_chromium(served_unconfirmed):
+    from playwright.sync_api import sync_playwright
+
+    env, base, real_id, crop_shape = served_unconfirmed
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN").new_page()
+            page.set_default_timeout(15000)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + "/login")
+            page.fill('input[name="name"]', "rita")
+            page.fill('input[name="password"]', PASSWORD)
+            page.click('button[type="submit"]')
+            page.wait_for_url(base + "/queue")
+            page.keyboard.press("n")
+            page.wait_for_url(f"**/records/{real_id}")
+            page.wait_for_load_state("networkidle")
+
+            # the plate as captured, decoded, beside the two candidates, best first; nothing is the plate yet
+            size = page.eval_on_selector("#plate-crop", "e => [e.naturalWidth, e.naturalHeight]")
+            assert size == [crop_shape[1], crop_shape[0]]
+            crop_box = page.locator("#plate-crop").bounding_box()
+            first_box = page.locator("#candidates .candidate").first.bounding_box()
+            assert first_box["x"] > crop_box["x"] + crop_box["width"] - 1  # side by side
+            texts = page.locator("#candidates .candidate .plate").all_inner_texts()
+            assert texts == ["京PL3N67", "京PL3N61"]
+            assert page.locator("#plate-status").inner_text() == "号牌待确认"
+            assert page.locator("#plate-current").inner_text() == "—"
+            assert page.locator("#plate-must-settle").is_visible()
+            page.screenshot(path=str(SHOTS / "review_plate_candidates.png"), full_page=False)
+
+            # approving first is refused, and says why
+            page.keyboard.press("a")
+            _until(page, "document.getElementById('status').className.includes('bad')")
+            assert "pick a candidate" in page.locator("#status").inner_text()
+            assert env.store.get(real_id).status == "pending_review"
+
+            # 2 picks the second candidate; the machine reading stays beside it
+            page.keyboard.press("2")
+            _until(page, "document.getElementById('plate-reviewed').textContent.includes('京PL3N61')")
+            assert "chosen" in page.locator("#candidates .candidate").nth(1).get_attribute("class")
+            assert page.locator("#plate-must-settle").is_hidden()
+            rec = env.store.get(real_id)
+            assert (rec.plate_text, rec.plate_text_reviewed, rec.plate_status) == (None, "京PL3N61", "unconfirmed")
+            page.screenshot(path=str(SHOTS / "review_plate_picked.png"), full_page=False)
+
+            page.keyboard.press("a")
+            page.wait_for_url("**/queue?empty=1")
+            assert env.store.get(real_id).status == "approved"
+            assert [d.action for d in env.store.decisions(real_id)] == ["pick_plate", "approve"]
+            assert not errors, errors
         finally:
             browser.close()

@@ -66,6 +66,8 @@ def assert_records_intact(store: RecordStore) -> None:
         assert r.id == i and r.start_time == T0 + timedelta(minutes=i) and r.plate_text == f"浙A1234{i}"
         assert r.facts == {"dwell_s": 30.0, "plate_reads": 5} and r.evidence_files[0].sha256 == f"{i:064x}"
         assert r.code_name == "机动车违反规定停放、临时停车" and r.model_versions == {"detector": "yolov5n_coco@0123456789ab"}
+        # read once, before double reading: legacy, offered to the reviewer as the one candidate
+        assert r.plate_status == "legacy" and r.plate_candidates == [] and [c.text for c in r.plate_choices] == [r.plate_text]
     assert recs["legacy-3"].warnings == ["small panorama"]
 
 
@@ -155,10 +157,12 @@ def test_a_batch_revision_can_rebuild_a_referenced_table_on_sqlite(tmp_path: Pat
     log) in batch mode; foreign keys are off for the run, checked before commit, and on again after."""
     from evidence.store import migrations
 
+    head = head_revision()
+    following = f"{int(head) + 1:04d}"
     scripts = tmp_path / "alembic"
     shutil.copytree(migrations.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0004_rebuild.py").write_text(
-        'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "0004"\ndown_revision = "0003"\n\n\n'
+    (scripts / "versions" / f"{following}_rebuild.py").write_text(
+        f'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "{following}"\ndown_revision = "{head}"\n\n\n'
         'def upgrade():\n    with op.batch_alter_table("violation_records", recreate="always") as b:\n'
         '        b.add_column(sa.Column("lane", sa.String(8), nullable=True))\n')
     monkeypatch.setattr(migrations, "SCRIPTS", scripts)
@@ -166,7 +170,7 @@ def test_a_batch_revision_can_rebuild_a_referenced_table_on_sqlite(tmp_path: Pat
     try:
         url = load_sqlite("review.sql.gz", tmp_path / "records.db")
         with RecordStore(url) as s:
-            assert s.schema_version() == "0004"
+            assert s.schema_version() == following
             assert [d.action for d in s.decisions(1)] == ["approve", "export"]
             with s.engine.connect() as conn:
                 assert "lane" in {c["name"] for c in sa.inspect(conn).get_columns("violation_records")}
@@ -176,3 +180,29 @@ def test_a_batch_revision_can_rebuild_a_referenced_table_on_sqlite(tmp_path: Pat
                     conn.exec_driver_sql("INSERT INTO review_decisions (record_id, actor, at, action) VALUES (99, 'x', '2024-05-01', 'y')")
     finally:
         migrations._scripts.cache_clear()
+
+
+def test_records_from_before_double_reading_get_a_plate_status(store_url: str):
+    """0003 on a store at 0002: a machine plate text becomes ``legacy`` (one reader: not the plate to
+    act on until a reviewer settles it), no text ``unreadable``."""
+    from alembic import command
+
+    from evidence.store.migrations import alembic_config
+    from evidence.store.schema import records
+
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0002")
+            for key, plate in (("old-read", "浙A12345"), ("old-unread", None)):
+                values = new_record(key, plate_text=plate).model_dump(mode="python", exclude={"plate_status", "plate_candidates"})
+                values["evidence_files"] = [f.model_dump(mode="json") for f in new_record(key).evidence_files]
+                conn.execute(records.insert().values(**values, status="approved", created_at=T0))
+    finally:
+        engine.dispose()
+    with RecordStore(store_url) as s:
+        assert_schema_is_head(s)
+        read, unread = s.get("old-read"), s.get("old-unread")
+        assert (read.plate_status, read.plate_text, read.plate, read.plate_settled) == ("legacy", "浙A12345", None, False)
+        assert [(c.text, c.color) for c in read.plate_choices] == [("浙A12345", "blue")]
+        assert (unread.plate_status, unread.plate, unread.plate_settled, unread.plate_choices) == ("unreadable", None, True, [])

@@ -30,6 +30,7 @@ def new_record(key: str, **kw) -> NewRecord:
         evidence_files=[FileEntry(name="composite.jpg", kind="composite", sha256="0" * 64, size=1)],
         manifest_sha256="1" * 64, signature="c2ln", key_id="abcd", model_versions={"detector": "x@1"}, warnings=[],
     )
+    values.setdefault("plate_status", "confirmed" if kw.get("plate_text", values["plate_text"]) else "unreadable")
     values.update(kw)
     return NewRecord(**values)
 

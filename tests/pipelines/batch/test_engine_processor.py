@@ -24,13 +24,14 @@ from pipelines.batch.ledger import Ledger
 from tests.support.media import clips, media_dir, real_clip  # noqa: F401 (fixtures)
 from tests.support.models import registry, require_model  # noqa: F401 (fixture)
 from tests.support.paths import REPO
+from vision.plates.reader import MODELS as PLATE_MODELS
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 @pytest.fixture
 def engine_site(tmp_path, registry):
-    for name in ("yolov5n_coco", "plate_det_clp", "ocr_rec_ppocrv4"):
+    for name in ("yolov5n_coco", *PLATE_MODELS):
         require_model(registry, name)
     site = yaml.safe_load((REPO / "tests" / "data" / "street_parking_a.site.yaml").read_text())
     site["rules"]["parking"]["min_dwell_s"] = 8  # the cut is 16 s long

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from evidence.signing import generate_keypair
 from pipelines.cli.main import app
+from tests.conftest import require
 from tests.support.live import free_port
 
 
@@ -57,3 +58,32 @@ def test_status_needs_one_target_and_reports_unreachable_worker_synthetic() -> N
 def test_soak_rejects_a_non_rtsp_url_synthetic() -> None:
     result = CliRunner().invoke(app, ["soak", "--url", "http://u:Hunter2x@h/x", "--minutes", "0.01"])
     assert result.exit_code == 2 and "must start with rtsp://" in result.output and "Hunter2x" not in result.output
+
+
+@pytest.mark.parametrize("command", [["run", "--metrics-port", "0"], ["process", "{video}"]], ids=["live", "batch"])
+def test_a_missing_plate_model_is_one_line_naming_the_fetch_command(tmp_path: Path, shared_data: Path, command: list[str]) -> None:
+    """The live and batch paths read plates twice (five models): with one missing, the start fails
+    in one line that names the command fetching it."""
+    from models.registry import Registry
+    from tests.support.models import require_model
+    from vision.plates.reader import MODELS, SECOND_OCR_MODEL
+
+    registry = Registry()
+    models = tmp_path / "models"
+    for name in ("yolov5n_coco", "helmet_yolov12m", *MODELS):
+        path = require_model(registry, name)
+        if name == SECOND_OCR_MODEL:
+            continue
+        for source in (path, path.with_name(path.name + ".sha256")):  # exported models carry their hash beside them
+            if source.exists():
+                target = models / source.relative_to(registry.models_dir)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(source)
+    site = _site(tmp_path, "rtsp://127.0.0.1:554/s")
+    video = require(shared_data / "videos" / "street_parking_a.mp4", "street_parking_a.mp4")  # planned, never decoded
+    args = [a.format(video=video) for a in command[1:]]
+    result = CliRunner().invoke(app, [command[0], "--site", str(site), *args], env={"EPOLICE_MODELS_DIR": str(models)})
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert f"epolice models fetch {SECOND_OCR_MODEL}" in lines[0]

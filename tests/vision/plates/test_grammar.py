@@ -133,3 +133,82 @@ def test_synthetic_read_validation_with_colour(read: str, color: str, text: str 
         assert reason_part in res.reason
     else:
         assert res.reason is None
+
+
+@pytest.mark.parametrize(
+    ("read", "text", "kind", "reason_part"),
+    [
+        ("皖1946673", "皖1946673", "tractor", None),  # 皖19: a listed agricultural area code
+        ("川0112345", "川0112345", "tractor", None),
+        ("川0212345", None, None, "agricultural area code"),  # Sichuan has no 02 in the table
+        ("京0312345", None, None, "agricultural area code"),  # 京 has only 01 and 02
+        ("粤5112345", "粤5112345", "tractor", None),  # Guangdong's 51-53 are listed
+        ("豫1912345", None, None, "agricultural area code"),
+    ],
+)
+def test_synthetic_agricultural_plates_need_a_listed_area_code(read, text, kind, reason_part) -> None:
+    res = normalise(read)
+    assert res.text == text
+    assert res.kind == kind
+    if reason_part:
+        assert reason_part in res.reason
+
+
+@pytest.mark.parametrize(
+    ("read", "expected", "reason_part"),
+    [
+        # the province is never repaired, not even from the recogniser's own runner-up
+        ([Candidate("A", 0.9, (("皖", 0.4),)), *candidates_from_text("A195K9")], None, "province"),
+        # a read province stays as read, even when a runner-up is another province
+        ([Candidate("京", 0.5, (("琼", 0.45),)), *candidates_from_text("B12345")], "京B12345", None),
+        # other slots still repair from runner-ups
+        ([*candidates_from_text("皖"), Candidate("6", 0.6, (("G", 0.35),)), *candidates_from_text("M1862")], "皖GM1862", None),
+    ],
+)
+def test_synthetic_province_is_never_repaired(read, expected, reason_part) -> None:
+    res = normalise(read)
+    assert res.text == expected
+    if reason_part:
+        assert reason_part in res.reason
+
+
+@pytest.mark.parametrize(
+    ("kind", "rows", "color", "aspect", "refined"),
+    [
+        ("standard", 1, "yellow", 3.1, "standard"),  # single-row yellow: a standard large-vehicle front plate
+        ("standard", 2, "yellow", 2.0, "truck_double"),  # 440x220 yellow double-row: truck / bus rear plate
+        ("standard", 2, "yellow", 1.55, "motorcycle"),  # 220x140: motorcycle
+        ("standard", 2, "blue", 1.6, "motorcycle"),  # light motorcycle (blue)
+        ("standard", 2, "blue", 2.0, "standard"),  # no such blue plate: kind left as read
+        ("trailer", 2, "yellow", 2.0, "trailer"),  # 挂 keeps its own kind
+        ("tractor", 2, "green", 2.0, "tractor"),
+        (None, 2, "yellow", 2.0, None),
+    ],
+)
+def test_synthetic_double_row_kinds(kind, rows, color, aspect, refined) -> None:
+    from vision.plates.grammar import KIND_COLOR, refine_kind
+
+    assert refine_kind(kind, rows, color, aspect) == refined
+    assert KIND_COLOR["truck_double"] == "yellow"
+
+
+@pytest.mark.parametrize(("rows", "valid"), [(1, False), (2, True), (None, True)])
+def test_synthetic_agricultural_reads_must_be_double_row(rows, valid) -> None:
+    from vision.plates.reader import validate_read
+
+    res = validate_read("皖1946673", "green", rows=rows)
+    assert res.valid == valid
+    if not valid:
+        assert "two" in res.reason
+
+
+def test_synthetic_runner_ups_count_plausible_different_characters_only() -> None:
+    from vision.plates.grammar import runner_ups
+
+    cands = [Candidate("青", 0.55, (("晋", 0.42), ("A", 0.3))), Candidate("E", 0.9, (("F", 0.05),)),
+             Candidate("1", 0.6, (("I", 0.39),)), *candidates_from_text("2345")]
+    # 晋 counts for the province (A cannot stand there); I is the same as 1; a repaired char counts its own top
+    assert runner_ups(cands, "青E12345") == pytest.approx((0.42, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0))
+    repaired = [*candidates_from_text("闽"), Candidate("6", 0.6, (("G", 0.35),)), *candidates_from_text("M1862")]
+    assert runner_ups(repaired, "闽GM1862")[1] == pytest.approx(0.6)
+    assert runner_ups(cands, "青E1234") == ()
