@@ -282,6 +282,9 @@ def eval_riders(
     head_classifier: Optional[str] = typer.Option(
         None, "--head-classifier", help="Override models.head_classifier ('none': the helmet model reads head regions)."
     ),
+    single_crops: bool = typer.Option(
+        False, "--single-crops", help="One helmet-model call per rider region instead of packed tiles (engine.heads.tile: false), to compare."
+    ),
     threads: Optional[int] = ThreadsOpt,
     show_bikes: bool = typer.Option(False, "--bikes", help="Also list every labelled bike with what was seen on it."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object with the same figures."),
@@ -321,6 +324,8 @@ def eval_riders(
         site_cfg.engine.judge.min_head_px = min_head_px
     if head_classifier is not None:
         site_cfg.models.head_classifier = None if head_classifier == "none" else head_classifier
+    if single_crops:
+        site_cfg.engine.heads.tile = False
     try:  # cheap checks before the models load
         for name in sorted({r.file for r in rows}):
             image_path(images, name)
@@ -348,7 +353,7 @@ def eval_riders(
 def _print_riders(r, data: Optional[dict]) -> None:  # noqa: ANN001 - a RiderEvalReport
     typer.echo(
         f"{r.images} images, {r.labelled_boxes} labelled bikes, {r.judgeable} judgeable (helmet_conf {r.helmet_conf}, "
-        f"min_confidence {r.min_confidence}, min_head_px {r.min_head_px})"
+        f"min_confidence {r.min_confidence}, min_head_px {r.min_head_px}, {'packed tiles' if r.tiles else 'single crops'})"
     )
     for part, p in r.parts.items():
         if not p["bikes"]:

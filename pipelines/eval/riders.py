@@ -195,6 +195,7 @@ class RiderEvalReport:
     min_confidence: float
     min_head_px: float
     max_people: int
+    tiles: bool  # rider regions packed several to one helmet-model input (engine.heads.tile)
     detect_ms_per_image: float
     attributes_ms_per_vehicle: float  # riders + helmet model + head regions, per ridden vehicle the engine processed
     helmet_ms_per_vehicle: float  # helmet model only, per vehicle it looked at
@@ -303,6 +304,7 @@ def evaluate(
         min_confidence=hcfg.min_confidence,
         min_head_px=site.engine.judge.min_head_px,
         max_people=max_people,
+        tiles=site.engine.heads.tile,
         detect_ms_per_image=1000 * detect_s / max(len(by_file), 1),
         attributes_ms_per_vehicle=1000 * attributes_s / max(ridden_total, 1),
         helmet_ms_per_vehicle=1000 * helmet_s / max(helmet_vehicles, 1),

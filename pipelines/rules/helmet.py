@@ -25,7 +25,7 @@ class HelmetConfig(RuleConfig):
     classes: list[str] = Field(
         default_factory=lambda: ["motorcycle", "e_bike"], description="vehicle classes whose riders must wear helmets"
     )
-    k: int = Field(3, ge=1, description="no-helmet looks needed among the last n")
+    k: int = Field(3, ge=1, description="no-helmet looks needed among the n best looks")
     n: int = Field(5, ge=1, description="window: the n best looks at the vehicle's riders (largest, sharpest heads)")
     min_confidence: float = Field(
         0.35, gt=0, le=1, description="a no-helmet head counts only above this confidence (on labelled CCTV riders no "
