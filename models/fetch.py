@@ -182,6 +182,18 @@ def _export_command(manifest: ModelManifest, python: str, weights: str, out: Pat
     return cmd
 
 
+def _run_tool(name: str, python: str, cmd: list[str], cwd: str, out: Path, what: str) -> subprocess.CompletedProcess:
+    """Run an export / training script in its interpreter; it must exit 0 and write ``out``."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    except OSError as exc:
+        raise FetchError(f"{name}: cannot run export python {python}: {exc.strerror}") from None
+    if proc.returncode != 0 or not out.is_file():
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise FetchError(f"{name}: {what} with {python} failed: {lines[-1] if lines else 'no output'}")
+    return proc
+
+
 def _export_and_install(
     registry: Registry, manifest: ModelManifest, weights: str, label: str, export_python: str | None,
     companions: dict[str, Path] | None = None,
@@ -190,14 +202,7 @@ def _export_and_install(
     python = _resolve_export_python(export_python, manifest)
     with tempfile.TemporaryDirectory(prefix="epolice-export-") as tmp:
         out = Path(tmp) / Path(manifest.file).name
-        cmd = _export_command(manifest, python, weights, out, companions or {})
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
-        except OSError as exc:
-            raise FetchError(f"{manifest.name}: cannot run export python {python}: {exc.strerror}") from None
-        if proc.returncode != 0 or not out.is_file():
-            lines = (proc.stderr or proc.stdout).strip().splitlines()
-            raise FetchError(f"{manifest.name}: export with {python} failed: {lines[-1] if lines else 'no output'}")
+        proc = _run_tool(manifest.name, python, _export_command(manifest, python, weights, out, companions or {}), tmp, out, "export")
         check = [line for line in proc.stdout.splitlines() if line.startswith("check")]
         note = f"; {check[-1]}" if check else ""
         return _install(registry, manifest, out, f"{label}, exported by {Path(python).name}{note}", None)
@@ -254,11 +259,5 @@ def train_head(registry: Registry, name: str, data: Path, export_python: str | N
     with tempfile.TemporaryDirectory(prefix="epolice-train-") as tmp:
         out = Path(tmp) / manifest.file
         cmd = [python, str(TRAIN_HEAD_SCRIPT), "--data", str(data), "--out", str(out), "--epochs", str(epochs)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
-        except OSError as exc:
-            raise FetchError(f"{name}: cannot run export python {python}: {exc.strerror}") from None
-        if proc.returncode != 0 or not out.is_file():
-            lines = (proc.stderr or proc.stdout).strip().splitlines()
-            raise FetchError(f"{name}: training with {python} failed: {lines[-1] if lines else 'no output'}")
+        proc = _run_tool(name, python, cmd, tmp, out, "training")
         return _install(registry, manifest, out, f"trained by {Path(python).name}: {proc.stdout.strip().splitlines()[-1]}", None)
