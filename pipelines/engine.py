@@ -32,6 +32,7 @@ import numpy as np
 from evidence.event import PlateCandidateFacts, PlateFacts, ViolationEvent
 from models.domain import CLASS_ID, RIDDEN_CLASSES
 from pipelines.config import CameraConfig, SiteConfig
+from pipelines.rider_tally import RiderTally, rider_tally
 from pipelines.ring_buffer import RingBuffer
 from pipelines.rules.base import Decision, KeyFrameRef
 from pipelines.site_models import extra_detectors_for
@@ -101,25 +102,6 @@ class StageStats:
         return {k: 1000.0 * getattr(self, f"{k}_s") / n for k in ("detect", "track", "attributes", "rules")}
 
 
-@dataclass(frozen=True)
-class RiderTally:
-    """One two-wheeler's riders as its best look judged them, handed out when the track ends: the
-    helmet-wearing rate counts every judged rider, not only violators."""
-
-    pts: float  # source time of the track's first look (batch segments own a track by it)
-    wall: float  # epoch seconds of that look (the hour it counts in)
-    judged: int
-    helmeted: int
-    unjudged: int
-
-
-def rider_tally(obs, min_confidence: float, first: tuple[float, float]) -> "RiderTally":
-    """Tally one look: a judged head reads "no helmet" as the helmet rule does (at ``min_confidence``)."""
-    judged = obs.judged
-    bare = sum(1 for h in judged if h.helmet is False and h.confidence >= min_confidence)
-    return RiderTally(first[0], first[1], len(judged), len(judged) - bare, len(obs.heads) - len(judged))
-
-
 @dataclass
 class _TrackExtras:
     """Per-track engine state beside the tracker's history; freed with the track."""
@@ -150,10 +132,13 @@ class CameraPipeline:
         helmet_detector: BoxDetector | None = None,
         plate_reader: TrackPlateReader | None = None,
         extra_detectors: Sequence[BoxDetector] | None = None,
+        source_id: str = "",
     ) -> None:
+        """``source_id``: the footage's identity (a file's content key), part of every event's key."""
         self.camera = camera
         # site models named by the camera, merged into the main detector's output on every detection frame
         self.extra_detectors = list(extra_detectors) if extra_detectors is not None else extra_detectors_for(camera, site)
+        self.source_id = source_id
         self.site = site
         self.detector = detector
         self.helmet_detector = helmet_detector
@@ -427,7 +412,7 @@ class CameraPipeline:
             self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
         d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
-        event = d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions)
+        event = d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions, source=self.source_id)
         if extra.plate_crop is not None and extra.plate_crop.size:
             self._plate_crops[event.event_key] = extra.plate_crop
             while len(self._plate_crops) > PLATE_CROPS_KEPT:
