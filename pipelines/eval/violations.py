@@ -174,7 +174,8 @@ def score(events: list[SpanEvent], truth: TruthFile, slack_s: float = 2.0, min_i
 
 def run_video(video: str | Path, site, camera_id: str | None = None, registry=None, threads: int | None = None):
     """Run the engine over a recorded video; returns (events on the video's time axis, stats dict)."""
-    from pipelines.engine import CameraPipeline, detectors_from_site
+    from pipelines.engine import CameraPipeline
+    from pipelines.site_models import detectors_from_site
     from vision.sources.file import FileSource
 
     camera = site.camera(camera_id) if camera_id else site.cameras[0]
