@@ -28,6 +28,7 @@ from pipelines.rules.lanes import Lane
 from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, ZoneKind, default_codes, rule_labels
 from vision.calibration import CalibrationError, CameraView, Homography
 from vision.geometry import Polygon
+from vision.heads import HeadJudgeConfig
 from vision.plates.reader import PlateReaderConfig
 from vision.riders import HeadCropConfig, RiderAssociationConfig
 from vision.tracker import TrackerConfig
@@ -147,6 +148,15 @@ class CameraConfig(StrictModel):
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleName] | None = Field(None, description="rules run on this camera; None = every enabled rule")
     calibration: CalibrationConfig | None = Field(None, description="road-plane calibration; rules then measure in metres")
+    extra_detectors: list[str] = Field(
+        default_factory=list, description="registry names of site models run beside models.detector on this camera "
+        "(e.g. one trained on the site's footage with tricycle, tractor and e_bike classes); outputs merge into the "
+        "domain classes with class-aware NMS (`epolice models add` registers one)"
+    )
+    heading_deg: float | None = Field(
+        None, ge=0, lt=360, description="image direction traffic moves in (0 = right, 90 = down): rider roles use it "
+        "while a track has not moved enough to have a heading of its own"
+    )
 
     @field_validator("frame_size")
     @classmethod
@@ -203,6 +213,10 @@ class CameraConfig(StrictModel):
 class ModelsConfig(StrictModel):
     detector: str = Field("yolov5n_coco", description="registry name of the vehicle/person detector")
     helmet: str | None = Field("helmet_yolov12m", description="registry name of the helmet head detector; null = off")
+    head_classifier: str | None = Field(
+        None, description="registry name of a head classifier for head regions derived from person boxes "
+        "(e.g. head_cls_cctv, trained by `epolice models train-head`); null = the helmet model reads them"
+    )
     detector_conf: float = Field(0.25, gt=0, le=1)
     detector_iou: float = Field(0.45, gt=0, le=1)
     helmet_conf: float = Field(
@@ -219,6 +233,7 @@ class EngineConfig(StrictModel):
     plate_crops: int = Field(3, ge=1, le=10, description="best vehicle crops kept per track for the plate reader")
     riders: RiderAssociationConfig = Field(default_factory=RiderAssociationConfig)
     heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
+    judge: HeadJudgeConfig = Field(default_factory=HeadJudgeConfig, description="when a head can be judged; heads from person boxes")
 
 
 def _registered(path: str, names: object) -> None:

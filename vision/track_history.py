@@ -52,6 +52,7 @@ class TrackHistory:
         max_points: int = 300,
         max_trail: int = 1800,
         max_riders: int = 64,
+        max_looks: int = 8,
         smoothing_s: float = 0.3,
         heading_window_s: float = 0.6,
         min_move_px: float = 4.0,
@@ -61,6 +62,10 @@ class TrackHistory:
         self.points: deque[TrackPoint] = deque(maxlen=max_points)
         self.trail: deque[TrackPoint] = deque(maxlen=max_trail)
         self.riders: deque[RiderObservation] = deque(maxlen=max_riders)
+        # the best few looks of the helmet model at the riders (largest, sharpest heads), best first:
+        # heads grow as a two-wheeler approaches, so the best looks are rarely the last ones
+        self.looks: list[RiderObservation] = []
+        self._max_looks = max_looks
         self.class_votes: Counter[str] = Counter()
         self.hits = 0
         self._smoothing_s = smoothing_s
@@ -175,6 +180,10 @@ class TrackHistory:
 
     def add_riders(self, obs: RiderObservation) -> None:
         self.riders.append(obs)
+        if obs.heads_checked:
+            self.looks.append(obs)
+            self.looks.sort(key=lambda o: (-o.quality, -o.seq))  # equal quality: the latest first
+            del self.looks[self._max_looks :]
 
     def detected_points(self) -> list[TrackPoint]:
         return [p for p in self.points if p.detected]

@@ -184,7 +184,8 @@ def run_video(
     seq, filled on the first run and reused by the next ones (the suite runs each scene in
     several modes; only the rules and tracks differ between them).
     """
-    from pipelines.engine import CameraPipeline, detectors_from_site
+    from pipelines.engine import CameraPipeline
+    from pipelines.site_models import detectors_from_site
     from vision.sources.file import FileSource
 
     camera = site.camera(camera_id) if camera_id else site.cameras[0]

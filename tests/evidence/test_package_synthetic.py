@@ -293,3 +293,28 @@ def test_synthetic_composite_draws_the_path_with_arrows(tmp_path: Path, keys):
     assert without < 1e-4 < with_path
     manifest = Manifest.model_validate_json((info.path / MANIFEST).read_bytes())
     assert [tuple(p) for p in manifest.record["path"]] == path
+
+
+def test_synthetic_helmet_composite_boxes_each_head_red_without_helmet(tmp_path: Path, keys):
+    """Per-rider overlay: on the panel showing the look the riders were read in, each head is boxed,
+    red without a helmet, green with one, and labelled with the role."""
+    signer, _ = keys
+    ev = event(rule="helmet", times_s=(0.0, 1.0, 2.0), facts={
+        "rider_status": ["no_helmet", "helmet"], "rider_roles": ["driver", "passenger"],
+        "rider_heads": [520.0, 310.0, 560.0, 350.0, 600.0, 312.0, 640.0, 352.0], "rider_look_seq": 0,
+    })
+    seq = ev.key_frames[0].seq
+    ev = ev.model_copy(update={"facts": {**ev.facts, "rider_look_seq": seq}})
+    info = write_package(synthetic_input(ev), config(tmp_path), signer)
+    from evidence.composite import HEAD_COLORS, rider_marks
+
+    marks = rider_marks(ev.facts, seq)
+    assert [m.label for m in marks] == ["驾驶人未戴头盔", "乘客戴头盔"] and marks[0].color == HEAD_COLORS["no_helmet"]
+    assert rider_marks(ev.facts, seq + 1) == []  # other frames show other positions: no marks
+
+    def green(path):  # the helmet mark's colour; nothing else in these pictures is green
+        comp = np.asarray(Image.open(path / "composite.jpg").convert("RGB")).astype(int)
+        return int(((comp[:, :, 1] > 160) & (comp[:, :, 0] < 100) & (comp[:, :, 2] < 130)).sum())
+
+    plain = write_package(synthetic_input(event(rule="helmet", times_s=(0.0, 1.0, 2.0), facts={}, track_id=8)), config(tmp_path), signer)
+    assert green(info.path) > 50 and green(plain.path) == 0

@@ -15,6 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from pipelines.eval.scenes.paths import PathBuilder, Route, Vehicle  # noqa: F401  (re-exported for tests)
 from pipelines.eval.scenes.render import (  # noqa: F401  (re-exported for tests)
     T0,
@@ -144,3 +147,54 @@ def catalogue_drive(name: str, calibrated: bool, lanes: bool = True, jitter_px: 
     drive = spec.drives[0]
     vehicle = GroundVehicle(drive.route, STAGES[spec.stage].camera, drive.body, jitter_px=jitter_px, seed=7)
     return vehicle.observations(fps), site.zones_for(cam), cam.view()
+
+
+# -- people on board and beside a vehicle (passenger scenes; kept apart so scene moves merge easily) --
+def shifted(route: Route, dx: float, dy: float, dt: float = 0.0) -> Route:
+    """The same route moved by (dx, dy) pixels (and ``dt`` seconds): someone riding on the vehicle."""
+    return Route([(t + dt, x + dx, y + dy, vis, body) for t, x, y, vis, body in route.keys])
+
+
+def person_crops(detector, train_dir: Path, frames: tuple[str, ...] = ("frame1008.jpg", "frame1297.jpg", "frame1125.jpg"),
+                 min_h: int = 90, max_count: int = 8) -> list[Crop]:
+    """Person crops cut from real CCTV frames where the detector boxes a person confidently (riders,
+    mostly: their upper bodies are what shows above a cargo bed)."""
+    out: list[tuple[float, Crop]] = []
+    for name in frames:
+        image = cv2.imread(str(Path(train_dir) / name))
+        if image is None:
+            continue
+        found = detector.detect([image])[0].of_class("person")
+        for (x1, y1, x2, y2), conf in zip(found.xyxy.astype(int), found.confidence):
+            if conf >= 0.6 and y2 - y1 >= min_h:
+                out.append((float(conf), Crop(image[y1:y2, x1:x2].copy(), "person", name)))
+    out.sort(key=lambda c: -c[0])
+    return [c for _, c in out[:max_count]]
+
+
+def upper_body(crop: Crop, share: float = 0.6) -> Crop:
+    """The top ``share`` of a person crop: what shows of someone standing in a cargo bed."""
+    h = crop.image.shape[0]
+    return Crop(crop.image[: max(1, int(h * share))].copy(), crop.label, crop.source)
+
+
+def cargo_scene(background: np.ndarray, vehicle_crop: Crop, people: list[Crop], class_name: str, on_board: bool,
+                width: float = 240.0, fps: float = 10.0) -> Scene:
+    """A vehicle driving across the street with two people: riding in its back (``on_board``: upper
+    bodies above the cargo bed, moving with it) or standing at the roadside while it passes beside them."""
+    route = PathBuilder((660, 340), heading=180).line_to(300, 330, 70).build()
+    vehicle = Vehicle(route, size=crop_size(vehicle_crop, width), class_name=class_name)
+    w, h = vehicle.size
+    actors = [Actor(vehicle, vehicle_crop)]
+    for k, person in enumerate(people[:2]):
+        if on_board:
+            body = upper_body(person)
+            size = crop_size(body, 0.22 * w)
+            rider = Vehicle(shifted(route, (0.1 + 0.22 * k) * w, -0.45 * h), size=size, class_name="person")
+            actors.append(Actor(rider, body))
+        else:
+            size = crop_size(person, 0.2 * w)
+            spot = (420 + 90 * k, 335)
+            standing = Route([(0.0, spot[0], spot[1], True, 180.0), (route.duration, spot[0] - 10, spot[1], True, 180.0)])
+            actors.append(Actor(Vehicle(standing, size=size, class_name="person"), person))
+    return Scene(background, actors, route.duration + 0.5, fps=fps, camera_id="scene")

@@ -158,7 +158,7 @@ def run_suite(suite: Path, modes=MODES, registry=None, threads: int | None = Non
     The detector runs once per scene frame; the modes share its detections.
     """
     from pipelines.config import parse_site
-    from pipelines.engine import detectors_from_site
+    from pipelines.site_models import detectors_from_site
 
     listing = load_listing(suite)
     results, detectors = [], None
