@@ -187,11 +187,7 @@ def _eval_suite(suite: Path, modes: list[str], threads: Optional[int], as_json: 
 
     try:
         results = run_suite(suite, tuple(modes) or MODES, threads=threads, progress=progress)
-    except FileNotFoundError as exc:
-        raise fail(str(exc))
-    except ModelMissingError as exc:
-        raise fail(str(exc))
-    except (SiteConfigError, ValueError) as exc:
+    except (FileNotFoundError, ModelMissingError, SiteConfigError, ValueError) as exc:
         raise fail(str(exc))
     report = suite_report(results)
     if as_json:
