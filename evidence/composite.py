@@ -25,6 +25,8 @@ BAR_FG = (255, 255, 255)
 BAR_ACCENT = (255, 214, 0)
 BAR_WARN = (255, 140, 60)  # the line of a plate that is not confirmed
 BOX_COLOR = (255, 40, 40)
+PATH_COLOR = (0, 230, 255)
+PATH_OUTLINE = (0, 40, 60)
 LETTERBOX = (40, 40, 40)
 
 ROLE_NAMES = {
@@ -147,6 +149,7 @@ class Panel:
     image: np.ndarray  # BGR
     box: Box  # vehicle, in this image's pixels
     lines: list[str]  # overlay text, top to bottom; the first is highlighted
+    path: tuple[tuple[float, float], ...] = ()  # the vehicle's way over the event, this image's pixels, in time order
     marks: tuple[Mark, ...] = ()  # riders' heads, drawn over the picture
 
 
@@ -175,6 +178,32 @@ def _fit(image: np.ndarray, w: int, h: int, box: Box) -> tuple[Image.Image, Box,
     canvas.paste(Image.fromarray(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)), (ox, oy))
     moved = Box(x1=box.x1 * scale + ox, y1=box.y1 * scale + oy, x2=box.x2 * scale + ox, y2=box.y2 * scale + oy)
     return canvas, moved, scale, ox, oy
+
+
+def draw_path(draw: ImageDraw.ImageDraw, points: list[tuple[float, float]], width: int, arrows: int = 5) -> None:
+    """The vehicle's way as a line with arrowheads along it pointing the way it went (U-turn, wrong-way)."""
+    if len(points) < 2:
+        return
+    draw.line(points, fill=PATH_OUTLINE, width=width + 2, joint="curve")
+    draw.line(points, fill=PATH_COLOR, width=width, joint="curve")
+    seg = [float(np.hypot(b[0] - a[0], b[1] - a[1])) for a, b in zip(points, points[1:])]
+    total = sum(seg)
+    if total <= 0:
+        return
+    size = max(6.0, 3.0 * width)
+    for k in range(1, arrows + 1):
+        goal, run = total * k / (arrows + 1) if k < arrows else total, 0.0
+        for (a, b), length in zip(zip(points, points[1:]), seg):
+            if run + length >= goal and length > 0:
+                f = (goal - run) / length
+                tip = (a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]))
+                ux, uy = (b[0] - a[0]) / length, (b[1] - a[1]) / length
+                base = (tip[0] - size * ux, tip[1] - size * uy)
+                left = (base[0] - 0.6 * size * uy, base[1] + 0.6 * size * ux)
+                right = (base[0] + 0.6 * size * uy, base[1] - 0.6 * size * ux)
+                draw.polygon([tip, left, right], fill=PATH_COLOR, outline=PATH_OUTLINE)
+                break
+            run += length
 
 
 def render_composite(
@@ -209,6 +238,8 @@ def render_composite(
         sheet.paste(picture, (cx, cy + bar_h))
         # Outline just outside the vehicle so the outline itself hides none of it.
         ox, oy = cx, cy + bar_h
+        if panel.path:
+            draw_path(draw, [(ox + fx + x * fit_scale, oy + fy + y * fit_scale) for x, y in panel.path], max(2, stroke))
         draw.rectangle(
             [
                 max(ox, ox + box.x1 - stroke - 1), max(oy, oy + box.y1 - stroke - 1),

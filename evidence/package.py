@@ -180,6 +180,8 @@ def _overlay_lines(inp: PackageInput, cfg: EvidenceConfig, kf: KeyFrame, title: 
     if ctx.lane:
         place += f"  车道 {ctx.lane}"
     plate = plate_line(ev.plate, ev.vehicle_class)
+    if isinstance(ev.facts.get("speed_kmh"), (int, float)):
+        plate += f"  车速 {ev.facts['speed_kmh']:.0f} km/h"
     return [
         f"{title}  {format_time(kf.wall_time, ctx.timezone)}",
         place,
@@ -219,9 +221,10 @@ def _build(inp: PackageInput, cfg: EvidenceConfig, signer: Signer, tmp: Path, wa
         _stage(tmp, "plate.jpg", _encode_jpeg(inp.plate_image, cfg.jpeg_quality), staged, kind="plate",
                width=inp.plate_image.shape[1], height=inp.plate_image.shape[0], role="plate")
     n = len(panels_kf)
+    path = tuple((float(x), float(y)) for x, y in ev.path)
     panels = [
         Panel(inp.key_images[k.seq], k.box, _overlay_lines(inp, cfg, k, f"{i}/{n} {ROLE_NAMES.get(k.role, k.role)}"),
-              tuple(rider_marks(ev.facts, k.seq)))
+              path=path, marks=tuple(rider_marks(ev.facts, k.seq)))
         for i, k in enumerate(panels_kf, 1)
     ]
     src_index = kfs.index(src) + 1

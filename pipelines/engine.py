@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Protocol, Sequence
 
 import cv2
@@ -147,7 +147,7 @@ class CameraPipeline:
         self.specs = site.specs_for(camera)
         self.rules = {spec.name for spec in self.specs}
         self.reads_heads = any(spec.needs_heads for spec in self.specs)
-        self.tracker = ByteTracker(site.tracker)
+        self.tracker = ByteTracker(site.tracker, camera.view())
         # persons get their own tracker when people on board are counted: co-motion needs person tracks
         self.person_tracker = ByteTracker(site.tracker.model_copy(update={"classes": ["person"]})) if "passengers" in self.rules else None
         people_classes = set(site.rules.passengers.max_people) if "passengers" in self.rules else set()
@@ -411,7 +411,7 @@ class CameraPipeline:
             extra.plate, extra.plate_crop = plate_facts(read), read.crop
             self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
-        d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
+        d = replace(d, key_frames=self._held(d.key_frames))
         event = d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions, source=self.source_id)
         if extra.plate_crop is not None and extra.plate_crop.size:
             self._plate_crops[event.event_key] = extra.plate_crop

@@ -1,4 +1,4 @@
-"""`epolice eval detect|violations|plates|riders`: accuracy against labelled data, as text or one JSON object.
+"""`epolice eval detect|violations|plates|riders|scenes`: accuracy against labelled data, as text or one JSON object.
 
 Each command checks its inputs (one error line each), calls one evaluation in ``pipelines.eval``
 and prints its report.
@@ -109,15 +109,25 @@ def eval_detect(
 
 @eval_app.command("violations")
 def eval_violations(
-    video: Path = typer.Option(..., "--video", help="Recorded video to run the engine on."),
-    site: Path = typer.Option(..., "--site", help="Site YAML (zones in the video's pixels)."),
-    truth: Path = typer.Option(..., "--truth", help="Ground-truth YAML: events by rule, time span, box."),
+    video: Optional[Path] = typer.Option(None, "--video", help="Recorded video to run the engine on."),
+    site: Optional[Path] = typer.Option(None, "--site", help="Site YAML (zones in the video's pixels)."),
+    truth: Optional[Path] = typer.Option(None, "--truth", help="Ground-truth YAML: events by rule, time span, box."),
+    suite: Optional[Path] = typer.Option(
+        None, "--suite", help="A rendered scenario suite (epolice eval scenes --out DIR) instead of one video."
+    ),
+    mode: list[str] = typer.Option(
+        [], "--mode", help="Suite modes to run: calibrated, uncalibrated, no_lanes (repeat; default all)."
+    ),
     camera: Optional[str] = typer.Option(None, "--camera", help="Camera id in the site file (default: the first)."),
     slack: float = typer.Option(2.0, "--slack", help="Seconds of tolerance when matching time spans."),
     threads: Optional[int] = ThreadsOpt,
     as_json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
 ) -> None:
-    """Per-rule precision and recall of the violation engine on one video."""
+    """Per-rule precision and recall of the violation engine on one video, or on the scenario suite."""
+    if suite is not None:
+        return _eval_suite(suite, mode, threads, as_json)
+    if video is None or site is None or truth is None:
+        raise fail("give --video, --site and --truth, or --suite DIR")
     from models.registry import ModelMissingError
     from pipelines.eval.violations import TruthError, load_truth, run_video, score
     from vision.sources.ffmpeg.errors import DecodeError
@@ -158,6 +168,52 @@ def eval_violations(
     )
     for w in stats.get("decode_warnings", []):
         typer.echo(f"video ok, with {w}")
+
+
+def _eval_suite(suite: Path, modes: list[str], threads: Optional[int], as_json: bool) -> None:
+    from models.registry import ModelMissingError
+    from pipelines.config import SiteConfigError
+    from pipelines.eval.scenes.report import suite_lines, suite_report
+    from pipelines.eval.scenes.suite import MODES, run_suite
+
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise fail(f"unknown --mode {unknown[0]!r}; expected one of {', '.join(MODES)}")
+
+    def progress(res) -> None:  # noqa: ANN001
+        if not as_json:
+            bad = any(s.fp or s.fn for s in res.scores.values())
+            typer.echo(f"  {res.mode:<12} {res.split:<8} {'WRONG' if bad else 'ok':<5} {res.name}", err=True)
+
+    try:
+        results = run_suite(suite, tuple(modes) or MODES, threads=threads, progress=progress)
+    except (FileNotFoundError, ModelMissingError, SiteConfigError, ValueError) as exc:
+        raise fail(str(exc))
+    report = suite_report(results)
+    if as_json:
+        typer.echo(json.dumps(_json_safe({"suite": str(suite), **report}), ensure_ascii=False))
+        return
+    for line in suite_lines(report):
+        typer.echo(line)
+
+
+@eval_app.command("scenes")
+def eval_scenes(
+    out: Path = typer.Option(..., "--out", help="Folder to render the scenario suite into."),
+    data: Path = typer.Option(Path("../shared/data"), "--data", help="The shared data folder (videos, cctv crops)."),
+    only: list[str] = typer.Option([], "--only", help="Render only these scenes (repeat)."),
+) -> None:
+    """Render the scenario suite (perspective scenes on the real clips' backgrounds, a truth file each)."""
+    from pipelines.eval.scenes.suite import write_suite
+
+    for need in (data / "videos", data / "cctv" / "train"):
+        if not need.is_dir():
+            raise fail(f"{need} not found; pass --data with the shared data folder")
+    try:
+        names = write_suite(out, data, list(only) or None, progress=lambda n: typer.echo(f"  rendered {n}", err=True))
+    except ValueError as exc:
+        raise fail(str(exc))
+    typer.echo(f"{len(names)} scenes in {out}; score them with: epolice eval violations --suite {out}")
 
 
 def _figure_lines(title: str, figures: dict) -> list[str]:

@@ -274,6 +274,27 @@ def test_synthetic_complete_but_unpublished_temp_folder_does_not_verify(tmp_path
     assert not res.ok and [p.kind for p in res.problems] == ["unreadable"] and "unfinished write" in res.problems[0].detail
 
 
+def test_synthetic_composite_draws_the_path_with_arrows(tmp_path: Path, keys):
+    """A U-turn's path (frame pixels, in time order) is drawn on the panoramas and kept in the manifest."""
+    from evidence.composite import PATH_COLOR
+
+    signer, _ = keys
+    path = [(200.0, 650.0), (640.0, 640.0), (1000.0, 560.0), (1100.0, 400.0), (900.0, 250.0), (300.0, 200.0)]
+    base = event(rule="u_turn", facts={"heading_change_deg": 178.0, "speed_kmh": 14.6})
+
+    def cyan_share(ev, name: str) -> float:
+        info = write_package(synthetic_input(ev), config(tmp_path / name), signer)
+        comp = np.asarray(Image.open(info.path / "composite.jpg").convert("RGB")).astype(int)
+        near = np.all(np.abs(comp - np.array(PATH_COLOR)) < 60, axis=2)
+        return float(near.mean()), info
+
+    with_path, info = cyan_share(base.model_copy(update={"path": path}), "with")
+    without, _ = cyan_share(base, "without")
+    assert without < 1e-4 < with_path
+    manifest = Manifest.model_validate_json((info.path / MANIFEST).read_bytes())
+    assert [tuple(p) for p in manifest.record["path"]] == path
+
+
 def test_synthetic_helmet_composite_boxes_each_head_red_without_helmet(tmp_path: Path, keys):
     """Per-rider overlay: on the panel showing the look the riders were read in, each head is boxed,
     red without a helmet, green with one, and labelled with the role."""
