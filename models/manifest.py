@@ -26,7 +26,7 @@ OutputLayout = Literal[
     "yolov5_face_plate",
     "ctc",  # N x T x C softmax over the character set, blank at 0
     "ctc_nct",  # N x C x T x 1 softmax over the character set, blank LAST (Caffe-era layout)
-    "softmax",  # N x K class probabilities
+    "softmax",  # N x C class probabilities (classifiers); class_names say which is which
 ]
 
 
@@ -90,7 +90,14 @@ class DerivedSource(StrictModel):
     calibration: str | None = None  # folder of calibration images, relative to the shared data directory
 
 
-Source = Annotated[Union[DirSource, WheelSource, HubSource, DerivedSource], Field(discriminator="kind")]
+class TrainSource(StrictModel):
+    """Trained here from the labelled data (``epolice models train-head``); weights are never committed."""
+
+    kind: Literal["train"] = "train"
+    command: str  # the command that trains and registers it
+
+
+Source = Annotated[Union[DirSource, WheelSource, HubSource, DerivedSource, TrainSource], Field(discriminator="kind")]
 
 
 class ExportRecipe(StrictModel):
@@ -143,8 +150,13 @@ class ModelManifest(StrictModel):
 
     @property
     def made_here(self) -> bool:
-        """Exported or derived on this machine: verified by the sidecar written when it was made."""
-        return self.needs_export or any(isinstance(s, DerivedSource) for s in self.sources)
+        """Exported, derived or trained on this machine: verified by the sidecar written when it was made."""
+        return self.needs_export or self.trained or any(isinstance(s, DerivedSource) for s in self.sources)
+
+    @property
+    def trained(self) -> bool:
+        """Trained here (``epolice models train-head``): verified by its sidecar sha256, like an export."""
+        return any(s.kind == "train" for s in self.sources)
 
 
 def load_manifest(path: Path) -> ModelManifest:

@@ -4,6 +4,9 @@
 every bad field by its path in the file (``cameras.0.zones.1.polygon: ...``) and what was
 expected. Zones are checked against the camera's frame (inside it, not self-intersecting), and
 rule sections are closed: a misspelt or unknown rule name is an error, not a silently ignored key.
+A camera's calibration (image points with their road positions in metres) is fitted at load time:
+collinear or mismatched points, points outside the frame and a large reprojection error are
+errors naming the field.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -21,9 +25,11 @@ from evidence.review.config import ReviewConfig
 from evidence.timezone import TimeZoneName
 from models.strict import StrictModel
 from pipelines.live.config import LiveConfig
-from pipelines.rules.base import RuleSpec, TimeWindow, Zone
-from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, ZoneKind, default_codes, rule_labels
-from vision.geometry import Polygon
+from pipelines.road_config import CalibrationConfig, ZoneConfig
+from pipelines.rules.base import RuleSpec, Zone
+from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, default_codes, rule_labels
+from vision.calibration import CameraView, Homography
+from vision.heads import HeadJudgeConfig
 from vision.motion import MotionConfig
 from vision.plates.reader import PlateReaderConfig
 from vision.riders import HeadCropConfig, RiderAssociationConfig
@@ -39,31 +45,6 @@ class Location(StrictModel):
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
 
-
-class ZoneConfig(StrictModel):
-    id: str = Field(min_length=1)
-    kind: ZoneKind
-    polygon: list[tuple[float, float]] = Field(description="vertices in image pixels of the camera's frame")
-    allowed: list[TimeWindow] = Field(
-        default_factory=list, description="times when the restricted act is allowed (e.g. night parking)"
-    )
-
-    @field_validator("polygon")
-    @classmethod
-    def _simple(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if len(value) < 3:
-            raise ValueError(f"a polygon needs at least 3 [x, y] points, got {len(value)}")
-        poly = Polygon.of(value)
-        crossing = poly.self_intersection()
-        if crossing is not None:
-            i, j = crossing
-            raise ValueError(f"polygon is self-intersecting (edge {i} crosses edge {j}); list the vertices in order")
-        if poly.area <= 0:
-            raise ValueError("polygon has zero area")
-        return value
-
-    def to_zone(self, tz: ZoneInfo) -> Zone:
-        return Zone(self.id, self.kind, Polygon.of(self.polygon), tuple(self.allowed), tz)
 
 
 LIVE_PREFIXES = ("rtsp://", "rtsps://")
@@ -91,6 +72,16 @@ class CameraConfig(StrictModel):
     frame_size: tuple[int, int] = Field(description="[width, height] of the decoded frame; zones must lie inside")
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleName] | None = Field(None, description="rules run on this camera; None = every enabled rule")
+    calibration: CalibrationConfig | None = Field(None, description="road-plane calibration; rules then measure in metres")
+    extra_detectors: list[str] = Field(
+        default_factory=list, description="registry names of site models run beside models.detector on this camera "
+        "(e.g. one trained on the site's footage with tricycle, tractor and e_bike classes); outputs merge into the "
+        "domain classes with class-aware NMS (`epolice models add` registers one)"
+    )
+    heading_deg: float | None = Field(
+        None, ge=0, lt=360, description="image direction traffic moves in (0 = right, 90 = down): rider roles use it "
+        "while a track has not moved enough to have a heading of its own"
+    )
 
     @field_validator("frame_size")
     @classmethod
@@ -150,12 +141,47 @@ class CameraConfig(StrictModel):
             for j, (x, y) in enumerate(zone.polygon):
                 if not (0 <= x <= w and 0 <= y <= h):
                     raise ValueError(f"zones.{i}.polygon.{j}: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
+            for k, lane in enumerate(zone.lanes):
+                for part in ("polygon", "direction"):
+                    for j, (x, y) in enumerate(getattr(lane, part)):
+                        if not (0 <= x <= w and 0 <= y <= h):
+                            raise ValueError(f"zones.{i}.lanes.{k}.{part}.{j}: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
+        if self.calibration is not None:
+            self._calibration_fits()
         return self
+
+    def _calibration_fits(self) -> None:
+        w, h = self.frame_size
+        for j, p in enumerate(self.calibration.points):
+            x, y = p.image
+            if not (0 <= x <= w and 0 <= y <= h):
+                raise ValueError(f"calibration.points.{j}.image: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
+        hom = self.homography()
+        for i, zone in enumerate(self.zones):
+            for k, lane in enumerate(zone.lanes):
+                ground = hom.to_ground(lane.direction)
+                for j in np.nonzero(~np.all(np.isfinite(ground), axis=1))[0]:
+                    raise ValueError(
+                        f"zones.{i}.lanes.{k}.direction.{j}: point {tuple(lane.direction[j])} is above the calibrated horizon "
+                        "(not on the road plane)"
+                    )
+
+    def homography(self) -> Homography | None:
+        """The road-plane homography of this camera, or None when it is not calibrated."""
+        return None if self.calibration is None else self.calibration.homography()
+
+    def view(self) -> CameraView:
+        """What the tracker hands every track history: frame size and calibration."""
+        return CameraView(tuple(self.frame_size), self.homography())
 
 
 class ModelsConfig(StrictModel):
     detector: str = Field("yolov5n_coco", description="registry name of the vehicle/person detector")
     helmet: str | None = Field("helmet_yolov12m", description="registry name of the helmet head detector; null = off")
+    head_classifier: str | None = Field(
+        None, description="registry name of a head classifier for head regions derived from person boxes "
+        "(e.g. head_cls_cctv, trained by `epolice models train-head`); null = the helmet model reads them"
+    )
     detector_conf: float = Field(0.25, gt=0, le=1)
     detector_iou: float = Field(0.45, gt=0, le=1)
     helmet_conf: float = Field(
@@ -182,6 +208,7 @@ class EngineConfig(StrictModel):
     region_margin: float = Field(0.25, ge=0, le=2, description="the zones' bounding box grown by this share of its size on every side")
     riders: RiderAssociationConfig = Field(default_factory=RiderAssociationConfig)
     heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
+    judge: HeadJudgeConfig = Field(default_factory=HeadJudgeConfig, description="when a head can be judged; heads from person boxes")
 
 
 def _registered(path: str, names: object) -> None:
@@ -263,7 +290,8 @@ class SiteConfig(StrictModel):
         raise KeyError(f"site {self.id!r} has no camera {camera_id!r}; cameras: {[c.id for c in self.cameras]}")
 
     def zones_for(self, camera: CameraConfig) -> list[Zone]:
-        return [z.to_zone(self.tz) for z in camera.zones]
+        hom = camera.homography()
+        return [z.to_zone(self.tz, hom) for z in camera.zones]
 
     def rules_for(self, camera: CameraConfig) -> set[str]:
         return {spec.name for spec in self.specs_for(camera)}

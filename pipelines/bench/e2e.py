@@ -108,7 +108,7 @@ class _Camera:
 def run_e2e(job: E2EJob) -> E2ERun:
     """``job.cameras`` pipelines over the clip in this process; meant for a fresh worker process."""
     from models.registry import Registry
-    from pipelines.engine import detectors_from_site
+    from pipelines.site_models import detectors_from_site
 
     site = job.site
     camera = site.camera(job.camera_id)
@@ -117,7 +117,7 @@ def run_e2e(job: E2EJob) -> E2ERun:
     detector, helmet = detectors_from_site(site, [camera], registry, job.threads)
     plates = None
     if job.plates:
-        from pipelines.engine import plate_reader_from_site
+        from pipelines.site_models import plate_reader_from_site
 
         plates = plate_reader_from_site(site, registry, threads=job.threads)
     import numpy as np

@@ -22,7 +22,7 @@ from evidence.manifest import verify_package
 from evidence.signing import Signer, generate_keypair, load_public_key
 from evidence.store import RecordStore
 from pipelines.config import SiteConfigError, parse_site
-from pipelines.engine import detectors_from_site
+from pipelines.site_models import detectors_from_site
 from pipelines.live.config import LiveConfig
 from pipelines.live.worker import LiveWorker
 from tests.support.live import wait_for
