@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from evidence.checkpoint.config import PassesConfig
 from evidence.config import EvidenceConfig, StoreConfig
 from evidence.review.config import ReviewConfig
 from evidence.timezone import TimeZoneName
 from models.strict import StrictModel
+from pipelines.checkpoint.config import CaptureLineConfig, CheckpointConfig
 from pipelines.live.config import LiveConfig
 from pipelines.rules.base import RuleSpec, TimeWindow, Zone
 from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, ZoneKind, default_codes, rule_labels
@@ -72,6 +74,8 @@ class CameraConfig(StrictModel):
     frame_size: tuple[int, int] = Field(description="[width, height] of the decoded frame; zones must lie inside")
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleName] | None = Field(None, description="rules run on this camera; None = every enabled rule")
+    capture_lines: list[CaptureLineConfig] = Field(
+        default_factory=list, description="checkpoint mode: a vehicle crossing one of these its way makes a pass record")
 
     @field_validator("frame_size")
     @classmethod
@@ -91,6 +95,14 @@ class CameraConfig(StrictModel):
             for j, (x, y) in enumerate(zone.polygon):
                 if not (0 <= x <= w and 0 <= y <= h):
                     raise ValueError(f"zones.{i}.polygon.{j}: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
+        lines: set[str] = set()
+        for i, line in enumerate(self.capture_lines):
+            if line.id in lines:
+                raise ValueError(f"capture_lines.{i}.id: duplicate line id {line.id!r}")
+            lines.add(line.id)
+            for j, (x, y) in enumerate(line.points):
+                if not (0 <= x <= w and 0 <= y <= h):
+                    raise ValueError(f"capture_lines.{i}.points.{j}: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
         return self
 
 
@@ -155,6 +167,8 @@ class SiteConfig(StrictModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    passes: PassesConfig = Field(default_factory=PassesConfig, description="checkpoint mode: pass pictures and retention")
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="watchlist matching, clones, alerts")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> "SiteConfig":
