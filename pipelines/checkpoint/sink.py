@@ -101,7 +101,7 @@ class CheckpointSink:
             found = suspect_clone(rec, earlier, self.cfg.clone)
             if found is not None:
                 out += self._create(NewAlert(
-                    alert_key=f"c:{rec.pass_key}:{found.other.pass_key}", kind="clone", score=found.score,
+                    alert_key=f"c:{rec.pass_key}:{found.other.pass_key[:16]}", kind="clone", score=found.score,
                     match=found.kind, matched_text=rec.plate, other_pass_key=found.other.pass_key,
                     other_pass_time=found.other.pass_time, priority=1, reason=found.reason, details=found.details, **base))
         return out
