@@ -102,6 +102,11 @@ def version(engine: sa.Engine) -> tuple[int, datetime | None, datetime | None]:
     return int(n), created, updated
 
 
+def reason_code(label: str) -> str | None:
+    """A reason's code from its code or its Chinese or English label (None: unknown)."""
+    return _REASON_BY_LABEL.get(label.strip())
+
+
 def _time(value: str, field: str, line: int) -> datetime | None:
     value = value.strip()
     if not value:
@@ -129,7 +134,7 @@ def parse_csv(text: str) -> list[NewWatchEntry]:
     for line, raw in enumerate(reader, start=2):
         row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
         try:
-            reason = _REASON_BY_LABEL.get(row["reason"])
+            reason = reason_code(row["reason"])
             if reason is None:
                 raise WatchlistError(f"line {line}: reason {row['reason']!r}; expected one of {', '.join(WATCH_REASONS)}")
             out.append(NewWatchEntry(
