@@ -17,7 +17,7 @@ from evidence.checkpoint.values import NewAlert, NewPass, PassQuery
 from evidence.review import audit
 from evidence.store import RecordStore
 from tests.support.checkpoint import T0, capture, entry, plate
-from tests.support.postgres import postgres_server, postgres_url, store_url  # noqa: F401
+from tests.support.postgres import postgres_server, postgres_url, store_url  # noqa: F401,F811
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from pipelines.checkpoint.config import AlertsConfig, CheckpointConfig, WebhookC
 from pipelines.checkpoint.dispatch import SIGNATURE_HEADER, AlertDispatcher, verify, wait_delivered
 from pipelines.checkpoint.sink import CheckpointSink
 from tests.support.checkpoint import SECRET, Receiver, capture, entry, plate
-from tests.support.postgres import postgres_server, postgres_url, store_url  # noqa: F401
-from tests.support.redis import redis_server, redis_url  # noqa: F401
+from tests.support.postgres import postgres_server, postgres_url, store_url  # noqa: F401,F811
+from tests.support.redis import redis_server, redis_url  # noqa: F401,F811
 
 # A receiver down for "a minute", shortened: retries every 0.1..0.4 s for about 10 s before a delivery dies.
 FAST = {"backoff_s": 0.1, "backoff_max_s": 0.4, "max_attempts": 30}
