@@ -37,13 +37,14 @@ class Permission(str, Enum):
     STATS = "stats"  # dashboard, statistics CSV
     EXPORT = "export"  # build packages for the national platform
     ADMIN = "admin"  # users, reason codes, audit log
+    CHECKPOINT = "checkpoint"  # checkpoint mode: watchlist management, alerts, pass pictures
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "reviewer": frozenset({Permission.ANY, Permission.REVIEW, Permission.EXPORT}),
     "supervisor": frozenset({Permission.ANY, Permission.REVIEW, Permission.SECOND_REVIEW, Permission.STATS,
-                             Permission.EXPORT}),
-    "admin": frozenset({Permission.ANY, Permission.ADMIN, Permission.STATS}),
+                             Permission.EXPORT, Permission.CHECKPOINT}),
+    "admin": frozenset({Permission.ANY, Permission.ADMIN, Permission.STATS, Permission.CHECKPOINT}),
 }
 
 # Parameters per RFC 9106's second recommended option, as argon2-cffi's defaults.
