@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
 
+import redis
 import sqlalchemy as sa
 
 from evidence.checkpoint import alerts as alert_store
@@ -28,6 +29,7 @@ from pipelines.checkpoint.clone import suspect_clone
 from pipelines.checkpoint.config import CheckpointConfig
 from pipelines.checkpoint.dispatch import AlertDispatcher
 from pipelines.checkpoint.matching import WatchIndex, reads_of
+from pipelines.config import SiteConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,14 @@ class CheckpointSink:
         self.stored = 0
         self.dropped = 0
         self.alerts_raised = 0
+
+    @classmethod
+    def from_site(cls, site: SiteConfig, engine: sa.Engine, redis_client: redis.Redis | None = None) -> "CheckpointSink":
+        """The site's sink; alerts go to Redis when ``checkpoint.alerts.redis_url`` is set, else to the
+        worker's Redis (``redis_client``) if it has one, and always to the store and the webhooks."""
+        alerts_cfg = site.checkpoint.alerts
+        client = redis.Redis.from_url(alerts_cfg.redis_url) if alerts_cfg.redis_url else redis_client
+        return cls(engine, site.checkpoint, site.passes, AlertDispatcher(engine, alerts_cfg, client))
 
     # -- the watchlist, reloaded when it changes ---------------------------------------------------
     def index(self) -> WatchIndex:
