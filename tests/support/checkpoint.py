@@ -82,3 +82,36 @@ class Receiver:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+# -- rendered checkpoint clips: real plate photos moving down through a frame ----------------------
+CLIP_SIZE = (1280, 704)
+CAPTURE_LINE = [[100, 400], [1180, 400]]
+# (photo under ../shared/data/plates, its plate): the vehicles of the rendered clip, one every 4 s
+CLIP_VEHICLES = [("images/ccpd_demo_0.jpg", "皖A195K9"), ("images/ccpd_demo_2.jpg", "皖AT022C"),
+                 ("images/clpdr_old_19.jpg", "闽EVL838")]
+VEHICLE_GAP_S = 4.0
+
+
+def checkpoint_site_doc(source: str = "rendered", **extra) -> dict:
+    """One checkpoint camera over the rendered road: a capture line across it, vehicles coming down."""
+    return {"id": "ck", "location": {"latitude": 30.0, "longitude": 120.0},
+            "cameras": [{"id": "gate", "source": source, "detect_fps": 5, "frame_size": list(CLIP_SIZE),
+                         "capture_lines": [{"id": "stop", "points": CAPTURE_LINE, "travel": "down", "direction": "由北向南"}]}],
+            "models": {"helmet": None}, **extra}
+
+
+def checkpoint_scene(shared_data, vehicles=CLIP_VEHICLES, fps: float = 10.0):  # noqa: ANN001, ANN201 - Path, Scene
+    """The street clip's clean background at 2x, and each plate photo (the car as photographed, 300 px
+    wide) driven down through the frame at 150 px/s, across the capture line, one after the other."""
+    import cv2
+
+    from tests.support import scenario as sc
+
+    bg = cv2.resize(sc.clean_background(str(shared_data / "videos" / "street_parking_a.mp4")), CLIP_SIZE)
+    actors = []
+    for i, (name, _) in enumerate(vehicles):
+        crop = sc.Crop(cv2.imread(str(shared_data / "plates" / name)), "car", name)
+        route = sc.PathBuilder((640, 300), heading=90, t0=i * VEHICLE_GAP_S).line_to(640, 800, 150).build()
+        actors.append(sc.Actor(sc.Vehicle(route, size=sc.crop_size(crop, 300)), crop))
+    return sc.Scene(bg, actors, VEHICLE_GAP_S * len(vehicles) + 1.0, fps=fps, camera_id="gate")
