@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +49,7 @@ class Receiver:
 
     down: bool = False
     received: list[tuple[dict, bytes, dict[str, str]]] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)  # epoch seconds each was taken
     refused: int = 0
     server: ThreadingHTTPServer | None = None
 
@@ -67,6 +69,7 @@ class Receiver:
                     self.send_response(503)
                     self.end_headers()
                     return
+                outer.received_at.append(time.time())
                 outer.received.append((json.loads(body), body, {k: v for k, v in self.headers.items()}))
                 self.send_response(200)
                 self.end_headers()
@@ -115,3 +118,18 @@ def checkpoint_scene(shared_data, vehicles=CLIP_VEHICLES, fps: float = 10.0):  #
         route = sc.PathBuilder((640, 300), heading=90, t0=i * VEHICLE_GAP_S).line_to(640, 800, 150).build()
         actors.append(sc.Actor(sc.Vehicle(route, size=sc.crop_size(crop, 300)), crop))
     return sc.Scene(bg, actors, VEHICLE_GAP_S * len(vehicles) + 1.0, fps=fps, camera_id="gate")
+
+
+def write_clip(scene, path) -> None:  # noqa: ANN001 - a Scene, a Path
+    """Encode a rendered scene as an H.264 MP4 (what the RTSP test server streams), through ffmpeg."""
+    import subprocess
+
+    h, w = scene.background.shape[:2]
+    proc = subprocess.Popen(["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}",
+                             "-r", str(scene.fps), "-i", "-", "-c:v", "libx264", "-preset", "veryfast", "-g", str(int(scene.fps)),
+                             "-pix_fmt", "yuv420p", str(path)], stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    for frame in scene.frames():
+        proc.stdin.write(frame.image.tobytes())
+    proc.stdin.close()
+    assert proc.wait() == 0, "ffmpeg could not encode the rendered clip"
