@@ -27,19 +27,9 @@ PALETTE = ("#2f6fdf", "#e0752d", "#3a9a5b", "#b543b8", "#c9a227", "#1fa3a3", "#d
 
 
 @dataclass(frozen=True)
-class DayCount:
-    day: date
-    actor: str
-    approved: int
-    rejected: int
-
-    @property
-    def total(self) -> int:
-        return self.approved + self.rejected
-
-
-@dataclass(frozen=True)
 class Rate:
+    """Approved and rejected decisions under one key (a rule, a camera, a reviewer)."""
+
     key: str
     approved: int
     rejected: int
@@ -51,6 +41,17 @@ class Rate:
     @property
     def rate(self) -> float | None:
         return self.approved / self.decided if self.decided else None
+
+
+@dataclass(frozen=True)
+class DayCount(Rate):
+    """One reviewer's decisions (``key`` is the reviewer) on one local day."""
+
+    day: date
+
+    @property
+    def actor(self) -> str:
+        return self.key
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def per_day(store: RecordStore, tz: ZoneInfo, days: int = 14) -> list[DayCount]:
         for actor, at, action in conn.execute(stmt):
             day = at.astimezone(tz).date()
             tally[(day, actor)][0 if action != "reject" else 1] += 1
-    return [DayCount(d, a, v[0], v[1]) for (d, a), v in sorted(tally.items())]
+    return [DayCount(a, v[0], v[1], d) for (d, a), v in sorted(tally.items())]
 
 
 def approval_by(store: RecordStore, column: str) -> list[Rate]:
@@ -135,7 +136,7 @@ def per_day_chart(rows: list[DayCount], title: str, width: int = 720, height: in
     days = sorted({r.day for r in rows})
     actors = sorted({r.actor for r in rows})
     color = {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(actors)}
-    totals = {d: sum(r.total for r in rows if r.day == d) for d in days}
+    totals = {d: sum(r.decided for r in rows if r.day == d) for d in days}
     top = max(totals.values(), default=1) or 1
     left, bottom, legend_h = 40, 36, 24
     plot_h = height - bottom - legend_h
@@ -150,7 +151,7 @@ def per_day_chart(rows: list[DayCount], title: str, width: int = 720, height: in
         x = left + j * col_w + col_w * 0.15
         y = legend_h + plot_h
         for a in actors:
-            n = sum(r.total for r in rows if r.day == d and r.actor == a)
+            n = sum(r.decided for r in rows if r.day == d and r.actor == a)
             if n:
                 h = plot_h * n / top
                 y -= h

@@ -191,7 +191,7 @@ def test_synthetic_charts_escape_labels():
     from datetime import date
 
     from evidence.review.dashboard import DayCount
-    svg = per_day_chart([DayCount(date(2024, 5, 1), "a&b", 3, 1)], "t")
+    svg = per_day_chart([DayCount("a&b", 3, 1, date(2024, 5, 1))], "t")
     assert "a&amp;b" in svg and ">4<" in svg
 
 
