@@ -9,6 +9,7 @@ import inspect
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
     from pipelines.config import SiteConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Fmt(str, Enum):
+    """Output format of the listing commands (`records list`, `passes list`)."""
+
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -12,14 +12,13 @@ import json
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from pipelines.cli.app import passes_app
-from pipelines.cli.common import DbOpt, PrintJsonOpt, existing_store, fail, load_site_or_exit, parse_time, with_options
+from pipelines.cli.common import DbOpt, Fmt, PrintJsonOpt, existing_store, fail, load_site_or_exit, parse_time, with_options
 
 if TYPE_CHECKING:
     from evidence.checkpoint.values import PassQuery, PassRecord
@@ -27,12 +26,6 @@ if TYPE_CHECKING:
 SiteOpt = typer.Option(None, "--site", help="site YAML; its store: and passes: sections are used")
 COLUMNS = ("pass_time", "site_id", "camera_id", "line_id", "lane", "direction", "plate", "plate_status", "plate_color",
            "vehicle_class", "speed_kmh", "pass_key")
-
-
-class Fmt(str, Enum):
-    table = "table"
-    jsonl = "jsonl"
-    csv = "csv"
 
 
 @dataclass(frozen=True)

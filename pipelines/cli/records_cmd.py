@@ -9,23 +9,26 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from pipelines.cli.app import records_app
-from pipelines.cli.common import DbOpt, EvidenceSiteOpt, PrintJsonOpt, existing_store, fail, parse_time, trusted_key, with_options
+from pipelines.cli.common import (
+    DbOpt,
+    EvidenceSiteOpt,
+    Fmt,
+    PrintJsonOpt,
+    existing_store,
+    fail,
+    parse_time,
+    trusted_key,
+    with_options,
+)
 
 if TYPE_CHECKING:
     from evidence.store import RecordQuery
-
-
-class Fmt(str, Enum):
-    table = "table"
-    jsonl = "jsonl"
-    csv = "csv"
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,16 @@ def test_a_track_walked_down_the_frame_crosses_exactly_once():
     pts = [(300.0, float(y)) for y in ys]
     crossings = [i for i, (a, b) in enumerate(zip(pts, pts[1:])) if stop.crossing(a, b) is not None]
     assert len(crossings) == 1
+
+
+def test_site_file_capture_lines_are_checked_against_the_frame():
+    from pipelines.config import parse_site
+    from tests.support.checkpoint import checkpoint_site_doc
+
+    site = parse_site(checkpoint_site_doc())
+    assert site.cameras[0].capture_lines[0].id == "stop"
+    doc = checkpoint_site_doc()
+    doc["cameras"][0]["capture_lines"].append({"id": "stop", "points": [[0, 10], [1300, 10]], "travel": "down"})
+    with pytest.raises(ValueError) as err:
+        parse_site(doc)
+    assert "duplicate line id 'stop'" in str(err.value) or "outside the 1280x704 frame" in str(err.value)
