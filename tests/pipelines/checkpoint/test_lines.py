@@ -75,7 +75,10 @@ def test_site_file_capture_lines_are_checked_against_the_frame():
     site = parse_site(checkpoint_site_doc())
     assert site.cameras[0].capture_lines[0].id == "stop"
     doc = checkpoint_site_doc()
-    doc["cameras"][0]["capture_lines"].append({"id": "stop", "points": [[0, 10], [1300, 10]], "travel": "down"})
-    with pytest.raises(ValueError) as err:
+    doc["cameras"][0]["capture_lines"].append({"id": "stop", "points": [[0, 10], [1200, 10]], "travel": "down"})
+    with pytest.raises(ValueError, match="capture_lines.1.id: duplicate line id 'stop'"):
         parse_site(doc)
-    assert "duplicate line id 'stop'" in str(err.value) or "outside the 1280x704 frame" in str(err.value)
+    doc["cameras"][0]["capture_lines"][1]["id"] = "far"
+    doc["cameras"][0]["capture_lines"][1]["points"][1] = [1300, 10]
+    with pytest.raises(ValueError, match=r"capture_lines.1.points.1: point \(1300, 10\) is outside the 1280x704 frame"):
+        parse_site(doc)
