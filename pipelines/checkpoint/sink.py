@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from evidence.checkpoint import alerts as alert_store
 from evidence.checkpoint import watchlist
 from evidence.checkpoint.config import PassesConfig
-from evidence.checkpoint.images import PassCapture, write_pictures
+from evidence.checkpoint.images import PassCapture, PassImageError, write_pictures
 from evidence.checkpoint.passes import PassStore
 from evidence.checkpoint.values import WATCH_REASONS, Alert, NewAlert, NewPass
 from pipelines.checkpoint.clone import suspect_clone
@@ -76,7 +76,7 @@ class CheckpointSink:
         raised: list[Alert] = []
         for start in range(0, len(captures), self.cfg.batch_size):
             chunk = captures[start:start + self.cfg.batch_size]
-            records = [NewPass.of(c.event, *write_pictures(c, self.passes_cfg)) for c in chunk]
+            records = [self._record(c) for c in chunk]
             for rec, new in zip(records, self.store.add_many(records)):
                 if new:
                     self.stored += 1
@@ -84,6 +84,14 @@ class CheckpointSink:
         if raised:
             self.dispatcher.wake.set()
         return raised
+
+    def _record(self, capture: PassCapture) -> NewPass:
+        """The pass with its two pictures; a pass whose pictures cannot be made is still stored (logged)."""
+        try:
+            return NewPass.of(capture.event, *write_pictures(capture, self.passes_cfg))
+        except PassImageError as exc:
+            log.error("checkpoint: pass pictures not written", extra={"pass": capture.event.pass_key, "error": str(exc)})
+            return NewPass.of(capture.event, None, None)
 
     def _create(self, alert: NewAlert) -> list[Alert]:
         saved, new = alert_store.create(self.engine, alert, self.dispatcher.targets)
