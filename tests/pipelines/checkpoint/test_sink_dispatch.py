@@ -138,3 +138,15 @@ def test_background_thread_stores_what_is_submitted(store, tmp_path):
     stop.set()
     t.join(5)
     assert PassStore(store.engine).count() == 5 and sink.stored == 5
+
+
+def test_a_pass_without_pictures_is_still_stored_and_matched(store, tmp_path):
+    from evidence.checkpoint.images import PassCapture
+    from evidence.event import Box
+
+    watchlist.add(store.engine, entry("京A12345"), "sup")
+    c = capture(plate("京A12345"))
+    off_frame = PassCapture(c.event.model_copy(update={"box": Box(x1=700, y1=10, x2=800, y2=90)}), c.panorama)
+    (a,) = sink_for(store, tmp_path, AlertsConfig()).handle([off_frame])
+    rec = PassStore(store.engine).get(a.pass_key)
+    assert rec.plate == "京A12345" and rec.panorama is None and rec.vehicle is None
