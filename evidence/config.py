@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy.engine import make_url
 
 from evidence.event import RuleName
+from evidence.signing import TRUSTED_DIR
 from models.strict import StrictModel
 
 # Debian package fonts-noto-cjk. The .ttc holds several faces; we pick the Simplified Chinese one by
@@ -47,6 +48,7 @@ class EvidenceConfig(StrictModel):
     clip_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"  # libx264 speed/size trade
     signing_key: Path = Path("keys/evidence.key")  # Ed25519 private key (PEM, mode 0600), from `epolice keys new`
     verify_key: Path | None = None  # public key for verification; default: signing_key with suffix .pub
+    trusted_keys: Path | None = None  # folder of earlier public keys still trusted; default: trusted/ beside the verify key
     min_key_frames: int = Field(default=3, ge=2)  # panoramas required in a package
     parking_min_span_s: float = Field(default=10.0, ge=0)  # parking: first..last panorama at least max(this, min_dwell_s)
     min_panorama_width: int = 1280  # GA/T 832 minimum; smaller cameras are recorded as a warning, never upscaled
@@ -63,6 +65,11 @@ class EvidenceConfig(StrictModel):
     @property
     def public_key_path(self) -> Path:
         return self.verify_key if self.verify_key is not None else self.signing_key.with_suffix(".pub")
+
+    @property
+    def trusted_keys_dir(self) -> Path:
+        """Public keys that earlier signing keys signed with (``epolice keys rotate`` puts them here)."""
+        return self.trusted_keys if self.trusted_keys is not None else self.public_key_path.parent / TRUSTED_DIR
 
     def code_for(self, rule: str) -> ViolationCode:
         try:

@@ -116,9 +116,15 @@ class ViolationEvent(StrictModel):
     facts: dict[str, float | int | str | bool | list[float] | list[int] | list[str]] = Field(default_factory=dict)
     plate: PlateFacts | None = None
     model_versions: dict[str, str] = Field(default_factory=dict)
+    # The footage the event came from (a recorded file's content key), when tracks of several sources
+    # could meet: two files of one camera with the same start both number their tracks from 1.
+    source: str = Field(default="", max_length=64)
 
     @property
     def event_key(self) -> str:
-        """Deterministic identity (camera + rule + track + start): re-runs and redeliveries never duplicate."""
+        """Deterministic identity (camera + rule + track + start, + source when set): re-runs and
+        redeliveries never duplicate, and two files never share a key."""
         raw = f"{self.camera_id}|{self.rule}|{self.track_id}|{self.start_time.isoformat(timespec='milliseconds')}"
+        if self.source:
+            raw += f"|{self.source}"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]

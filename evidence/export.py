@@ -8,24 +8,32 @@ unreadable one, while this vehicle is identifiable; the record stays approved an
 Export is at-least-once: the dated folder (or zip) is published atomically first, then each record is
 marked ``exported``. A crash between the two leaves records ``approved`` and a complete export on disk;
 the next export ships them again (the receiving side dedups on event_key).
+
+Exports into one folder take turns (a lock on the folder, for threads and processes alike), so two
+started in the same second neither share a name nor ship the same records twice; temp names are
+unique besides.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import os
 import shutil
+import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ConfigDict, Field
 
 from evidence.atomic import TMP_PREFIX, fsync_path, make_temp_dir, publish_dir, write_durable
 from evidence.manifest import MANIFEST, Problem, VerifyResult, sha256_file, verify_package
-from evidence.store.records import RecordQuery, ViolationRecord
+from evidence.signing import Trust
+from evidence.store.records import NewRecord, RecordQuery, ViolationRecord
 from evidence.store.store import RecordStore, StoreError
 from models.strict import StrictModel
 
@@ -71,16 +79,41 @@ def rows_to_csv(rows: list[dict[str, str]]) -> str:
     return buf.getvalue()
 
 
-def verify_record(rec: ViolationRecord, public_key: Ed25519PublicKey) -> VerifyResult:
-    """Verify the record's package, and that it is the very package the record was stored with."""
-    res = verify_package(Path(rec.evidence_path), public_key)
+# What binds a record to its package: every field the signed manifest gives (the evidence path is
+# only where the package lies).
+BOUND_FIELDS = tuple(f for f in NewRecord.model_fields if f != "evidence_path")
+
+
+def bound_mismatches(rec: NewRecord, result: VerifyResult) -> list[str]:
+    """The record fields that differ from what the package's signed manifest says (a verified package)."""
+    if result.manifest is None or result.signature is None:
+        return []
+    try:
+        signed = NewRecord.from_manifest(Path(rec.evidence_path), result.manifest, result.signature)
+    except ValueError as exc:
+        return [f"event_key (the manifest's own fields do not give it: {exc})"]
+    return [f for f in BOUND_FIELDS if f != "manifest_sha256" and getattr(rec, f) != getattr(signed, f)]
+
+
+def verify_record(rec: NewRecord, trust: Trust) -> VerifyResult:
+    """Verify the record's package, that it is the very package the record was stored with, and that
+    the record says what that package's signed manifest says: a copy of a record under another event
+    key, camera or plate, pointing at the genuine package, fails."""
+    res = verify_package(Path(rec.evidence_path), trust)
+    name = f"record {getattr(rec, 'id', rec.event_key)}"
     mpath = Path(rec.evidence_path) / MANIFEST
     if mpath.is_file() and sha256_file(mpath) != rec.manifest_sha256:
-        res.problems.append(
-            Problem(file=MANIFEST, kind="record_mismatch", detail=f"differs from the manifest stored with record {rec.id}")
-        )
-        res.ok = False
+        res.problems.append(Problem(file=MANIFEST, kind="record_mismatch", detail=f"differs from the manifest stored with {name}"))
+    elif res.ok and (fields := bound_mismatches(rec, res)):
+        res.problems.append(Problem(file=MANIFEST, kind="record_mismatch",
+                                    detail=f"{name} differs from its signed manifest in {', '.join(fields)}"))
+    res.ok = res.ok and not res.problems
     return res
+
+
+def record_problems(rec: NewRecord, trust: Trust) -> list[str]:
+    """Why ``rec`` may not be stored (its package fails or says otherwise), or [] (the record writer's check)."""
+    return [str(p) for p in verify_record(rec, trust).problems]
 
 
 class Skipped(StrictModel):
@@ -96,6 +129,18 @@ class ExportResult(StrictModel):
     skipped: list[Skipped] = Field(default_factory=list)
 
 
+@contextmanager
+def export_lock(out_dir: Path) -> Iterator[None]:
+    """Exclusive use of ``out_dir`` for one export at a time (threads and processes): flock on the folder itself."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _unique_batch(out_dir: Path, now: datetime, as_zip: bool) -> str:
     base = f"epolice-export-{now:%Y%m%d-%H%M%S}"
     name, n = base, 1
@@ -107,7 +152,7 @@ def _unique_batch(out_dir: Path, now: datetime, as_zip: bool) -> str:
 
 def export_records(
     store: RecordStore,
-    public_key: Ed25519PublicKey,
+    trust: Trust,
     out_dir: Path,
     query: RecordQuery | None = None,
     *,
@@ -116,6 +161,12 @@ def export_records(
     now: datetime | None = None,
 ) -> ExportResult:
     """Copy approved, verifying records and their packages into a dated folder (or zip), then mark them exported."""
+    with export_lock(out_dir):
+        return _export(store, trust, out_dir, query, actor=actor, as_zip=as_zip, now=now)
+
+
+def _export(store: RecordStore, trust: Trust, out_dir: Path, query: RecordQuery | None, *, actor: str, as_zip: bool,
+            now: datetime | None) -> ExportResult:
     now = now or datetime.now(timezone.utc)
     q = (query or RecordQuery()).model_copy(update={"status": "approved", "limit": None, "offset": 0})
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +178,7 @@ def export_records(
             result.skipped.append(Skipped(id=rec.id, reason=f"{PLATE_HELD}: the plate is {rec.plate_status} and no reviewer "
                                                             "picked or typed it; reopen the record and settle the plate"))
             continue
-        check = verify_record(rec, public_key)
+        check = verify_record(rec, trust)
         if check.ok:
             chosen.append(rec)
         else:
@@ -149,7 +200,7 @@ def export_records(
         write_durable(tmp / "records.jsonl", ("\n".join(lines) + "\n").encode())
         if as_zip:
             final = out_dir / f"{batch}.zip"
-            tmp_zip = out_dir / f"{TMP_PREFIX}{batch}.zip"
+            tmp_zip = out_dir / f"{TMP_PREFIX}{batch}-{uuid.uuid4().hex[:8]}.zip"
             with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 for path in sorted(tmp.rglob("*")):
                     if path.is_file():

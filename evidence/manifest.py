@@ -14,11 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ConfigDict, Field, ValidationError
 
 from evidence.atomic import TMP_PREFIX
-from evidence.signing import key_id, verify_signature
+from evidence.signing import Trust, as_keyring, verify_signature
 from models.strict import StrictModel
 
 MANIFEST = "manifest.json"
@@ -93,10 +92,13 @@ class VerifyResult(StrictModel):
     files_checked: int = 0
     problems: list[Problem] = Field(default_factory=list)
     manifest: Manifest | None = Field(default=None, exclude=True)
+    signature: SignatureFile | None = Field(default=None, exclude=True)
 
 
-def verify_package(path: Path, public_key: Ed25519PublicKey) -> VerifyResult:
-    """Check the signature and every file hash; name each file that is modified, missing or extra."""
+def verify_package(path: Path, trust: Trust) -> VerifyResult:
+    """Check the signature and every file hash; name each file that is modified, missing or extra.
+
+    ``trust``: the trusted public key, or a keyring in which the key the signature names is looked up."""
     problems: list[Problem] = []
     result = VerifyResult(path=str(path), ok=False)
     if not path.is_dir():
@@ -114,19 +116,24 @@ def verify_package(path: Path, public_key: Ed25519PublicKey) -> VerifyResult:
             sig = SignatureFile.model_validate_json(spath.read_bytes())
         except ValidationError as exc:
             problems.append(Problem(file=SIGNATURE, kind="unreadable", detail=f"not a signature file: {exc.errors()[0]['msg']}"))
-    trusted_id = key_id(public_key)
+    ring = as_keyring(trust)
     if sig is not None and manifest_bytes is not None:
         result.key_id = sig.key_id
+        result.signature = sig
         actual = sha256_bytes(manifest_bytes)
-        good = verify_signature(public_key, manifest_bytes, sig.signature)
-        if good and actual == sig.manifest_sha256 and sig.key_id == trusted_id:
+        named = ring.get(sig.key_id)
+        # the key the signature names, else any trusted key (the key id itself may be what was edited)
+        signer = next((k for k in ([named] if named else []) + list(ring.keys.values())
+                       if verify_signature(k, manifest_bytes, sig.signature)), None)
+        if signer is not None and actual == sig.manifest_sha256 and signer is named:
             pass
-        elif good:
+        elif signer is not None:
             problems.append(Problem(file=SIGNATURE, kind="modified", detail="signature valid but its recorded manifest hash or key id was edited"))
         elif actual != sig.manifest_sha256:
             problems.append(Problem(file=MANIFEST, kind="modified", detail="manifest signature invalid: manifest.json changed after signing"))
-        elif sig.key_id != trusted_id:
-            problems.append(Problem(file=SIGNATURE, kind="wrong_key", detail=f"signed by key {sig.key_id}, trusted key is {trusted_id}"))
+        elif named is None:
+            problems.append(Problem(file=SIGNATURE, kind="wrong_key",
+                                    detail=f"signed by key {sig.key_id}, trusted keys are {', '.join(ring.ids)}"))
         else:
             problems.append(Problem(file=SIGNATURE, kind="signature_invalid", detail="manifest signature invalid: manifest.sig changed or forged"))
     manifest: Manifest | None = None

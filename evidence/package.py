@@ -37,7 +37,7 @@ from evidence.composite import ROLE_NAMES, Panel, format_time, load_font, make_c
 from evidence.config import EvidenceConfig
 from evidence.event import KeyFrame, ViolationEvent
 from evidence.manifest import MANIFEST, SIGNATURE, FileEntry, Manifest, SignatureFile, sha256_bytes, sha256_file, verify_package
-from evidence.signing import Signer
+from evidence.signing import Signer, keyring_with
 from evidence.timezone import TimeZoneName
 from models.strict import StrictModel
 
@@ -250,9 +250,10 @@ def _build(inp: PackageInput, cfg: EvidenceConfig, signer: Signer, tmp: Path, wa
     )
 
 
-def info_from_existing(path: Path, signer: Signer) -> PackageInfo:
-    """Describe a package already on disk; raises PackageError if it does not verify."""
-    res = verify_package(path, signer.public_key)
+def info_from_existing(path: Path, signer: Signer, trusted_keys: Path | None = None) -> PackageInfo:
+    """Describe a package already on disk; raises PackageError if it does not verify (by the signer's
+    key, or one it replaced in ``trusted_keys``)."""
+    res = verify_package(path, keyring_with(signer.public_key, trusted_keys))
     if not res.ok or res.manifest is None:
         raise PackageError(f"existing package {path} fails verification ({'; '.join(map(str, res.problems))}); refusing to overwrite evidence")
     m = res.manifest
@@ -271,7 +272,7 @@ def write_package(inp: PackageInput, cfg: EvidenceConfig, signer: Signer) -> Pac
     load_font(cfg.font_path, cfg.font_face, 16)  # ... or the font is missing
     final = package_dir(cfg, inp.event, inp.context)
     if final.exists():
-        return info_from_existing(final, signer)
+        return info_from_existing(final, signer, cfg.trusted_keys_dir)
     sweep_stale_temps(final.parent)
     tmp = make_temp_dir(final)
     try:
@@ -279,7 +280,7 @@ def write_package(inp: PackageInput, cfg: EvidenceConfig, signer: Signer) -> Pac
         publish_dir(tmp, final)
     except FileExistsError:
         shutil.rmtree(tmp, ignore_errors=True)
-        return info_from_existing(final, signer)  # a concurrent writer of the same event won
+        return info_from_existing(final, signer, cfg.trusted_keys_dir)  # a concurrent writer of the same event won
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -129,8 +129,11 @@ class CameraPipeline:
         detector: BoxDetector | None = None,
         helmet_detector: BoxDetector | None = None,
         plate_reader: TrackPlateReader | None = None,
+        source_id: str = "",
     ) -> None:
+        """``source_id``: the footage's identity (a file's content key), part of every event's key."""
         self.camera = camera
+        self.source_id = source_id
         self.site = site
         self.detector = detector
         self.helmet_detector = helmet_detector
@@ -361,7 +364,7 @@ class CameraPipeline:
     def _event(self, d: Decision) -> ViolationEvent:
         plate, plate_crop = self._plate(d.track_id)
         d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
-        event = d.to_event(self.site.id, self.camera.id, plate=plate, model_versions=self.model_versions)
+        event = d.to_event(self.site.id, self.camera.id, plate=plate, model_versions=self.model_versions, source=self.source_id)
         if plate_crop is not None and plate_crop.size:
             self._plate_crops[event.event_key] = plate_crop
             while len(self._plate_crops) > PLATE_CROPS_KEPT:

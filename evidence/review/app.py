@@ -15,10 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import insert, select
 
-from evidence.review import routes_admin, routes_checkpoint, routes_export, routes_review, routes_session, web
+from evidence.review import audit, routes_admin, routes_checkpoint, routes_export, routes_review, routes_session, web
+from evidence.review.audit_seal import open_seal
 from evidence.review.config import ReviewSettings
 from evidence.review.workflow import WorkflowError
-from evidence.signing import load_public_key
+from evidence.signing import load_keyring
 from evidence.store import RecordStore
 from evidence.store.schema import reason_codes
 
@@ -35,8 +36,8 @@ def seed_reasons(ctx: web.AppContext) -> None:
 
 def create_app(settings: ReviewSettings, store: RecordStore | None = None) -> FastAPI:
     """Build the app. Opens the store unless one is given; the trusted public key must exist,
-    since no evidence may be shown unchecked."""
-    public_key = load_public_key(settings.evidence.public_key_path)
+    since no evidence may be shown unchecked (keys it replaced stay trusted, see evidence.signing)."""
+    public_key = load_keyring(settings.evidence.public_key_path, settings.evidence.trusted_keys_dir)
     if store is None:
         store = RecordStore.from_config(settings.store)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -44,6 +45,7 @@ def create_app(settings: ReviewSettings, store: RecordStore | None = None) -> Fa
     tz = ZoneInfo(settings.timezone)
     templates.env.filters["local"] = lambda dt: dt.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if dt else "—"
     ctx = web.AppContext(settings, store, public_key, templates, tz)
+    audit.attach(store.engine, open_seal(settings, create=True))  # every entry sealed with the audit key
     seed_reasons(ctx)
 
     app = FastAPI(title="epolice review", docs_url=None, redoc_url=None, openapi_url=None)

@@ -8,6 +8,7 @@ config, so this package never imports ``pipelines``.
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
@@ -51,10 +52,16 @@ class ReviewConfig(StrictModel):
     session_hours: float = Field(default=8.0, gt=0, le=24)  # idle sessions end after this
     login_max_failures: int = Field(default=5, ge=1)  # failed logins per user name or client ...
     login_window_seconds: int = Field(default=900, ge=10)  # ... within this window before 429
+    # the TLS proxies in front of the app: only from these is X-Forwarded-For believed (the client
+    # address the login limit counts); without them every request would count as the proxy's
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
     secure_cookies: bool = True  # False only for plain-http development on loopback
     language: Literal["zh", "en"] = "zh"  # default UI language; each user may switch
     page_size: int = Field(default=50, ge=5, le=500)
     export_dir: Path = Path("exports")  # where export zips and CSVs are written
+    audit_key: Path | None = None  # secret the audit chain is sealed with (made 0600 on first start); default: audit.key beside the evidence public key
+    audit_checkpoints: Path | None = None  # signed checkpoints of the chain's head (JSON lines); default: audit-checkpoints.jsonl beside the key
+    audit_checkpoint_every: int = Field(default=100, ge=1)  # entries between checkpoints
 
     @field_validator("reason_codes")
     @classmethod
@@ -73,4 +80,12 @@ class ReviewSettings(StrictModel):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     timezone: TimeZoneName = "Asia/Shanghai"  # the site's zone: dates in filters and times on pages are local
+
+    @property
+    def audit_key_path(self) -> Path:
+        return self.review.audit_key or self.evidence.public_key_path.parent / "audit.key"
+
+    @property
+    def audit_checkpoints_path(self) -> Path:
+        return self.review.audit_checkpoints or self.audit_key_path.with_name("audit-checkpoints.jsonl")
 

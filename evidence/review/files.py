@@ -12,12 +12,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from evidence.manifest import MANIFEST, SIGNATURE, FileEntry, Manifest, SignatureFile, sha256_bytes
 from evidence.review.workflow import WorkflowError
-from evidence.signing import key_id, verify_signature
+from evidence.signing import Trust, as_keyring, verify_signature
 
 KIND_RE = re.compile(r"^(composite|closeup|plate|clip|panorama-([1-9][0-9]?))$")
 MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".mp4": "video/mp4"}
@@ -35,8 +34,9 @@ class VerifiedFile:
     sha256: str
 
 
-def load_manifest(package: Path, public_key: Ed25519PublicKey, event_key: str, manifest_sha256: str) -> Manifest:
-    """The package's manifest if its signature checks out against the trusted key and it is the very
+def load_manifest(package: Path, trust: Trust, event_key: str, manifest_sha256: str) -> Manifest:
+    """The package's manifest if its signature checks out against the trusted key (looked up in the
+    keyring by the key id the signature names) and it is the very
     manifest stored with the record (``manifest_sha256``, so another validly signed package swapped
     in is refused too); otherwise EvidenceFileError (409: the evidence on disk is not what was signed)."""
     try:
@@ -47,8 +47,8 @@ def load_manifest(package: Path, public_key: Ed25519PublicKey, event_key: str, m
         raise EvidenceFileError(404, f"evidence package for record {event_key} is missing its manifest or signature") from None
     except ValidationError:
         raise EvidenceFileError(409, f"evidence manifest of record {event_key} is unreadable") from None
-    if (sig.key_id != key_id(public_key) or sig.manifest_sha256 != sha256_bytes(mbytes)
-            or not verify_signature(public_key, mbytes, sig.signature)):
+    key = as_keyring(trust).get(sig.key_id)
+    if key is None or sig.manifest_sha256 != sha256_bytes(mbytes) or not verify_signature(key, mbytes, sig.signature):
         raise EvidenceFileError(409, f"evidence manifest of record {event_key} fails its signature check")
     if manifest.event_key != event_key or sha256_bytes(mbytes) != manifest_sha256:
         raise EvidenceFileError(409, f"evidence manifest on disk is not the one stored with record {event_key}")
@@ -83,9 +83,9 @@ def kinds(manifest: Manifest) -> list[str]:
     return out
 
 
-def read_verified(package: Path, public_key: Ed25519PublicKey, event_key: str, manifest_sha256: str,
+def read_verified(package: Path, trust: Trust, event_key: str, manifest_sha256: str,
                   kind: str) -> VerifiedFile:
-    manifest = load_manifest(package, public_key, event_key, manifest_sha256)
+    manifest = load_manifest(package, trust, event_key, manifest_sha256)
     entry = entry_for(manifest, kind)
     # The name comes from a signed manifest; still refuse anything but a plain file name in the folder.
     if "/" in entry.name or "\\" in entry.name or entry.name in ("", ".", ".."):

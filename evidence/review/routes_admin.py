@@ -1,4 +1,5 @@
-"""Administration: users, reject reason codes, the audit log and its chain check."""
+"""Administration: users (an account one admin makes waits for a second admin's approval), reject
+reason codes, the audit log and its chain check (incremental: since the latest checkpoint)."""
 
 from __future__ import annotations
 
@@ -29,11 +30,25 @@ def user_add(request: Request, name: str = Form(..., max_length=64), role: str =
              password: str = Form(..., max_length=256), sess: Session = Depends(guard(Permission.ADMIN))) -> Response:
     ctx = ctx_of(request)
     try:
-        user = auth.add_user(ctx.store.engine, name, password, role)
+        user = auth.add_user(ctx.store.engine, name, password, role, created_by=sess.user.name)
     except UserError as exc:
         return render(request, "users.html", sess, status_code=422, users=auth.list_users(ctx.store.engine),
                       roles=auth.ROLES, error=str(exc))
-    audit.append_retrying(ctx.store.engine, sess.user.name, "user_add", after={"user": user.name, "role": user.role})
+    audit.append_retrying(ctx.store.engine, sess.user.name, "user_add",
+                          after={"user": user.name, "role": user.role, "pending": True})
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/admin/users/{user_id}/approve")
+def user_approve(request: Request, user_id: int, sess: Session = Depends(guard(Permission.ADMIN))) -> Response:
+    """A second admin grants a pending account its role."""
+    ctx = ctx_of(request)
+    try:
+        user = auth.approve_user(ctx.store.engine, user_id, sess.user.name)
+    except UserError as exc:
+        raise WorkflowError(409, str(exc)) from None
+    audit.append_retrying(ctx.store.engine, sess.user.name, "user_approve",
+                          after={"user": user.name, "role": user.role, "created_by": user.created_by})
     return RedirectResponse("/admin/users", status_code=303)
 
 
@@ -46,7 +61,10 @@ def user_active(request: Request, user_id: int, active: bool = Form(...),
     before = auth.get_user(ctx.store.engine, user_id)
     if before is None:
         raise WorkflowError(404, f"no user {user_id}")
-    after = auth.set_active(ctx.store.engine, user_id, active)
+    try:
+        after = auth.set_active(ctx.store.engine, user_id, active)
+    except UserError as exc:
+        raise WorkflowError(409, str(exc)) from None
     audit.append_retrying(ctx.store.engine, sess.user.name, "user_active", after={"user": after.name, "active": active},
                           before={"user": before.name, "active": before.active})
     return RedirectResponse("/admin/users", status_code=303)
@@ -96,5 +114,5 @@ def reason_active(request: Request, code: str, active: bool = Form(...),
 @router.get("/admin/audit")
 def audit_page(request: Request, record: str | None = None, sess: Session = Depends(guard(Permission.ADMIN))) -> Response:
     engine = ctx_of(request).store.engine
-    return render(request, "audit.html", sess, report=audit.verify_chain(engine),
+    return render(request, "audit.html", sess, report=audit.verify_chain(engine, incremental=True),
                   entries=audit.entries(engine, 200, record_id=record or None), record=record or "")

@@ -2,13 +2,17 @@
 
 The export package is the record store's own export (``evidence.export.export_records``, zip
 form): approved records whose evidence verifies, as JSON lines + CSV + evidence files, then marked
-exported. The app only remembers which zip it made, so the download is by export id, never by name.
+exported. The app only remembers which zip it made, so the download is by its export's token (random,
+never a sequential id to walk), never by name. Only the exporter role exports: it marks records
+exported, irreversibly.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
+import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -26,6 +30,7 @@ from evidence.store import RecordQuery
 from evidence.store.schema import decisions, exports, now_utc
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 # The store's CSV columns without the server-side evidence path, plus who decided what, when.
 STATS_FIELDS = [f for f in CSV_FIELDS if f != "evidence_path"] + ["decision", "decided_by", "decided_at", "reason_code",
                                                                    "second_reviewer"]
@@ -42,7 +47,7 @@ def export_page(request: Request, sess: Session = Depends(guard(Permission.EXPOR
     pending = ctx.store.count(RecordQuery(status="approved", limit=None))
     done = request.query_params.get("done")
     history = _history(request)
-    done_row = next((h for h in history if done and done.isdigit() and h["id"] == int(done)), None)
+    done_row = next((h for h in history if done and h["token"] == done), None)
     return render(request, "export.html", sess, pending=pending, history=history, done_row=done_row,
                   skipped=request.query_params.get("skipped"), fq=filter_query(request))
 
@@ -51,34 +56,40 @@ def export_page(request: Request, sess: Session = Depends(guard(Permission.EXPOR
 def export_run(request: Request, sess: Session = Depends(guard(Permission.EXPORT))) -> Response:
     ctx = ctx_of(request)
     out_dir = ctx.cfg.export_dir
-    res = export_records(ctx.store, ctx.public_key, out_dir, actor=sess.user.name, as_zip=True)
+    try:
+        res = export_records(ctx.store, ctx.public_key, out_dir, actor=sess.user.name, as_zip=True)
+    except OSError as exc:  # a full or unwritable export disk: nothing was marked exported
+        log.error("export failed: %s", exc, extra={"folder": str(out_dir)})
+        audit.append_retrying(ctx.store.engine, sess.user.name, "export_failed", after={"error": str(exc)[:200]})
+        raise WorkflowError(507, f"export failed, nothing was marked exported: {exc}") from None
     skipped = [{"id": s.id, "reason": s.reason} for s in res.skipped]
     if res.path is None:
         audit.append_retrying(ctx.store.engine, sess.user.name, "export", after={"exported": [], "skipped": skipped})
         return RedirectResponse(f"/export?skipped={len(skipped)}", status_code=303)
     digest = sha256_file(res.path)
+    token = secrets.token_urlsafe(24)
     with ctx.store.engine.begin() as conn:
         eid = conn.execute(sa.insert(exports).values(actor=sess.user.name, at=now_utc(), kind="zip", file_name=res.path.name,
-                                                     count=len(res.exported), sha256=digest)).inserted_primary_key[0]
+                                                     count=len(res.exported), sha256=digest, token=token)).inserted_primary_key[0]
         audit.append(conn, sess.user.name, "export", None, None,
                      {"export_id": int(eid), "file": res.path.name, "sha256": digest, "exported": res.exported,
                       "skipped": skipped})
-    return RedirectResponse(f"/export?done={eid}&skipped={len(skipped)}", status_code=303)
+    return RedirectResponse(f"/export?done={token}&skipped={len(skipped)}", status_code=303)
 
 
-@router.get("/export/{export_id}/download")
-def export_download(request: Request, export_id: int, sess: Session = Depends(guard(Permission.EXPORT))) -> Response:
+@router.get("/export/{token}/download")
+def export_download(request: Request, token: str, sess: Session = Depends(guard(Permission.EXPORT))) -> Response:
     ctx = ctx_of(request)
     with ctx.store.engine.connect() as conn:
-        row = conn.execute(sa.select(exports).where(exports.c.id == export_id)).first()
+        row = conn.execute(sa.select(exports).where(exports.c.token == token[:64])).first()
     if row is None or "/" in row.file_name or "\\" in row.file_name or row.file_name.startswith("."):
-        raise WorkflowError(404, f"no export {export_id}")
+        raise WorkflowError(404, "no such export")
     path = ctx.cfg.export_dir / row.file_name
     if not path.is_file():
-        raise WorkflowError(404, f"export {export_id} ({row.file_name}) is no longer on disk")
+        raise WorkflowError(404, f"export {row.id} ({row.file_name}) is no longer on disk")
     if sha256_file(path) != row.sha256:
-        raise WorkflowError(409, f"export {export_id} changed on disk since it was made")
-    audit.append_retrying(ctx.store.engine, sess.user.name, "download_export", after={"export_id": export_id})
+        raise WorkflowError(409, f"export {row.id} changed on disk since it was made")
+    audit.append_retrying(ctx.store.engine, sess.user.name, "download_export", after={"export_id": row.id})
     return FileResponse(path, media_type="application/zip", filename=row.file_name)
 
 

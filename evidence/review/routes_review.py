@@ -95,7 +95,7 @@ def _record_view(ctx: AppContext, rec: ViolationRecord, sess: Session) -> dict:
                   and workflow.may_decide(stage, first, sess.user) is None)
     why_not = workflow.may_decide(stage, first, sess.user) if rec.status == "pending_review" else None
     return {"record": rec, "stage": stage, "first_reviewer": first, "claim": claim, "can_decide": can_decide,
-            "why_not": why_not, "choices": rec.plate_choices,
+            "can_approve": can_decide and check.ok, "why_not": why_not, "choices": rec.plate_choices,
             "verify": check, "kinds": file_kinds, "log": ctx.store.decisions(rec.id),
             "two_person": rec.rule in ctx.cfg.second_review_rules}
 
@@ -122,7 +122,7 @@ def record_api(request: Request, record_id: int, sess: Session = Depends(guard(P
     return {"record": rec.model_dump(mode="json"), "plate": rec.plate, "plate_settled": rec.plate_settled,
             "plate_choices": [c.model_dump(mode="json") for c in view["choices"]],
             "stage": view["stage"], "first_reviewer": view["first_reviewer"],
-            "can_decide": view["can_decide"], "evidence_ok": view["verify"].ok,
+            "can_decide": view["can_decide"], "can_approve": view["can_approve"], "evidence_ok": view["verify"].ok,
             "evidence_problems": [str(p) for p in view["verify"].problems], "files": view["kinds"],
             "decisions": [d.model_dump(mode="json") for d in view["log"]]}
 
@@ -186,7 +186,7 @@ def decision_api(request: Request, record_id: int, body: DecisionIn,
                  sess: Session = Depends(guard(Permission.REVIEW))) -> dict:
     ctx = ctx_of(request)
     out = workflow.decide(ctx.store, record_id, sess.user, body.decision, body.reason_code,
-                          set(ctx.cfg.second_review_rules))
+                          set(ctx.cfg.second_review_rules), trust=ctx.public_key)
     return {"ok": True, "record_id": out.record_id, "status": out.status, "stage": out.stage, "action": out.action}
 
 

@@ -14,6 +14,7 @@ from evidence.review.web import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
+    client_address,
     ctx_of,
     guard,
     language,
@@ -29,6 +30,8 @@ def home_for(sess: Session) -> str:
         return "/queue"
     if sess.user.can(Permission.ADMIN):
         return "/admin/users"
+    if sess.user.can(Permission.EXPORT):
+        return "/export"
     return "/dashboard"
 
 
@@ -62,13 +65,15 @@ def login(request: Request, name: str = Form(..., max_length=64), password: str 
     # Login CSRF: the form's token must match the cookie set with the form (double submit).
     if not auth.csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
         return _login_page(request, 403, translate(lang, "login.csrf"))
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     cfg = ctx.cfg
-    if auth.login_blocked(ctx.store.engine, name, client, cfg.login_max_failures, cfg.login_window_seconds):
+    name = auth.normalise_name(name)
+    attempt = auth.begin_login(ctx.store.engine, name, client, cfg.login_max_failures, cfg.login_window_seconds)
+    if attempt is None:
         audit.append_retrying(ctx.store.engine, name[:64], "login_blocked", after={"client": client})
         return _login_page(request, 429, translate(lang, "login.limited"))
     user = auth.authenticate(ctx.store.engine, name, password)
-    auth.record_login(ctx.store.engine, name, client, user is not None, cfg.login_window_seconds)
+    auth.finish_login(ctx.store.engine, attempt, name, user is not None, cfg.login_window_seconds)
     if user is None:
         audit.append_retrying(ctx.store.engine, name[:64], "login_failed", after={"client": client})
         return _login_page(request, 401, translate(lang, "login.failed"))

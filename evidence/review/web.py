@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from ipaddress import ip_address
 from typing import Any, Callable
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -28,6 +28,7 @@ from evidence.review.auth import Permission, Session
 from evidence.review.config import ReviewConfig, ReviewSettings
 from evidence.review.i18n import Language, pick_language, translate, translate_or, translator
 from evidence.review.workflow import QueueFilter, WorkflowError
+from evidence.signing import Keyring
 from evidence.store import RecordStore
 from evidence.store.schema import reason_codes
 
@@ -48,7 +49,7 @@ FILTER_KEYS = ("site", "camera", "rule", "from", "to", "plate")
 class AppContext:
     settings: ReviewSettings
     store: RecordStore
-    public_key: Ed25519PublicKey
+    public_key: Keyring  # the trusted keys, by key id
     templates: Jinja2Templates
     tz: ZoneInfo
 
@@ -72,6 +73,34 @@ def ctx_of(request: Request) -> AppContext:
 
 def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or, when the peer is one of ``ReviewConfig.trusted_proxies``,
+    the nearest address in X-Forwarded-For that is not a trusted proxy (the header's earlier entries
+    are whatever the client chose to send, so they count for nothing)."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = ctx_of(request).cfg.trusted_proxies
+
+    def ip(text: str):  # noqa: ANN202 - an address, or None for anything else
+        try:
+            return ip_address(text.strip())
+        except ValueError:
+            return None
+
+    def is_trusted(addr) -> bool:  # noqa: ANN001
+        return addr is not None and any(addr in net for net in trusted)
+
+    if not trusted or not is_trusted(ip(peer)):
+        return peer
+    hops = [h for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        addr = ip(hop)
+        if addr is None:
+            return peer  # a malformed header: count the proxy, never a name the client made up
+        if not is_trusted(addr):
+            return str(addr)
+    return peer
 
 
 def language(request: Request) -> Language:

@@ -12,10 +12,16 @@ store's allowed transitions make a second decision on the same record fail inste
 Two-person rule: for the rules in ``ReviewConfig.second_review_rules`` a first approval is logged as
 ``approve_first`` and the record stays ``pending_review``; a supervisor other than the first
 reviewer then confirms (``approved``) or overturns (``rejected``). Rejections need no second person.
+A plate changed (typed or picked) at the second stage sends the record back to the first
+(``return_first``): the first approval did not cover that plate, and whoever changed it must not
+also confirm it.
 
 Plates: a record whose plate the two readers did not confirm (``unconfirmed``, or ``legacy`` from
 before double reading) cannot be approved until the reviewer picks one of its candidates or types
 the plate; the machine reading is kept beside the reviewer's.
+
+Evidence: an approval is refused while the record's evidence does not verify (``trust``: the
+trusted keys); rejecting such a record stays possible.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from evidence.export import verify_record
 from evidence.review import audit
 from evidence.review.auth import Permission, User
+from evidence.signing import Trust
 from evidence.store import RecordQuery, RecordStore, StoreConflict, ViolationRecord, change_record
 from evidence.store.records import TRANSITIONS
 from evidence.store.schema import decisions, now_utc, reason_codes, records
@@ -39,6 +47,7 @@ Stage = Literal["first", "second"]
 PlateSource = Literal["typed", "candidate"]
 FINAL_ACTIONS = ("approve", "reject", "reopen", "export")  # actions of the store's set_status
 FIRST_APPROVAL = "approve_first"
+RETURN_FIRST = "return_first"  # a second-stage plate change sent the record back to the first stage
 PLATE_COLORS = ("blue", "yellow", "green", "white", "black", "unknown")
 # Province (or 使/领) + issuing-office letter + 4-6 letters/digits (new-energy plates have 6) + an
 # optional special suffix. Loose on purpose: the reviewer reads the picture, we only stop typos.
@@ -82,7 +91,7 @@ def _latest_final(record_id_col: Any) -> sa.ScalarSelect:
     """The id of the record's newest status-changing or first-approval decision."""
     d = decisions.alias("d_latest")
     return (sa.select(sa.func.max(d.c.id))
-            .where(d.c.record_id == record_id_col, d.c.action.in_(FINAL_ACTIONS + (FIRST_APPROVAL,)))
+            .where(d.c.record_id == record_id_col, d.c.action.in_(FINAL_ACTIONS + (FIRST_APPROVAL, RETURN_FIRST)))
             .scalar_subquery())
 
 
@@ -272,14 +281,20 @@ class Outcome:
 
 
 def decide(store: RecordStore, record_id: int, user: User, decision: Literal["approve", "reject"],
-           reason_code: str | None, second_review_rules: set[str]) -> Outcome:
-    """Approve or reject a claimed record (see the module doc for the two-person rule)."""
+           reason_code: str | None, second_review_rules: set[str], trust: Trust | None = None) -> Outcome:
+    """Approve or reject a claimed record (see the module doc for the two-person rule). ``trust``:
+    the keys the evidence is checked against before an approval (the app always passes them)."""
     if decision not in ("approve", "reject"):
         raise WorkflowError(422, f"decision must be approve or reject, got {decision!r}")
     if decision == "reject" and not reason_code:
         raise WorkflowError(422, "a rejection needs a reason code")
     if decision == "approve" and reason_code:
         raise WorkflowError(422, "an approval takes no reason code")
+    if decision == "approve" and trust is not None and (rec := store.get(record_id)) is not None:
+        check = verify_record(rec, trust)
+        if not check.ok:
+            raise WorkflowError(409, f"record {record_id}: its evidence does not verify, so it cannot be approved "
+                                     f"({'; '.join(map(str, check.problems))})")
     with store.engine.begin() as conn:
         rec, stage, first = _open_for_decision(conn, record_id, user)
         if decision == "approve" and not rec.plate_settled:
@@ -330,5 +345,11 @@ def correct_plate(store: RecordStore, record_id: int, user: User, text: str, col
         _change(conn, rec, {"plate_text_reviewed": plate, "plate_color_reviewed": color},
                 actor=user.name, action=action, before=before, after=after)
         audit.append(conn, user.name, action, str(record_id), before, after)
+        if stage == "second":
+            back = ({"stage": "second", "first_reviewer": first}, {"stage": "first"})
+            conn.execute(decisions.insert().values(
+                record_id=record_id, actor=user.name, at=now_utc(), action=RETURN_FIRST, before=back[0], after=back[1],
+                note=f"plate changed at the second review; {first}'s first approval did not cover it"))
+            audit.append(conn, user.name, RETURN_FIRST, str(record_id), *back)
         row = conn.execute(sa.select(records).where(records.c.id == record_id)).first()
     return ViolationRecord.model_validate(dict(row._mapping))

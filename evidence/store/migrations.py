@@ -51,6 +51,7 @@ ADVISORY_LOCK_ID = 0x6570_6F6C  # "epol"
 # (epolice_schema, review_schema) versions the hand-written runners left -> the revision that built the same.
 LEGACY_REVISIONS = {(2, 0): "0001", (2, 1): "0002"}
 LEGACY_TABLES = ("epolice_schema", "review_schema")
+WRITE = "epolice_write"  # execution option: this connection's transaction writes (SQLite: BEGIN IMMEDIATE)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -122,6 +123,7 @@ def migrate(engine: sa.Engine) -> str:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
             _sqlite_foreign_keys(conn, False)
+            conn.execution_options(**{WRITE: True})  # BEGIN IMMEDIATE: concurrent openers queue (store._SqliteEngine)
         try:
             with conn.begin():
                 if not sqlite:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from evidence.event import PlateCandidateFacts, ViolationEvent
-from evidence.manifest import FileEntry
+from evidence.manifest import FileEntry, Manifest, SignatureFile
 from evidence.package import PackageInfo
 from models.strict import StrictModel
 
@@ -104,6 +105,35 @@ class NewRecord(StrictModel):
             model_versions=dict(event.model_versions),
             warnings=list(info.warnings),
         )
+
+    @classmethod
+    def from_manifest(cls, path: Path, manifest: Manifest, signature: SignatureFile) -> "NewRecord":
+        """The record a package's signed manifest describes: what ``epolice records ingest`` inserts,
+        and what a stored record is compared with field by field. Raises ValueError when the
+        manifest's event fields do not give its event key."""
+        fields = dict(manifest.record)
+        code, code_name, listed_key = fields.pop("code"), fields.pop("code_name"), fields.pop("event_key", None)
+        event = ViolationEvent.model_validate(fields)
+        if listed_key != manifest.event_key:
+            raise ValueError(f"manifest lists event key {listed_key} in its record and {manifest.event_key} outside it")
+        info = PackageInfo(
+            event_key=manifest.event_key, path=path, files=manifest.files, manifest_sha256=signature.manifest_sha256,
+            signature=signature.signature, key_id=signature.key_id, code=code, code_name=code_name,
+            warnings=manifest.warnings, created_at=manifest.created_at,
+        )
+        record = cls.from_package(event, info)
+        plate = fields.get("plate")
+        if isinstance(plate, dict) and plate.get("status") is None:
+            # signed before double reading: the writer then stored its one reader's text as the plate
+            # (what the store's migration calls a legacy record), and only its own reason in the facts
+            facts = dict(event.facts)
+            facts["plate_reads"] = plate.get("reads", 0)
+            if plate.get("reason"):
+                facts["plate_reason"] = plate["reason"]
+            text = plate.get("text")
+            record = record.model_copy(update={"plate_text": text, "plate_status": "legacy" if text else "unreadable",
+                                               "plate_candidates": [], "facts": facts})
+        return record
 
 
 class ViolationRecord(NewRecord):

@@ -130,6 +130,9 @@ users = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # 0005: an account an admin creates in the app waits for a second admin (no one grants themselves a role)
+    sa.Column("created_by", sa.String(64), nullable=True),  # NULL: made on the command line (server access)
+    sa.Column("approved_by", sa.String(64), nullable=True),
 )
 
 sessions = sa.Table(
@@ -174,7 +177,8 @@ audit_log = sa.Table(
     sa.Column("before", sa.Text, nullable=True),  # canonical JSON
     sa.Column("after", sa.Text, nullable=True),
     sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),  # HMAC-SHA256 under the audit key; plain SHA-256 before v3
+    sa.Column("key_id", sa.String(16), nullable=True),  # 0005: the audit key's id; NULL: an entry from before keys
     sa.Index("ix_review_audit_log_record_id", "record_id"),
 )
 
@@ -188,6 +192,8 @@ exports = sa.Table(
     sa.Column("file_name", sa.String(128), nullable=False),  # inside ReviewConfig.export_dir; never from a client
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("token", sa.String(64), nullable=True),  # 0005: the download's id in URLs: random, never sequential
+    sa.Index("ix_review_exports_token", "token", unique=True),
 )
 
 # -- checkpoint mode (卡口): every vehicle's pass, the watchlist, alerts and their deliveries ----------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +15,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from evidence.config import StoreConfig, sqlite_file
 from evidence.store.errors import StoreConflict, StoreError, StoreMissing
-from evidence.store.migrations import current_revision, migrate, require_head
+from evidence.store.migrations import WRITE, current_revision, migrate, require_head
 from evidence.store.records import TRANSITIONS, AddResult, NewRecord, RecordQuery, ReviewDecision, Status, ViolationRecord
 from evidence.store.schema import decisions, now_utc, records
 
@@ -56,16 +59,31 @@ def change_record(
     )
 
 
+class _SqliteEngine(sa.Engine):
+    """``begin()`` writes: its transaction takes SQLite's write lock at once (BEGIN IMMEDIATE), so
+    writers queue on busy_timeout instead of failing on a lock upgrade. ``connect()`` reads in a
+    deferred transaction, which in WAL mode neither blocks a writer nor waits for one: a long read
+    (the audit page, a big query) no longer holds every writer up."""
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.connect() as conn:
+            conn.execution_options(**{WRITE: True})
+            with conn.begin():
+                yield conn
+
+
 def _engine(url: str, echo: bool) -> sa.Engine:
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
         return sa.create_engine(u, echo=echo, pool_pre_ping=True, future=True)
     engine = sa.create_engine(u, echo=echo, connect_args={"timeout": 30})
+    engine.__class__ = _SqliteEngine
 
     @sa_event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # pragma: no cover - trivial
         # pysqlite's own transaction handling defers BEGIN and commits DDL implicitly; take it over
-        # so that every transaction is BEGIN IMMEDIATE (writers queue on busy_timeout, no upgrade deadlocks).
+        # so that writes begin IMMEDIATE and reads deferred (see _SqliteEngine).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -75,7 +93,7 @@ def _engine(url: str, echo: bool) -> sa.Engine:
 
     @sa_event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover - trivial
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
     return engine
 
@@ -126,8 +144,13 @@ class RecordStore:
             return current_revision(conn)
 
     # -- writes ---------------------------------------------------------------------------------
-    def add(self, rec: NewRecord) -> AddResult:
-        """Insert once per event_key; a duplicate (re-run, redelivery, concurrent writer) returns the existing id."""
+    def add(self, rec: NewRecord, *, same_violation: bool = False) -> AddResult:
+        """Insert once per event_key; a duplicate (re-run, redelivery, concurrent writer) returns the existing id.
+
+        ``same_violation`` (the live record writer): also return the existing id when a record of the
+        same camera, rule and plate overlaps this one in time. One violation seen by two live workers
+        (a split brain during a Redis partition) has two event keys, since those hold each process's
+        track id. A record without a plate reading is never merged."""
         values = rec.model_dump(mode="python")
         values["evidence_files"] = [f.model_dump(mode="json") for f in rec.evidence_files]
         values["plate_candidates"] = [c.model_dump(mode="json") for c in rec.plate_candidates]
@@ -135,11 +158,30 @@ class RecordStore:
         insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(records)
         stmt = insert.values(**values).on_conflict_do_nothing(index_elements=["event_key"]).returning(records.c.id)
         with self.engine.begin() as conn:
+            if same_violation and rec.plate_text:
+                twin = self._same_violation(conn, rec)
+                if twin is not None:
+                    return AddResult(id=twin, created=False)
             new_id = conn.execute(stmt).scalar_one_or_none()
             if new_id is not None:
                 return AddResult(id=int(new_id), created=True)
             existing = conn.execute(sa.select(records.c.id).where(records.c.event_key == rec.event_key)).scalar_one()
             return AddResult(id=int(existing), created=False)
+
+    def _same_violation(self, conn: Connection, rec: NewRecord) -> int | None:
+        """The oldest stored record of the same camera, rule and plate whose time overlaps ``rec``'s.
+        Writers of one plate queue on a lock (PostgreSQL advisory lock; SQLite writes are IMMEDIATE),
+        so two of them cannot both find nothing and both insert."""
+        if self.dialect == "postgresql":
+            digest = hashlib.sha256(f"{rec.camera_id}|{rec.rule}|{rec.plate_text}".encode()).digest()
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)})
+        found = conn.execute(
+            sa.select(records.c.id)
+            .where(records.c.camera_id == rec.camera_id, records.c.rule == rec.rule, records.c.plate_text == rec.plate_text,
+                   records.c.start_time <= rec.end_time, records.c.end_time >= rec.start_time)
+            .order_by(records.c.id).limit(1)
+        ).scalar_one_or_none()
+        return None if found is None else int(found)
 
     def set_status(
         self,

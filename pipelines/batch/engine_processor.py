@@ -91,7 +91,7 @@ class EngineProcessor:
                 error=f"video is {info.width}x{info.height} but camera {camera.id} is configured for {width}x{height} (zones are in those pixels)",
             )
         source = open_source(job, clock=self.clock, size=(width, height))
-        pipeline = CameraPipeline(camera, self.site, self.detector, self.helmet, self.plates)
+        pipeline = CameraPipeline(camera, self.site, self.detector, self.helmet, self.plates, source_id=job.file_key)
         cam = CameraEvidence.of(pipeline, self.site)
         window = job.window
         origin = source.clock_start.start

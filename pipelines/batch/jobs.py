@@ -61,6 +61,7 @@ class SegmentJob(StrictModel):
     core_end: float | None
     duration: float | None  # of the whole file
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
+    site_fingerprint: str = ""  # the coordinator's site file (plan.site_fingerprint); a worker with another refuses it
 
     @property
     def segment_id(self) -> str:

@@ -34,6 +34,11 @@ def site_overlap(site: "SiteConfig") -> float:
     return recommended_overlap(max([DEFAULT_DECISION_S, *spans]))
 
 
+def site_fingerprint(site_path: Path) -> str:
+    """The identity of a site file's bytes: in every job, checked by every worker (same zones, same rules)."""
+    return hashlib.sha256(Path(site_path).read_bytes()).hexdigest()[:16]
+
+
 def processor_spec(name: str, options: dict[str, Any], site_path: Path, site: "SiteConfig") -> ProcessorSpec:
     """The processor ``name`` with its options; the built-in ones get the site file or its time zone."""
     opts = dict(options)
@@ -65,7 +70,7 @@ class BatchSettings(StrictModel):
         """Settings for a site file: its bytes fingerprinted, its cameras, its overlap unless given."""
         return cls(
             site_id=site.id,
-            site_fingerprint=hashlib.sha256(site_path.read_bytes()).hexdigest()[:16],
+            site_fingerprint=site_fingerprint(site_path),
             cameras=[c.id for c in site.cameras],
             camera_id=camera_id,
             segment_seconds=segment_seconds,
@@ -153,7 +158,7 @@ def plan_batch(items: list[str], settings: BatchSettings) -> BatchPlan:
                 SegmentJob(
                     batch_id=batch_id, job_key=job_key, file_key=key, path=str(path.resolve()), camera_id=camera,
                     index=w.index, count=w.count, start=w.start, end=w.end, core_start=w.core_start,
-                    core_end=w.core_end, duration=duration, decode=settings.decode,
+                    core_end=w.core_end, duration=duration, decode=settings.decode, site_fingerprint=settings.site_fingerprint,
                 )
             )
     return BatchPlan(batch_id=batch_id, job_key=job_key, jobs=jobs, files=files, problems=problems)

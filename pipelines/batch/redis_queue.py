@@ -7,7 +7,9 @@ Keys (``prefix`` default ``epolice:batch``):
 - ``{p}:b:{id}:meta``       hash: total segments, files, footage seconds, created
 - ``{p}:b:{id}:done``       hash: segment id -> SegmentResult JSON. Written with HSETNX, so a
                             segment counts once however often it is delivered
-- ``{p}:b:{id}:queued``     set of segment ids already on the stream (re-running enqueues only new)
+- ``{p}:b:{id}:queued``     set of segment ids already on the stream (re-running enqueues only new);
+                            marked in the same Lua step that adds the stream entry, so an enqueue
+                            cut short never leaves a segment marked but not on the stream
 - ``{p}:batches``           set of batch ids
 - ``{p}:workers``           hash: worker name -> JSON heartbeat (segment, since, last seen)
 
@@ -28,12 +30,27 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from pipelines.batch.jobs import SegmentJob, SegmentResult
+from pipelines.batch.jobs import SegmentJob, SegmentResult, new_result
 
 log = logging.getLogger(__name__)
 
 GROUP = "workers"
 DEFAULT_PREFIX = "epolice:batch"
+
+# One atomic step per segment: drop a result that is to be retried, mark the segment queued and put
+# it on the stream, or do nothing when it is already queued. KEYS: done, queued, stream.
+# ARGV: segment id, job JSON, 1 to drop an earlier result first.
+_ENQUEUE = """
+if ARGV[3] == '1' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
+  return 0
+end
+redis.call('XADD', KEYS[3], '*', 'job', ARGV[2])
+return 1
+"""
 
 
 def connect(url: str):  # noqa: ANN201 - redis.Redis
@@ -84,6 +101,7 @@ class SegmentQueue:
         self.stream = f"{prefix}:segments"
         self.results_stream = f"{prefix}:results"
         self._ensure_group()
+        self._enqueue = client.register_script(_ENQUEUE)
 
     # -- keys ------------------------------------------------------------------------------
     def _k(self, batch_id: str, what: str) -> str:
@@ -114,16 +132,14 @@ class SegmentQueue:
         added = 0
         for job in jobs:
             previous = self.r.hget(done, job.segment_id)
+            retry = False
             if previous is not None:
                 status = SegmentResult.model_validate_json(previous).status
                 if status == "done" or (status == "failed" and not retry_failed):
                     continue
-                self.r.hdel(done, job.segment_id)
-                self.r.srem(queued, job.segment_id)
-            if not self.r.sadd(queued, job.segment_id):
-                continue  # already on the stream (a previous enqueue); its worker or a reclaim will finish it
-            self.r.xadd(self.stream, {"job": job.model_dump_json()})
-            added += 1
+                retry = True
+            # already queued (a previous enqueue): its worker or a reclaim will finish it
+            added += int(self._enqueue(keys=[done, queued, self.stream], args=[job.segment_id, job.model_dump_json(), int(retry)]))
         return added
 
     # -- consumer --------------------------------------------------------------------------
@@ -246,9 +262,11 @@ def run_worker(
     idle_exit_s: float | None = None,
     stop: threading.Event | None = None,
     on_result: Callable[[SegmentResult, bool], None] | None = None,
+    site_fingerprint: str | None = None,
 ) -> int:
     """Claim -> process -> record -> XACK until stopped, ``max_segments`` done, or idle for ``idle_exit_s``.
-    Returns the number of segments processed."""
+    Returns the number of segments processed. ``site_fingerprint`` (this worker's site file): a job
+    made with another site configuration is refused, an ``error`` result naming both."""
     stop = stop or threading.Event()
     done = 0
     idle_since = time.monotonic()
@@ -267,8 +285,15 @@ def run_worker(
                 queue.complete(delivery, earlier)
                 continue
         queue.heartbeat(consumer, delivery.job.segment_id)
-        with Heartbeat(queue, consumer, delivery, interval=max(0.2, visibility_s / 4)):
-            result = process(delivery.job)
+        job = delivery.job
+        if site_fingerprint and job.site_fingerprint and job.site_fingerprint != site_fingerprint:
+            log.error("refusing segment %s of %s: made with another site configuration", job.index, job.path)
+            result = new_result(job, status="error", worker=consumer, error=(
+                f"refused by {consumer}: the job was made with another site configuration (site file {job.site_fingerprint}, "
+                f"this worker's {site_fingerprint}); start workers with the coordinator's site file"))
+        else:
+            with Heartbeat(queue, consumer, delivery, interval=max(0.2, visibility_s / 4)):
+                result = process(job)
         counted = queue.complete(delivery, result)
         if on_result:
             on_result(result, counted)

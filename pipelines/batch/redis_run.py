@@ -1,5 +1,6 @@
 """The coordinator's side of a batch over Redis: queue the segments the ledger lacks, then follow
-the workers' results into the ledger until every queued segment is back.
+the workers' results into the ledger until every queued segment is back, or ``timeout_s`` passed
+(``BatchTimeout`` names the segments still out: no worker running, a worker with another site).
 
 The workers' side is ``redis_queue.run_worker``. The ledger stays the coordinator's: workers on
 other machines never touch it, so resuming works the same as for a local run.
@@ -16,6 +17,10 @@ from pipelines.batch.local import BatchProgress
 from pipelines.batch.plan import BatchPlan
 from pipelines.batch.redis_queue import SegmentQueue
 from pipelines.batch.summary import BatchSummary, summarize
+
+
+class BatchTimeout(TimeoutError):
+    """Not every queued segment came back in time; the message names those still out."""
 
 
 @dataclass(frozen=True)
@@ -42,13 +47,21 @@ def enqueue_batch(plan: BatchPlan, ledger: Ledger, queue: SegmentQueue, *, retry
     return QueuedBatch(plan, todo, added, finished, started)
 
 
-def follow_batch(queued: QueuedBatch, ledger: Ledger, queue: SegmentQueue, *, progress: bool, poll_s: float = 0.5) -> BatchSummary:
-    """Record each result of the queued segments in the ledger as it arrives; the summary once all are in."""
+def follow_batch(queued: QueuedBatch, ledger: Ledger, queue: SegmentQueue, *, progress: bool, poll_s: float = 0.5,
+                 timeout_s: float | None = None) -> BatchSummary:
+    """Record each result of the queued segments in the ledger as it arrives; the summary once all are in.
+    ``timeout_s``: give up then (BatchTimeout); the results already in stay in the ledger."""
     plan = queued.plan
     todo_by_id = {j.segment_id: j for j in queued.todo}
     seen: dict[str, SegmentResult] = {}
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     with BatchProgress(queued.todo, enabled=progress) as bars:
         while len(seen) < len(todo_by_id):
+            if deadline is not None and time.monotonic() >= deadline:
+                out = sorted(set(todo_by_id) - set(seen))
+                raise BatchTimeout(f"{len(out)} of {len(todo_by_id)} segment(s) not back after {timeout_s:g} s: "
+                                   f"{', '.join(out[:5])}{' ...' if len(out) > 5 else ''} (are `epolice worker`s running "
+                                   "with the same site file? `epolice batch status --redis URL`; re-run to resume)")
             for r in queue.results(plan.batch_id):
                 job = todo_by_id.get(r.segment_id)
                 if job is None or r.segment_id in seen:

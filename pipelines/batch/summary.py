@@ -32,6 +32,7 @@ class BatchSummary(StrictModel):
     by_rule: dict[str, int] = Field(default_factory=dict)
     new_records: int = 0  # created by this run
     failures: list[FileFailure] = Field(default_factory=list)
+    warnings: list[FileFailure] = Field(default_factory=list)  # files ok, with decode warnings (concealed glitches)
     frames_run: int = 0
     footage_seconds_run: float = 0.0
     wall_seconds: float = 0.0
@@ -54,10 +55,12 @@ def summarize(
     """``results``: the final result of every segment of the batch known now; ``run``: those this run produced."""
     by_rule: Counter[str] = Counter()
     failed: dict[str, list[SegmentResult]] = defaultdict(list)
+    warned: dict[str, list[str]] = defaultdict(list)
     for r in results:
         by_rule.update(r.by_rule)
         if r.status != "done":
             failed[r.path].append(r)
+        warned[r.path] += [w for w in r.warnings if "decode warning" in w]
     failures = [FileFailure(path=p.path, reason=p.reason) for p in problems]
     for path, rs in sorted(failed.items()):
         rs.sort(key=lambda r: r.index)
@@ -80,6 +83,7 @@ def summarize(
         by_rule=dict(sorted(by_rule.items())),
         new_records=sum(r.new_records for r in run),
         failures=failures,
+        warnings=[FileFailure(path=p, reason="; ".join(ws)) for p, ws in sorted(warned.items()) if ws and p not in failed],
         frames_run=frames,
         footage_seconds_run=footage_run,
         wall_seconds=wall_seconds,
@@ -117,7 +121,8 @@ def render(summary: BatchSummary, console=None) -> None:  # noqa: ANN001 - rich 
     table = Table(title=f"batch {s.batch_id}", show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("files", f"{s.files} ({s.files_ok} ok, {s.files_failed} failed)")
+    warned = f", {len(s.warnings)} of them with decode warnings" if s.warnings else ""
+    table.add_row("files", f"{s.files} ({s.files_ok} ok{warned}, {s.files_failed} failed)")
     table.add_row("segments", f"{s.segments} ({s.segments_run} processed now, {s.segments_skipped} already done)")
     table.add_row("footage", f"{s.footage_hours:.2f} h")
     rules = ", ".join(f"{k} {v}" for k, v in s.by_rule.items()) or "none"
@@ -129,6 +134,13 @@ def render(summary: BatchSummary, console=None) -> None:  # noqa: ANN001 - rich 
             f"{s.realtime_multiple:.1f}x real time, {s.fps:.1f} frames/s",
         )
     console.print(table)
+    if s.warnings:
+        warn = Table(title="ok, with decode warnings", show_lines=False)
+        warn.add_column("file")
+        warn.add_column("warnings", overflow="fold")
+        for f in s.warnings:
+            warn.add_row(f.path, f.reason)
+        console.print(warn)
     if s.failures:
         fail = Table(title="failed files", show_lines=False)
         fail.add_column("file")

@@ -38,7 +38,7 @@ class RunOptions:
     """The options of `epolice batch run` and `epolice process` after their inputs and --site."""
 
     camera: Optional[str] = typer.Option(None, "--camera", help="camera id for every file (default: the site's only camera, or the id in the file name)")
-    start_time: Optional[str] = typer.Option(None, "--start-time", help="recording start, ISO-8601 (naive = site time zone); default: file name, creation_time, mtime")
+    start_time: Optional[str] = typer.Option(None, "--start-time", help="recording start of the one file given, ISO-8601 (naive = site time zone); default: file name, creation_time, mtime")
     stride: Optional[int] = typer.Option(None, "--stride", min=1, help="process every Nth decoded frame")
     target_fps: Optional[float] = typer.Option(None, "--target-fps", min=0.01, help="process at most this many frames per second (true timestamps kept)")
     scale: Optional[float] = typer.Option(None, "--scale", min=0.01, help="scale frames by this factor before processing")
@@ -106,8 +106,10 @@ def _settings(site: Path, site_cfg: "SiteConfig", opts: RunOptions, spec: "Proce
     )
 
 
-def run_batch(paths: list[str], site: Path, opts: RunOptions, *, jobs: int, redis_url: Optional[str], wait: bool) -> None:
+def run_batch(paths: list[str], site: Path, opts: RunOptions, *, jobs: int, redis_url: Optional[str], wait: bool,
+              wait_timeout: Optional[float] = None) -> None:
     """Plan the files, then process them here (``jobs`` processes) or through Redis; print the summary."""
+    from pipelines.batch.files import expand_inputs
     from pipelines.batch.ledger import Ledger
     from pipelines.batch.local import run_local
     from pipelines.batch.plan import plan_batch
@@ -117,12 +119,16 @@ def run_batch(paths: list[str], site: Path, opts: RunOptions, *, jobs: int, redi
     settings = _settings(site, site_cfg, opts, spec)
     if opts.camera and opts.camera not in settings.cameras:
         raise fail(f"--camera {opts.camera!r} is not in site {site_cfg.id} (has: {', '.join(settings.cameras)})")
+    if opts.start_time and len(found := expand_inputs(paths)[0]) > 1:
+        raise fail(f"--start-time gives every file the same start, and {len(found)} files are given: their events would "
+                   "collide; date them by file name or container time, or process them one at a time")
     plan = plan_batch(paths, settings)
     if not plan.jobs and not plan.problems:
         raise fail("nothing to process")
     with Ledger(ledger_path(opts.ledger, site_cfg)) as led:
         if redis_url:
-            summary = _through_redis(plan, led, redis_url, wait=wait, progress=opts.progress, retry_failed=opts.retry_failed)
+            summary = _through_redis(plan, led, redis_url, wait=wait, progress=opts.progress, retry_failed=opts.retry_failed,
+                                     timeout_s=wait_timeout)
             if summary is None:
                 return
         else:
@@ -149,15 +155,21 @@ def connect_queue(redis_url: str):  # noqa: ANN201 - SegmentQueue
         raise fail(str(exc))
 
 
-def _through_redis(plan: "BatchPlan", led, redis_url: str, *, wait: bool, progress: bool, retry_failed: bool):  # noqa: ANN001, ANN202
-    from pipelines.batch.redis_run import enqueue_batch, follow_batch
+def _through_redis(plan: "BatchPlan", led, redis_url: str, *, wait: bool, progress: bool, retry_failed: bool,  # noqa: ANN001, ANN202
+                   timeout_s: Optional[float]):
+    from pipelines.batch.redis_run import BatchTimeout, enqueue_batch, follow_batch
 
     queue = connect_queue(redis_url)
     queued = enqueue_batch(plan, led, queue, retry_failed=retry_failed)
     typer.secho(
         f"batch {plan.batch_id}: {len(plan.jobs)} segments, {queued.added} queued now, {len(queued.finished)} already done", err=True
     )
-    return follow_batch(queued, led, queue, progress=progress) if wait else None
+    if not wait:
+        return None
+    try:
+        return follow_batch(queued, led, queue, progress=progress, timeout_s=timeout_s)
+    except BatchTimeout as exc:
+        raise fail(str(exc), code=1) from None
 
 
 # -- commands -----------------------------------------------------------------------------------------
@@ -171,10 +183,11 @@ def batch_run(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="worker processes on this machine"),
     redis_url: Optional[str] = typer.Option(None, "--redis", help="distribute over Redis (redis://host:6379/0) to `epolice worker`s"),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="with --redis: follow progress until every segment is done"),
+    wait_timeout: Optional[float] = typer.Option(None, "--wait-timeout", min=1.0, help="with --redis: give up waiting after this many seconds (exit 1, segments named)"),
     *,
     opts: RunOptions,
 ) -> None:
-    run_batch(paths, site, opts, jobs=jobs, redis_url=redis_url, wait=wait)
+    run_batch(paths, site, opts, jobs=jobs, redis_url=redis_url, wait=wait, wait_timeout=wait_timeout)
 
 
 @batch_app.command("status", help="Progress of batches: across workers (--redis) or from the local ledger.")

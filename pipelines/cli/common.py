@@ -99,13 +99,16 @@ def existing_store(site: Optional[Path], db: Optional[str]) -> "RecordStore":
     return open_store(cfg.model_copy(update={"url": db}) if db else cfg, must_exist=True)
 
 
-def trusted_key(site: Optional[Path], key: Optional[Path]):  # noqa: ANN201 - Ed25519PublicKey
-    """The public key evidence is checked against: ``--key``, else the site's (or the default) public key."""
-    from evidence.signing import KeyFileError, load_public_key
+def trusted_key(site: Optional[Path], key: Optional[Path]):  # noqa: ANN201 - evidence.signing.Keyring
+    """The keys evidence is checked against: ``--key`` (a public key file, or a folder of them), else
+    the site's (or the default) public key plus the keys it replaced (``evidence.trusted_keys``)."""
+    from evidence.signing import KeyFileError, Keyring, load_keyring, load_public_key
 
     ev_cfg, _ = site_sections(site)
     try:
-        return load_public_key(key or ev_cfg.public_key_path)
+        if key is not None:
+            return load_keyring(key) if key.is_dir() else Keyring.of(load_public_key(key))
+        return load_keyring(ev_cfg.public_key_path, ev_cfg.trusted_keys_dir)
     except KeyFileError as exc:
         raise fail(str(exc)) from None
 

@@ -156,6 +156,8 @@ def eval_violations(
         f"{stats['frames']} frames ({stats['detect_frames']} detected) of {stats['video_seconds']} s in {stats['wall_s']} s; "
         f"ms/frame detect {ms['detect']:.1f} track {ms['track']:.2f} attributes {ms['attributes']:.2f} rules {ms['rules']:.2f}"
     )
+    for w in stats.get("decode_warnings", []):
+        typer.echo(f"video ok, with {w}")
 
 
 def _figure_lines(title: str, figures: dict) -> list[str]:

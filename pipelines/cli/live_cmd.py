@@ -93,7 +93,7 @@ def run(
     cameras: str | None = typer.Option(None, help="comma-separated camera ids to run (default: all of the site)"),
     redis_url: str | None = typer.Option(None, "--redis", help="share the site's cameras with other workers via Redis leases"),
     metrics_port: int | None = typer.Option(9108, help="port for /metrics and /healthz (0 = any free port)"),
-    metrics_host: str = typer.Option("0.0.0.0", help="address the metrics port binds to"),
+    metrics_host: str = typer.Option("127.0.0.1", help="address the metrics port binds to (0.0.0.0: every interface, for a remote Prometheus)"),
     live_config: Path | None = typer.Option(None, help="YAML with live settings, instead of the site file's live: section"),
     spool_dir: Path | None = typer.Option(None, help="where events wait during a Redis outage (default ./spool)"),
     worker_id: str | None = typer.Option(None, help="name of this worker in leases and status (default host-pid)"),
@@ -119,23 +119,33 @@ def writer_cmd(
     redis_url: str = typer.Option(..., "--redis", help="Redis holding the site's events stream"),
     consumer: str | None = typer.Option(None, help="consumer name in the group (default host-pid)"),
     claim_idle_s: float = typer.Option(30.0, help="reclaim entries another writer left pending this long"),
+    max_deliveries: int = typer.Option(10, min=1, help="a record the store refuses this many times goes to the dead letters"),
     log_level: str = typer.Option("INFO"),
 ) -> None:
-    """Store records from the site's Redis events stream (consumer group; safe to run several)."""
+    """Store records from the site's Redis events stream (consumer group; safe to run several).
+
+    Each record is checked against its signed package first (the evidence folder must be readable here)."""
     import signal
     import threading
 
+    from evidence.export import record_problems
+    from evidence.signing import KeyFileError, load_keyring
     from pipelines.live.logs import setup_json_logging
     from pipelines.live.writer import RecordWriter
 
     site = load_site_or_exit(site_path)
+    try:
+        trusted = load_keyring(site.evidence.public_key_path, site.evidence.trusted_keys_dir)
+    except KeyFileError as exc:
+        raise fail(f"{exc} (the writer stores only records their signed package backs)") from None
     client = _redis(redis_url)
     store = open_store(site.store)
     setup_json_logging(log_level.upper())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    RecordWriter(client, site.id, store, consumer=consumer, claim_idle_ms=int(claim_idle_s * 1000)).run(stop)
+    RecordWriter(client, site.id, store, consumer=consumer, claim_idle_ms=int(claim_idle_s * 1000),
+                 verify=lambda rec: record_problems(rec, trusted), max_deliveries=max_deliveries).run(stop)
 
 
 @app.command("status")
@@ -151,6 +161,7 @@ def status(
     if (url is None) == (redis_url is None):
         raise fail("give either --url http://HOST:PORT/healthz or --redis URL --site ID")
     docs: list[WorkerStatus] = []
+    letters = None
     if url is not None:
         import urllib.request
 
@@ -163,18 +174,29 @@ def status(
     else:
         if not site_id:
             raise fail("--redis needs --site ID")
+        from pipelines.live.writer import dead_letters
+
         client = _redis(redis_url)
         for key in sorted(client.scan_iter(match=status_key(site_id, "*"))):
             raw = client.get(key)
             if raw:
                 docs.append(WorkerStatus.model_validate_json(raw))
+        letters = dead_letters(client, site_id)
     if as_json:
-        typer.echo(json.dumps({"workers": [d.model_dump(mode="json") for d in docs]}))
+        out = {"workers": [d.model_dump(mode="json") for d in docs]}
+        if letters is not None:
+            out["dead_letters"] = letters.model_dump(mode="json")
+        typer.echo(json.dumps(out))
         return
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    if letters is not None and letters.count:
+        console.print(f"[red]{letters.count} record(s) in the dead letters[/] (store them with `epolice records ingest` "
+                      "once the cause is fixed); latest:")
+        for d in letters.latest:
+            console.print(f"  {d.at} {d.key or d.entry}: {d.error}")
     if not docs:
         console.print(f"no live workers report for site {site_id!r}")
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""`epolice records list|show|export`: the violation records in the store.
+"""`epolice records list|show|export|ingest`: the violation records in the store.
 
 Settings come from a site file (``--site``: its ``evidence:`` and ``store:`` sections) or straight
 from ``--db`` / ``--key``; without either, the EvidenceConfig/StoreConfig defaults apply.
@@ -142,4 +142,28 @@ def records_export(
         for s in res.skipped:
             typer.echo(f"  skipped {s.id}: {s.reason}")
     if res.skipped:
+        raise typer.Exit(1)
+
+
+@records_app.command("ingest")
+def records_ingest(
+    paths: list[Path] = typer.Argument(..., help="package folders, or folders holding packages (searched recursively)"),
+    site: Optional[Path] = EvidenceSiteOpt,
+    db: Optional[str] = DbOpt,
+    key: Optional[Path] = typer.Option(None, "--key", help="trusted public key (or a folder of them); default from --site"),
+    json_out: bool = PrintJsonOpt,
+) -> None:
+    """Insert the records of verified packages that have none (the store failed when they were written)."""
+    from evidence.ingest import ingest_packages
+
+    public = trusted_key(site, key)
+    with existing_store(site, db) as store:
+        res = ingest_packages(store, public, paths)
+    if json_out:
+        typer.echo(res.model_dump_json())
+    else:
+        typer.echo(f"{len(res.added)} added, {len(res.existing)} already stored, {len(res.refused)} refused")
+        for r in res.refused:
+            typer.echo(f"  refused {r.path}: {r.reason}")
+    if res.refused:
         raise typer.Exit(1)

@@ -26,6 +26,7 @@ review_app.add_typer(user_app, name="user")
 review_app.add_typer(audit_app, name="audit")
 
 ConfigOpt = typer.Option(None, "--config", help="site YAML: its store:, evidence: and timezone are used")
+AuditKeyOpt = typer.Option(None, "--audit-key", help="the audit chain's key (default: review.audit_key, or audit.key beside the evidence public key)")
 ReviewOpt = typer.Option(None, "--review-config", help="YAML with the review settings (reason_codes, second_review_rules, ...)")
 DbOpt = typer.Option(None, "--db", help="record store URL (overrides --config), e.g. sqlite:///records.db")
 
@@ -104,13 +105,16 @@ def serve(
 @user_app.command("add")
 def user_add(
     name: str = typer.Argument(..., help="login name"),
-    role: str = typer.Option(..., "--role", help="reviewer | supervisor | admin"),
+    role: str = typer.Option(..., "--role", help="reviewer | supervisor | exporter | admin"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from the first line of stdin"),
     config: Optional[Path] = ConfigOpt,
     db: Optional[str] = DbOpt,
+    audit_key: Optional[Path] = AuditKeyOpt,
 ) -> None:
-    """Create a reviewer account (argon2-hashed password)."""
+    """Create an account (argon2-hashed password), active at once: server access is the second person
+    here; an admin who adds one in the app needs another admin's approval."""
     from evidence.review import audit, auth
+    from evidence.review.audit_seal import AuditKeyError, open_seal
 
     if role not in auth.ROLES:
         raise fail(f"--role must be one of {', '.join(auth.ROLES)}, got {role!r}")
@@ -119,7 +123,12 @@ def user_add(
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     settings = _settings(config, None, db)
+    try:
+        seal = open_seal(settings, create=True, key_path=audit_key)
+    except (AuditKeyError, OSError) as exc:
+        raise fail(str(exc))
     store = _open(settings)
+    audit.attach(store.engine, seal)
     try:
         user = auth.add_user(store.engine, name, password, role)
         audit.append_retrying(store.engine, "cli", "user_add", after={"user": user.name, "role": user.role})
@@ -134,16 +143,27 @@ def user_add(
 def audit_verify(
     config: Optional[Path] = ConfigOpt,
     db: Optional[str] = DbOpt,
+    audit_key: Optional[Path] = AuditKeyOpt,
     json_out: bool = PrintJsonOpt,
 ) -> None:
-    """Recompute the audit log's hash chain; name the first broken entry. Exit 1 if it is broken."""
+    """Recompute the whole audit chain with the audit key and check it against every checkpoint; name
+    the first broken entry. Exit 1 if it is broken."""
     import json
 
     from evidence.review.audit import verify_chain
+    from evidence.review.audit_seal import AuditKeyError, open_seal
 
-    store = _open(_settings(config, None, db), must_exist=True)
+    settings = _settings(config, None, db)
     try:
-        report = verify_chain(store.engine)
+        seal = open_seal(settings, key_path=audit_key)
+    except AuditKeyError as exc:
+        if audit_key is not None:
+            raise fail(str(exc))
+        seal = None  # entries from before keys still verify; sealed ones say they need the key
+        typer.secho(f"note: {exc}", err=True)
+    store = _open(settings, must_exist=True)
+    try:
+        report = verify_chain(store.engine, seal)
     finally:
         store.close()
     if json_out:
@@ -151,6 +171,8 @@ def audit_verify(
                                "reason": report.reason}))
     elif report.ok:
         typer.echo(f"OK audit chain intact: {report.entries} entries")
-    else:
+    elif report.broken_seq is not None:
         typer.echo(f"BROKEN at entry {report.broken_seq}: {report.reason}")
+    else:
+        typer.echo(f"BROKEN: {report.reason}")
     raise typer.Exit(0 if report.ok else 1)

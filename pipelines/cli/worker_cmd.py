@@ -28,6 +28,7 @@ def worker(
     name: Optional[str] = typer.Option(None, "--name", help="consumer name (default host:pid)"),
 ) -> None:
     from pipelines.batch.jobs import run_segment, worker_name
+    from pipelines.batch.plan import site_fingerprint
     from pipelines.batch.redis_queue import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
@@ -55,6 +56,7 @@ def worker(
         n = run_worker(
             queue, lambda job: run_segment(proc, job), consumer=consumer, visibility_s=visibility,
             max_segments=max_segments, idle_exit_s=idle_exit, stop=stop, on_result=_report,
+            site_fingerprint=site_fingerprint(site),
         )
     finally:
         proc.close()

@@ -198,4 +198,5 @@ def run_video(video: str | Path, site, camera_id: str | None = None, registry=No
     stats = pipe.stats.as_dict()
     stats["ms_per_frame"] = {k: round(v, 3) for k, v in pipe.stats.ms_per_frame().items()}
     stats["video_seconds"] = round(frame.pts - first.pts, 3)
+    stats["decode_warnings"] = [w for w in source.warnings if "decode warning" in w]  # scored all the same
     return to_spans(events, first.wall_time, first.pts), stats

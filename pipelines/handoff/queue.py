@@ -80,7 +80,7 @@ class EvidenceQueue:
         except Exception:  # noqa: BLE001 - the event is kept as JSON; the loop goes on
             self.collect_failures += 1
             log.exception("collecting evidence frames failed", extra={"camera": p.camera.camera_id, "event_key": p.event.event_key})
-            self.writer.save_failed(p.event)
+            self.writer.keep(p.event)
             return
         self.writer.submit(inp)
         self.submitted += 1

@@ -2,8 +2,10 @@
 
 Workers ``XADD`` each finished record (evidence package already on disk) to the site's events
 stream, and camera alerts to its alerts stream. When Redis is unreachable the message goes to the
-local :class:`~pipelines.live.spool.DiskSpool` instead, and :meth:`EventBus.replay` sends the
-spool in order once Redis answers again. Delivery is at-least-once (a crash between ``XADD`` and
+local :class:`~pipelines.live.spool.DiskSpool` instead (whatever the send failed with), and
+:meth:`EventBus.replay` sends the spool in order once Redis answers again. A message that can be
+neither sent nor spooled (the spool's disk is full) is logged, counted and raised as
+:class:`DeliveryError`, so the evidence writer keeps the event instead of losing it. Delivery is at-least-once (a crash between ``XADD`` and
 deleting the spool file re-sends); the record writer's idempotent insert by ``event_key`` makes
 the end result exactly once.
 """
@@ -59,6 +61,10 @@ class LiveMessage(StrictModel):
     alert: CameraAlert | None = None
 
 
+class DeliveryError(RuntimeError):
+    """A message reached neither Redis nor the spool."""
+
+
 class _Spooled(StrictModel):
     stream: str
     key: str
@@ -73,6 +79,9 @@ def redis_client(url: str, timeout_s: float = 2.0) -> redis.Redis:
 
 
 class EventBus:
+    """``maxlen`` caps the alerts stream only: the events stream is never trimmed (the record writer
+    deletes what it has stored), since a trim could drop records nobody stored yet."""
+
     def __init__(self, client: redis.Redis, site_id: str, spool: DiskSpool, maxlen: int | None = 100_000) -> None:
         self.client = client
         self.site_id = site_id
@@ -81,10 +90,12 @@ class EventBus:
         self.published = 0
         self.spooled = 0
         self.replayed = 0
+        self.spool_failures = 0
         self._replay_lock = threading.Lock()
 
     def _xadd(self, stream: str, key: str, data: str) -> None:
-        self.client.xadd(stream, {"key": key, "data": data}, maxlen=self.maxlen, approximate=True)
+        cap = None if stream == events_stream(self.site_id) else self.maxlen
+        self.client.xadd(stream, {"key": key, "data": data}, maxlen=cap, approximate=True)
 
     def publish_record(self, record: NewRecord) -> bool:
         return self._publish(events_stream(self.site_id), LiveMessage(kind="record", key=record.event_key, record=record))
@@ -100,7 +111,7 @@ class EventBus:
             return False
         try:
             self._xadd(stream, message.key, data)
-        except redis.RedisError as exc:
+        except Exception as exc:  # noqa: BLE001 - RedisError, or a socket error it did not wrap: spool either way
             log.warning("redis unavailable, spooling %s", message.kind, extra={"key": message.key, "error": str(exc)})
             self._to_spool(stream, message.key, data)
             return False
@@ -108,15 +119,25 @@ class EventBus:
         return True
 
     def _to_spool(self, stream: str, key: str, data: str) -> None:
-        self.spool.append(key, _Spooled(stream=stream, key=key, data=data).model_dump_json().encode())
+        try:
+            self.spool.append(key, _Spooled(stream=stream, key=key, data=data).model_dump_json().encode())
+        except OSError as exc:
+            self.spool_failures += 1
+            log.error("message %s reached neither Redis nor the spool (%s)", key, exc, extra={"key": key, "spool": str(self.spool.directory)})
+            raise DeliveryError(f"{key}: Redis unreachable and spool {self.spool.directory} not writable: {exc}") from exc
         self.spooled += 1
 
     def replay(self) -> bool:
-        """Send spooled messages oldest first; True when the spool is empty afterwards."""
-        with self._replay_lock:
+        """Send spooled messages oldest first; True when the spool is empty afterwards. Another worker
+        replaying the same folder meanwhile: nothing is sent (it sends them), False unless empty."""
+        with self._replay_lock, self.spool.replaying() as mine:
+            if not mine:
+                return len(self.spool) == 0
             for path in self.spool.pending():
                 try:
                     item = _Spooled.model_validate_json(path.read_bytes())
+                except FileNotFoundError:
+                    continue  # sent and removed by a replay that finished just before ours
                 except (OSError, ValueError) as exc:
                     # unreadable: keep it for an operator, out of the replay path
                     log.error("unreadable spool file set aside", extra={"path": str(path), "error": str(exc)})
@@ -124,7 +145,7 @@ class EventBus:
                     continue
                 try:
                     self._xadd(item.stream, item.key, item.data)
-                except redis.RedisError:
+                except Exception:  # noqa: BLE001 - still unreachable; the file stays for the next pass
                     return False
                 self.spool.remove(path)
                 self.replayed += 1

@@ -23,7 +23,10 @@ class LiveConfig(StrictModel):
     )
     lease_ttl_s: float = Field(10.0, ge=0.3, description="camera lease lifetime; a dead worker's cameras move after at most this")
     claim_idle_s: float = Field(30.0, gt=0, description="record writer reclaims entries pending this long (writer died)")
-    stream_maxlen: int | None = Field(100_000, ge=1000, description="approximate cap of the events stream; None = unbounded")
+    stream_maxlen: int | None = Field(
+        100_000, ge=1000, description="approximate cap of the alerts stream; None = unbounded (the events stream is never capped)"
+    )
+    max_deliveries: int = Field(10, ge=1, description="a record the store refuses this many times goes to the dead letters")
     spool_dir: Path = Field(Path("spool"), description="events spooled here during a Redis outage, and unpackaged events")
     status_interval_s: float = Field(2.0, gt=0, description="how often health is published to Redis for `epolice status`")
     shutdown_grace_s: float = Field(30.0, ge=0, description="on SIGTERM, wait this long for evidence in flight")

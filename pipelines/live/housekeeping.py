@@ -2,8 +2,10 @@
 
 Each pass: balance camera leases with the other workers (and tell the worker which cameras it
 owns), publish queued camera alerts, replay the disk spool, publish the worker's status. A Redis
-error is logged once when it starts and once when it ends; meanwhile the worker keeps the cameras
-it owns and spools its records.
+error is logged once when it starts and once when it ends; meanwhile the worker spools its
+records and keeps its cameras only while their leases surely hold: a fence thread, which never
+waits on Redis, gives each camera up when its lease could expire (``LeaseManager.held``), since
+another worker may take it over then.
 """
 
 from __future__ import annotations
@@ -52,14 +54,37 @@ class RedisHousekeeper:
         self.on_owned = on_owned  # (cameras owned now, whether that changed)
         self.alerts: queue.Queue[HealthEvent] = queue.Queue()
         self.ok: bool = True  # Redis reachable on the last pass
+        self._reported: set[str] | None = None
+        self._report_lock = threading.Lock()
+
+    def _report(self, changed: bool, only_if_changed: bool = False) -> None:
+        """Tell the worker which cameras it holds now (owned, lease surely not expired)."""
+        with self._report_lock:
+            held = self.leases.held()
+            changed = changed or held != self._reported
+            if only_if_changed and not changed:
+                return
+            self._reported = held
+            self.on_owned(held, changed)
+
+    def _fence(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            deadline = self.leases.next_deadline()
+            left = 0.25 if deadline is None else deadline - time.monotonic() + 0.005
+            if stop.wait(min(max(left, 0.005), 0.25)):
+                return
+            if self.leases.held() != self._reported:
+                log.warning("camera lease not renewed in time; stopping the camera", extra={"worker": self.worker_id})
+                self._report(True, only_if_changed=True)
 
     def run(self, stop: threading.Event) -> None:
         period = min(self.live.lease_ttl_s / 3.0, self.live.status_interval_s)
         last_status = 0.0
+        threading.Thread(target=self._fence, args=(stop,), name="lease-fence", daemon=True).start()
         while not stop.is_set():
             try:
                 changes = self.leases.balance(self.camera_ids)
-                self.on_owned(set(self.leases.owned), bool(changes.acquired or changes.lost or changes.released))
+                self._report(bool(changes.acquired or changes.lost or changes.released))
                 self._publish_alerts()
                 if len(self.spool):
                     self.bus.replay()
@@ -71,8 +96,12 @@ class RedisHousekeeper:
                 self.ok = True
             except redis.RedisError as exc:
                 if self.ok:
-                    log.warning("redis unreachable; keeping owned cameras, spooling events", extra={"error": str(exc)})
+                    log.warning("redis unreachable; spooling events, keeping cameras while their leases hold", extra={"error": str(exc)})
                 self.ok = False
+                self._report(False, only_if_changed=True)
+            except Exception:  # noqa: BLE001 - this thread must outlive any one bad pass
+                log.exception("housekeeping pass failed")
+                self._report(False, only_if_changed=True)
             stop.wait(period)
 
     def _publish_alerts(self) -> None:

@@ -5,6 +5,11 @@ worker that paused past its TTL (GC, a suspended VM) cannot extend a lease anoth
 since taken: the renewal fails, and the paused worker drops the camera. A dead worker simply stops
 renewing, and its cameras become free after at most ``ttl`` and are taken at the next balance.
 
+Fencing: a worker cut off from Redis cannot renew, and after ``ttl`` another worker may take its
+cameras. So each lease also has a local deadline, ``FENCE`` of the ttl after the renewal was
+sent (never later than Redis can expire it), and :meth:`held` leaves out the cameras past it: the
+worker stops them before anyone else can own them, and takes them back through the leases.
+
 Fair share: each worker also keeps a heartbeat key, and takes at most ceil(cameras / live
 workers) cameras, so a second worker started beside a first one gets half of the site, and when
 a worker dies the survivors' share grows and they take its cameras over.
@@ -14,11 +19,15 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from dataclasses import dataclass, field
 
 import redis
 
 log = logging.getLogger(__name__)
+
+FENCE = 0.8  # a lease counts as held until this share of its ttl after the renewal that set it was sent
 
 _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -53,6 +62,8 @@ class LeaseManager:
         self.worker_id = worker_id
         self.ttl_ms = ttl_ms
         self.owned: set[str] = set()
+        self._deadline: dict[str, float] = {}  # camera -> monotonic time its lease may no longer be ours
+        self._lock = threading.Lock()
         self._extend = client.register_script(_EXTEND)
         self._release = client.register_script(_RELEASE)
 
@@ -71,24 +82,49 @@ class LeaseManager:
         value = self.client.get(self.lease_key(camera_id))
         return value.decode() if isinstance(value, bytes) else value
 
-    def try_acquire(self, camera_id: str) -> bool:
-        if self.client.set(self.lease_key(camera_id), self.worker_id, nx=True, px=self.ttl_ms):
+    def _held_from(self, camera_id: str, sent: float) -> None:
+        with self._lock:
             self.owned.add(camera_id)
+            self._deadline[camera_id] = sent + FENCE * self.ttl_ms / 1000.0
+
+    def _drop(self, camera_id: str) -> None:
+        with self._lock:
+            self.owned.discard(camera_id)
+            self._deadline.pop(camera_id, None)
+
+    def held(self, now: float | None = None) -> set[str]:
+        """Cameras owned whose lease surely has not expired in Redis yet (safe from any thread)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            return {c for c in self.owned if self._deadline.get(c, 0.0) > now}
+
+    def next_deadline(self) -> float | None:
+        with self._lock:
+            return min((self._deadline[c] for c in self.owned if c in self._deadline), default=None)
+
+    def try_acquire(self, camera_id: str) -> bool:
+        sent = time.monotonic()
+        if self.client.set(self.lease_key(camera_id), self.worker_id, nx=True, px=self.ttl_ms):
+            self._held_from(camera_id, sent)
             return True
         return False
 
     def renew(self, camera_id: str) -> bool:
         key = self.lease_key(camera_id)
+        sent = time.monotonic()
         ok = bool(self._extend(keys=[key], args=[self.worker_id, self.ttl_ms]))
         if not ok:  # expired with nobody else taking it (e.g. Redis restarted empty): take it back
+            sent = time.monotonic()
             ok = bool(self.client.set(key, self.worker_id, nx=True, px=self.ttl_ms))
-        if not ok:
-            self.owned.discard(camera_id)
+        if ok:
+            self._held_from(camera_id, sent)
+        else:
+            self._drop(camera_id)
         return ok
 
     def release(self, camera_id: str) -> None:
+        self._drop(camera_id)  # first: the camera is not ours from now on, even if Redis fails below
         self._release(keys=[self.lease_key(camera_id)], args=[self.worker_id])
-        self.owned.discard(camera_id)
 
     def balance(self, cameras: list[str]) -> LeaseChanges:
         """Renew what we own, give up extras beyond our fair share, take free cameras up to it."""

@@ -19,6 +19,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from pipelines.handoff.writer import EvidenceWriter
+from pipelines.live.bus import EventBus
+from pipelines.live.writer import RecordWriter
 from vision.sources.health import HEALTH_STATES
 from vision.sources.rtsp import RtspSource
 
@@ -53,12 +56,48 @@ class _SourceCollector(Collector):
         yield from (decoded, dropped, reconnects, depth, state, down, alerting)
 
 
+# (kind, name, help, value) read at scrape time from the counters the evidence writer, the bus and the
+# record writer keep (plain ints they own, like the sources' counters above)
+Reading = tuple[str, str, str, float]
+
+
+def failure_readings(evidence: EvidenceWriter, bus: EventBus | None = None, writer: RecordWriter | None = None) -> list[Reading]:
+    """Failure counters for /metrics: nothing fails without a number going up."""
+    out: list[Reading] = [
+        ("gauge", "epolice_evidence_unsaved", "Events held in memory: they failed and could not even be saved (disk full)", evidence.unsaved),
+        ("counter", "epolice_evidence_unsaved", "Events that could not be saved when they failed", evidence.unsaved_total),
+        ("counter", "epolice_record_delivery_failures", "Packages written whose record was not stored (records ingest)", evidence.record_failures),
+        ("gauge", "epolice_disk_full", "1 while evidence is paused because the disk is full", 1.0 if evidence.disk_full else 0.0),
+        ("counter", "epolice_evidence_disk_waits", "Times the inference loop was held because the disk was full", evidence.disk_waits),
+        ("counter", "epolice_evidence_disk_wait_seconds", "Seconds the inference loop was held because the disk was full", evidence.disk_wait_s),
+    ]
+    if bus is not None:
+        out.append(("counter", "epolice_spool_failures", "Messages that reached neither Redis nor the spool", bus.spool_failures))
+    if writer is not None:
+        out += [("counter", "epolice_records_dead_letters", "Record entries moved to the dead letters", writer.dead),
+                ("counter", "epolice_records_lost", "Record entries that vanished from the stream while pending", writer.lost)]
+    return out
+
+
+class _StateCollector(Collector):
+    def __init__(self, read: Callable[[], Iterable[Reading]]) -> None:
+        self._read = read
+
+    def collect(self):  # noqa: ANN201 - prometheus-client protocol
+        for kind, name, doc, value in self._read():
+            family = CounterMetricFamily(name, doc) if kind == "counter" else GaugeMetricFamily(name, doc)
+            family.add_metric([], value)
+            yield family
+
+
 class LiveMetrics:
     """All metrics of one worker process, in a private registry (tests can run several)."""
 
-    def __init__(self, sources: Callable[[], Iterable[RtspSource]]) -> None:
+    def __init__(self, sources: Callable[[], Iterable[RtspSource]], state: Callable[[], Iterable[Reading]] | None = None) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_SourceCollector(sources))
+        if state is not None:
+            self.registry.register(_StateCollector(state))
         r = self.registry
         self.frames_detected = Counter("epolice_frames_detected", "Frames the detector ran on", ["camera"], registry=r)
         self.frames_gated = Counter("epolice_frames_motion_skipped", "Due frames skipped by the motion gate (tracks predicted)", ["camera"], registry=r)
@@ -70,7 +109,7 @@ class LiveMetrics:
         self.records_published = Counter("epolice_records_published", "Records sent to Redis or written to the store", ["camera"], registry=r)
         self.records_spooled = Counter("epolice_records_spooled", "Records spooled to disk during a Redis outage", ["camera"], registry=r)
         self.evidence_failures = Counter("epolice_evidence_failures", "Events whose evidence package could not be written", ["camera"], registry=r)
-        self.alerts = Counter("epolice_camera_alerts", "Offline alerts and recoveries", ["camera", "kind"], registry=r)
+        self.alerts = Counter("epolice_camera_alerts", "Offline alerts, recoveries and system clock steps", ["camera", "kind"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

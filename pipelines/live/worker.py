@@ -30,7 +30,8 @@ from datetime import datetime, timezone
 import redis
 
 from evidence.config import EvidenceConfig
-from evidence.signing import Signer
+from evidence.export import record_problems
+from evidence.signing import Signer, keyring_with
 from evidence.store.records import NewRecord
 from pipelines.checkpoint.sink import CheckpointSink
 from pipelines.config import CameraConfig, SiteConfig
@@ -42,7 +43,7 @@ from pipelines.live.bus import EventBus
 from pipelines.live.config import LiveConfig
 from pipelines.live.housekeeping import RedisHousekeeper
 from pipelines.live.leases import LeaseManager
-from pipelines.live.metrics import LiveMetrics, MetricsServer
+from pipelines.live.metrics import LiveMetrics, MetricsServer, failure_readings
 from pipelines.live.spool import DiskSpool
 from pipelines.live.status import CameraStatus, WorkerStatus
 from pipelines.live.writer import RecordSink, RecordWriter
@@ -115,7 +116,8 @@ class LiveWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.records = 0
-        self.metrics = LiveMetrics(lambda: [c.source for c in self._snapshot_cams()])
+        self.metrics = LiveMetrics(lambda: [c.source for c in self._snapshot_cams()],
+                                   lambda: failure_readings(self.evidence, self.bus, self.writer))
         self.metrics_server = MetricsServer(self.metrics, self.status_doc, metrics_port, metrics_host) if metrics_port is not None else None
         self.spool = DiskSpool(live.spool_dir / "outbox")
         self.bus = EventBus(redis_client, site.id, self.spool, live.stream_maxlen) if redis_client is not None else None
@@ -128,8 +130,12 @@ class LiveWorker:
             if redis_client is not None
             else None
         )
+        trusted = keyring_with(signer.public_key, evidence_cfg.trusted_keys_dir)
         self.writer = (
-            RecordWriter(redis_client, site.id, store, consumer=self.worker_id, claim_idle_ms=int(live.claim_idle_s * 1000))
+            RecordWriter(
+                redis_client, site.id, store, consumer=self.worker_id, claim_idle_ms=int(live.claim_idle_s * 1000),
+                verify=lambda rec: record_problems(rec, trusted), max_deliveries=live.max_deliveries,
+            )
             if redis_client is not None and store is not None and run_writer
             else None
         )
@@ -166,7 +172,7 @@ class LiveWorker:
 
     def _on_health(self, event: HealthEvent) -> None:
         """Reader thread: count and queue; publishing happens on the housekeeping thread."""
-        if event.kind in ("alert", "recovery"):
+        if event.kind in ("alert", "recovery", "clock_step"):
             self.metrics.alerts.labels(event.camera_id, event.kind).inc()
             if self.housekeeper is not None:  # without Redis the alert is the log line and the metric
                 self.housekeeper.alerts.put(event)

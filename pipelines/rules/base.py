@@ -142,6 +142,7 @@ class Decision:
         camera_id: str,
         plate: PlateFacts | None = None,
         model_versions: dict[str, str] | None = None,
+        source: str = "",
     ) -> ViolationEvent:
         def when(wall: float) -> datetime:
             return datetime.fromtimestamp(wall, tz=timezone.utc)
@@ -161,6 +162,7 @@ class Decision:
             facts=dict(self.facts),
             plate=plate,
             model_versions=dict(model_versions or {}),
+            source=source,
         )
 
 

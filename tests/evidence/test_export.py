@@ -108,3 +108,27 @@ def test_export_with_nothing_approved_writes_nothing(tmp_path: Path, keys, store
         _packaged(tmp_path, signer, store, 1)
         res = export_records(store, load_public_key(pub), tmp_path / "out", now=NOW)
     assert res.path is None and res.exported == [] and not any((tmp_path / "out").iterdir())
+
+
+def test_a_forged_record_carrying_another_records_package_fails_and_is_not_exported(tmp_path: Path, keys, store_url: str):
+    """Issue 15 item 1: a copy of record A under another event key, camera and plate, pointing at A's
+    genuine package, must not verify (every field the manifest signs is compared) nor be exported."""
+    signer, pub = keys
+    public = load_public_key(pub)
+    with RecordStore(store_url) as store:
+        real_id = _packaged(tmp_path, signer, store, 1)
+        real = store.get(real_id)
+        forged_fields = real.model_dump(include=set(NewRecord.model_fields))
+        forged_fields.update(event_key="f" * 32, camera_id="cam-99", plate_text="京X00000")
+        forged_id = store.add(NewRecord.model_validate(forged_fields)).id
+        forged = store.get(forged_id)
+        assert verify_record(real, public).ok
+        res = verify_record(forged, public)
+        assert not res.ok
+        mismatch = " ".join(p.detail for p in res.problems if p.kind == "record_mismatch")
+        assert "event_key" in mismatch and "camera_id" in mismatch and "plate_text" in mismatch
+        for rid in (real_id, forged_id):
+            store.set_status(rid, "approved", "alice")
+        out = export_records(store, public, tmp_path / "out", now=NOW)
+        assert out.exported == [real_id] and [s.id for s in out.skipped] == [forged_id]
+        assert store.get(forged_id).status == "approved"

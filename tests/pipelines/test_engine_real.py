@@ -36,6 +36,22 @@ def test_engine_real_clip_reports_only_the_parked_car(shared_data, registry):
     assert report["stats"]["detect_frames"] < report["stats"]["frames"] / 4  # detection at ~5 fps of 24
 
 
+def test_eval_scores_a_real_clip_with_one_decode_glitch(shared_data, registry, tmp_path):
+    """Issue 15 item 12: `epolice eval violations` refused a clip with a single concealed h264
+    macroblock error (19.6 s of the real clip) outright; it scores it now and says so."""
+    from tests.support.media import glitched
+
+    require_model(registry, "yolov5n_coco")
+    video = glitched(shared_data / "videos" / "street_parking_a.mp4", tmp_path, 19.6)
+    result = CliRunner().invoke(app, ["eval", "violations", "--video", str(video), "--site", str(SITE), "--truth", str(TRUTH), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    parking = report["rules"]["parking"]
+    assert (parking["tp"], parking["fp"], parking["fn"]) == (1, 0, 0)
+    [warning] = report["stats"]["decode_warnings"]
+    assert warning.startswith("1 decode warning")
+
+
 def _span(rule, start, end, box):
     return SpanEvent(rule, 1, start, end, (box,), {})
 

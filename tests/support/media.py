@@ -118,6 +118,25 @@ def corrupted(clip: Path, out_dir: Path, *, start_fraction: float, length: int, 
     return dst
 
 
+def glitched(clip: Path, out_dir: Path, at_s: float, *, length: int = 64, seed: int = 3, name: str | None = None) -> Path:
+    """Copy of ``clip`` with ``length`` random bytes in the middle of the one video packet nearest
+    ``at_s``: a single damaged frame, the way a real NVR recording has them (the decoder conceals it)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,pos,size,flags", "-of", "json", str(clip)],
+        capture_output=True, check=True,
+    ).stdout
+    packets = [p for p in json.loads(out)["packets"] if "pos" in p and "K" not in p.get("flags", "")]
+    hit = min(packets, key=lambda p: abs(float(p["pts_time"]) - at_s))
+    data = bytearray(clip.read_bytes())
+    rng = random.Random(seed)
+    middle = int(hit["pos"]) + int(hit["size"]) // 2
+    for i in range(middle, middle + length):
+        data[i] = rng.randrange(256)
+    dst = out_dir / (name or f"glitch_{at_s:g}s_{clip.name}")
+    dst.write_bytes(bytes(data))
+    return dst
+
+
 def not_a_video(out_dir: Path, name: str = "notes.mp4") -> Path:
     """A text file with a video extension (what a mis-copied export looks like)."""
     dst = out_dir / name

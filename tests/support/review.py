@@ -27,7 +27,8 @@ from tests.support.evidence import T0, config, event, synthetic_input
 
 PASSWORD = "correct horse battery"
 SMALL_BOX = Box(x1=120, y1=70, x2=200, y2=120)  # inside the 320x180 synthetic frames
-USERS = {"rita": "reviewer", "rob": "reviewer", "sam": "supervisor", "sue": "supervisor", "ada": "admin"}
+USERS = {"rita": "reviewer", "rob": "reviewer", "sam": "supervisor", "sue": "supervisor", "eve": "exporter", "ada": "admin",
+         "abe": "admin"}
 
 
 @dataclass
@@ -40,9 +41,9 @@ class Env:
     app: object
     ids: list[int]
 
-    def client(self, user: str | None = None) -> TestClient:
-        """A client over https (Secure cookies), signed in as ``user`` when given."""
-        c = TestClient(self.app, base_url="https://testserver", follow_redirects=False)
+    def client(self, user: str | None = None, address: str = "testclient", headers: dict[str, str] | None = None) -> TestClient:
+        """A client over https (Secure cookies) from ``address``, signed in as ``user`` when given."""
+        c = TestClient(self.app, base_url="https://testserver", follow_redirects=False, client=(address, 50000), headers=headers)
         if user is not None:
             login(c, user)
         return c

@@ -1,4 +1,5 @@
-"""Wall-clock time of recorded frames: when did the recording start, in the site's timezone?
+"""Wall-clock time of frames: when did a recording start, in the site's timezone? And, for live
+cameras, a wall clock that a step of the system clock cannot freeze (``MonotonicWallClock``).
 
 Evidence needs the capture time of each frame. A recorded file carries it in one of a few places;
 each is tried in the configured order and the first that answers wins:
@@ -15,6 +16,8 @@ wall time is the start plus its pts, so frames keep their spacing even when the 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -143,3 +146,33 @@ def resolve_start(
         f"{p.name}: cannot tell when it was recorded (tried {', '.join(config.order) or 'nothing'}); "
         "pass --start-time or add a filename pattern"
     )
+
+
+class MonotonicWallClock:
+    """Wall time advanced by the monotonic clock from one reading of the system clock.
+
+    Live frame times are stamped from this, so a step of the system clock (NTP after a bad boot
+    time, an operator) neither freezes them (a step back: frames never go backwards, so every frame
+    got the last time plus 1 µs until the clock caught up) nor jumps them. ``step()`` reports how far
+    the system clock has moved from it, once per move beyond ``threshold_s``: a health event for
+    the operator, who restarts the worker to adopt a corrected clock.
+    """
+
+    def __init__(self, threshold_s: float = 1.0, wall: Callable[[], float] | None = None,
+                 mono: Callable[[], float] = time.monotonic) -> None:
+        self._wall = wall or (lambda: time.time())  # looked up on each call: tests step the system clock
+        self._mono = mono
+        self.threshold_s = threshold_s
+        self._anchor = self._wall() - self._mono()
+        self._reported = 0.0
+
+    def now(self) -> float:
+        return self._anchor + self._mono()
+
+    def step(self) -> float | None:
+        """The system clock's offset from this clock, when it moved beyond the threshold since last reported."""
+        offset = self._wall() - self.now()
+        if abs(offset - self._reported) <= self.threshold_s:
+            return None
+        self._reported = offset
+        return offset

@@ -7,7 +7,9 @@ whole file, so the engine's times and ring-buffer references agree across segmen
 
 Failures: an unreadable or non-video file raises ``ProbeError`` (a ``DecodeError``) when the source
 is constructed. A corrupt or truncated file yields every frame FFmpeg can decode and then raises
-``DecodeError`` with a one-line reason taken from FFmpeg's log.
+``DecodeError`` with a one-line reason taken from FFmpeg's log. A few damaged frames (at most
+``MAX_DAMAGED_SHARE`` of those decoded, at least one) are what real NVR recordings have, concealed by
+the decoder: the file is fine, "with N decode warnings" (``warnings``, ``decode_warnings``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = ["FileSource", "DecodeError", "ProbeError"]
 
 # A segment's fast seek lands this far before its start; the exact cut is a select on timestamps.
 PREROLL_SECONDS = 3.0
+MAX_DAMAGED_SHARE = 0.01  # frames with decode errors a file may have and still count as decoded (warnings)
 
 
 class FileSource:
@@ -84,6 +87,7 @@ class FileSource:
         # What the last frames() run noticed (for summaries and benchmarks).
         self.fell_back_to_software = False
         self.warnings: list[str] = []
+        self.decode_warnings = 0  # decode errors the decoder concealed in a file that still counts as good
 
     @property
     def expected_end(self) -> float | None:
@@ -133,6 +137,7 @@ class FileSource:
         number = self._seq_from_pts()
         pipe = self._open()
         self.warnings = []
+        self.decode_warnings = 0
         base = self.info.start_time
         last_seq = -1
         try:
@@ -170,14 +175,20 @@ class FileSource:
                 raise DecodeError(name, f"truncated: video ends at {last:.2f} s of {end:.2f} s ({detail})")
             if first >= last - max(1.0, 3 * interval):
                 raise DecodeError(name, f"truncated: damaged data at the end, {first:.2f} s ({detail})")
-            raise DecodeError(
-                name,
-                f"corrupt data: {log_.stream_error_count} decode error(s) from {first:.2f} s ({detail})",
-            )
+            damaged = len({pts for pts, _ in log_.stream_errors})
+            if damaged <= max(1, MAX_DAMAGED_SHARE * pipe.decoded):
+                self.decode_warnings = log_.stream_error_count
+                self.warnings.append(f"{log_.stream_error_count} decode warning(s): {damaged} damaged frame(s) concealed, "
+                                     f"from {first:.2f} s ({detail})")
+            else:
+                raise DecodeError(
+                    name,
+                    f"corrupt data: {log_.stream_error_count} decode error(s) in {damaged} frames from {first:.2f} s ({detail})",
+                )
         if short:
             # Container duration longer than the video (e.g. audio runs on) with a clean log: note it only.
             self.warnings.append(f"video ends at {last:.2f} s, container says {end:.2f} s")
-        if log_.error_count:
-            self.warnings.append(f"{log_.error_count} error(s) before the first frame ({log_.reason()})")
+        if leading := log_.error_count - log_.stream_error_count:
+            self.warnings.append(f"{leading} error(s) before the first frame ({log_.reason()})")
         for warning in self.warnings:
             log.info("%s: %s", self.path.name, warning)

@@ -28,7 +28,7 @@ from models.strict import StrictModel
 
 HealthState = Literal["connecting", "live", "stalled", "offline"]
 HEALTH_STATES: tuple[HealthState, ...] = ("connecting", "live", "stalled", "offline")
-HealthEventKind = Literal["state", "alert", "recovery"]
+HealthEventKind = Literal["state", "alert", "recovery", "clock_step"]  # clock_step: the system clock jumped
 
 
 @dataclass(frozen=True, slots=True)

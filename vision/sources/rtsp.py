@@ -29,6 +29,7 @@ from pydantic import Field
 from models.strict import StrictModel
 from vision.frame import Frame
 from vision.sources.backoff import Backoff, BackoffConfig
+from vision.sources.clock import MonotonicWallClock
 from vision.sources.ffmpeg.command import output_size
 from vision.sources.ffmpeg.errors import FFmpegError, PipeTimeout
 from vision.sources.ffmpeg.probe import probe
@@ -136,6 +137,7 @@ class RtspSource:
         self._size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
         self._anchor: float | None = None  # wall seconds at pts 0 (see _wall_time)
         self._last_wall = 0.0
+        self._clock = MonotonicWallClock()  # "now" for frame times: a system clock step cannot freeze them
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> RtspSource:
@@ -174,6 +176,8 @@ class RtspSource:
                 log.error("camera offline alert", extra=fields)
             elif ev.kind == "recovery":
                 log.warning("camera recovered", extra=fields)
+            elif ev.kind == "clock_step":
+                log.warning("system clock stepped", extra=fields)
             else:
                 level = logging.INFO if ev.state in ("live", "connecting") else logging.WARNING
                 log.log(level, "camera %s", ev.state, extra=fields)
@@ -248,9 +252,13 @@ class RtspSource:
             was late; a frame is never stamped in the future;
           - later, when stamps trail arrivals by more than ``max_clock_skew_s`` (the camera's
             clock runs slow against ours over days).
-        Wall times never go backwards.
+        Wall times never go backwards. "Now" is the monotonic clock plus an anchor; a step of the
+        system clock is reported as a ``clock_step`` health event instead of reaching frame times.
         """
-        now = time.time()
+        now = self._clock.now()
+        if (jump := self._clock.step()) is not None:
+            self._emit([HealthEvent(self.camera_id, "clock_step", self.health.state, self.health.state, datetime.now(timezone.utc),
+                                    reason=f"system clock stepped {jump:+.1f} s; frame times keep to the monotonic clock")])
         if self._anchor is None or self._anchor + pts > now or now - (self._anchor + pts) > self.config.max_clock_skew_s:
             self._anchor = now - pts
         wall = max(self._anchor + pts, self._last_wall + 1e-6)
@@ -299,7 +307,7 @@ class RtspSource:
                 self.frames.put(Frame(self.camera_id, seq, frame_pts, self._wall_time(frame_pts), raw.image))
             else:
                 settling.append((seq, frame_pts, raw.image))
-                min_offset = min(min_offset, time.time() - frame_pts)
+                min_offset = min(min_offset, self._clock.now() - frame_pts)
                 if len(settling) > cfg.queue_size:  # only the newest could reach the consumer anyway
                     del settling[0]
                     self.frames.note_dropped(1)

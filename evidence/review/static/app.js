@@ -38,6 +38,7 @@
 
   var rid = body.getAttribute("data-record-id");
   var canDecide = body.getAttribute("data-can-decide") === "yes";
+  var canApprove = body.getAttribute("data-can-approve") === "yes";  // the evidence verifies
   var nextUrl = body.getAttribute("data-next-url");
   var statusEl = document.getElementById("status");
   var panel = document.getElementById("reject-panel");
@@ -51,7 +52,7 @@
   function goNext() { window.location.href = nextUrl; }
 
   function decide(decision, reason) {
-    if (!canDecide || busy) { return; }
+    if (!canDecide || busy || (decision === "approve" && !canApprove)) { return; }
     busy = true;
     post("/api/records/" + rid + "/decision", { decision: decision, reason_code: reason || null })
       .then(function (j) { say("✔ " + j.action + " → " + j.status, true); setTimeout(goNext, 300); })

@@ -66,9 +66,11 @@ def _tamper_delete(conn, seq):
 
 
 def _tamper_rehash(conn, seq):
-    """Edit an entry AND recompute its own hash: the next entry's prev_hash still gives it away."""
+    """Edit an entry AND recompute its own hash (even with the audit key): the next entry's prev_hash
+    still gives it away."""
     row = conn.execute(sa.select(audit_log).where(audit_log.c.seq == seq)).first()
-    h = audit.entry_hash(row.seq, row.at, "mallory", row.action, row.record_id, row.before, row.after, row.prev_hash)
+    key = audit.seal_of(conn.engine).key
+    h = audit.entry_hash(row.seq, row.at, "mallory", row.action, row.record_id, row.before, row.after, row.prev_hash, key)
     conn.execute(audit_log.update().where(audit_log.c.seq == seq).values(actor="mallory", hash=h))
 
 
@@ -85,7 +87,8 @@ def test_synthetic_audit_tampering_is_found_and_named(env: Env, tamper, broken_a
         tamper(conn, victim)
     report = audit.verify_chain(env.store.engine)
     assert not report.ok and report.broken_seq == victim + broken_at and reason in report.reason
-    r = CliRunner().invoke(cli, ["review", "audit", "verify", "--db", env.settings.store.url])
+    r = CliRunner().invoke(cli, ["review", "audit", "verify", "--db", env.settings.store.url,
+                                 "--audit-key", str(env.settings.audit_key_path)])
     assert r.exit_code == 1 and f"BROKEN at entry {victim + broken_at}" in r.output
     page = env.client("ada").get("/admin/audit")
     assert page.status_code == 200 and f"第 {victim + broken_at} 条" in page.text
@@ -93,7 +96,8 @@ def test_synthetic_audit_tampering_is_found_and_named(env: Env, tamper, broken_a
 
 def test_synthetic_cli_audit_verify_ok_and_json(env: Env):
     _work(env)
-    r = CliRunner().invoke(cli, ["review", "audit", "verify", "--db", env.settings.store.url, "--json"])
+    r = CliRunner().invoke(cli, ["review", "audit", "verify", "--db", env.settings.store.url, "--json",
+                                 "--audit-key", str(env.settings.audit_key_path)])
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["ok"] and out["entries"] == audit.count(env.store.engine) and out["broken_seq"] is None
@@ -108,7 +112,8 @@ def test_synthetic_cli_audit_verify_ok_and_json(env: Env):
     (["rita", "--role", "reviewer", "--password-stdin"], "a long password\n", 2, "exists"),
 ])
 def test_synthetic_cli_user_add(env: Env, args, stdin, code, message):
-    r = CliRunner().invoke(cli, ["review", "user", "add", *args, "--db", env.settings.store.url], input=stdin)
+    r = CliRunner().invoke(cli, ["review", "user", "add", *args, "--db", env.settings.store.url,
+                                 "--audit-key", str(env.settings.audit_key_path)], input=stdin)
     assert r.exit_code == code and message in r.output, r.output
     if code == 0:
         stored = {u.name: u.role for u in auth.list_users(env.store.engine)}
@@ -120,14 +125,22 @@ def test_synthetic_cli_user_add(env: Env, args, stdin, code, message):
 
 
 # -- export -------------------------------------------------------------------------------------
+def _done_token(location: str) -> str:
+    """The export's download token from the redirect after an export (``/export?done=TOKEN&skipped=N``)."""
+    m = re.fullmatch(r"/export\?done=([A-Za-z0-9_-]{20,})&skipped=0", location)
+    assert m, location
+    return m.group(1)
+
+
 def test_synthetic_export_package_marks_records_exported(env: Env):
     _work(env)
-    rita = env.client("rita")
-    page = rita.get("/export")
+    eve = env.client("eve")  # exports are the exporter's (issue 15 item 19)
+    page = eve.get("/export")
     assert re.search(r'id="export-pending">2<', page.text)
-    r = rita.post("/export", data={"csrf_token": csrf_of(rita, "/export")})
-    assert r.status_code == 303 and r.headers["location"] == "/export?done=1&skipped=0"
-    zipped = rita.get("/export/1/download")
+    r = eve.post("/export", data={"csrf_token": csrf_of(eve, "/export")})
+    assert r.status_code == 303
+    token = _done_token(r.headers["location"])
+    zipped = eve.get(f"/export/{token}/download")
     assert zipped.status_code == 200 and zipped.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(zipped.content)) as zf:
         names = zf.namelist()
@@ -138,19 +151,19 @@ def test_synthetic_export_package_marks_records_exported(env: Env):
     assert any(n.endswith("composite.jpg") for n in names) and any(n.endswith("manifest.sig") for n in names)
     assert {env.store.get(i).status for i in (env.ids[0], env.ids[2])} == {"exported"}
     assert env.store.get(env.ids[1]).status == "rejected"
-    again = rita.post("/export", data={"csrf_token": csrf_of(rita, "/export")})
+    again = eve.post("/export", data={"csrf_token": csrf_of(eve, "/export")})
     assert again.headers["location"] == "/export?skipped=0"  # nothing left: no second package
-    assert rita.get("/export/2/download").status_code == 404
+    assert eve.get(f"/export/{token[::-1]}/download").status_code == 404
     assert any(e.action == "export" for e in audit.entries(env.store.engine))
 
 
 def test_synthetic_export_refuses_a_zip_changed_on_disk(env: Env):
     _work(env)
-    rita = env.client("rita")
-    rita.post("/export", data={"csrf_token": csrf_of(rita, "/export")})
+    eve = env.client("eve")
+    token = _done_token(eve.post("/export", data={"csrf_token": csrf_of(eve, "/export")}).headers["location"])
     zip_path = next((env.tmp / "exports").glob("*.zip"))
     zip_path.write_bytes(zip_path.read_bytes() + b"x")
-    assert rita.get("/export/1/download").status_code == 409
+    assert eve.get(f"/export/{token}/download").status_code == 409
 
 
 def test_synthetic_statistics_csv(env: Env):
@@ -203,6 +216,9 @@ def test_synthetic_admin_adds_users_and_reason_codes(env: Env):
     assert r.status_code == 303
     bad = ada.post("/admin/users", data={"name": "x y", "role": "reviewer", "password": "a long password", "csrf_token": token})
     assert bad.status_code == 422 and "without spaces" in bad.text
+    abe = env.client("abe")  # a second admin grants the role (issue 15 item 19)
+    newbie = next(u.id for u in auth.list_users(env.store.engine) if u.name == "newbie")
+    assert abe.post(f"/admin/users/{newbie}/approve", data={"csrf_token": csrf_of(abe)}).status_code == 303
     assert login(env.client(), "newbie", "a long password").status_code == 303
     r = ada.post("/admin/reasons", data={"code": "wrong_lane", "zh": "车道判断错误", "en": "Wrong lane", "csrf_token": token})
     assert r.status_code == 303
@@ -302,3 +318,41 @@ def test_synthetic_cli_serve_without_the_trusted_key_says_so(env: Env, tmp_path:
     assert not (empty / "keys" / "evidence.pub").exists()
     r = CliRunner().invoke(cli, ["review", "serve", "--db", env.settings.store.url])
     assert r.exit_code == 2 and "public key" in r.output and "checking it against this key" in r.output
+
+
+def test_synthetic_two_concurrent_exports_do_not_collide(env: Env, monkeypatch: pytest.MonkeyPatch):
+    """Issue 15 item 17: two exports started in the same second wrote one temp zip (a 500). Now they
+    take turns: one package with every approved record, each record exported once."""
+    import shutil
+    import threading
+    import time
+
+    for rid in env.ids[:2]:
+        env.store.set_status(rid, "approved", "rita")
+    copytree = shutil.copytree
+
+    def slow_copytree(*args, **kwargs):
+        time.sleep(0.3)  # both exports are inside the copy at once
+        return copytree(*args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copytree", slow_copytree)
+    clients = [env.client("eve") for _ in range(2)]
+    tokens = [csrf_of(c, "/export") for c in clients]
+    barrier = threading.Barrier(2)
+    codes: list[int] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        codes.append(clients[i].post("/export", data={"csrf_token": tokens[i]}).status_code)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert codes == [303, 303]
+    out = env.tmp / "exports"
+    assert len(list(out.glob("*.zip"))) == 1 and not list(out.glob(".tmp-*"))
+    for rid in env.ids[:2]:
+        assert env.store.get(rid).status == "exported"
+        assert [d.action for d in env.store.decisions(rid)].count("export") == 1

@@ -101,7 +101,7 @@ def served(tmp_path: Path, shared_data: Path, monkeypatch):
         env.store.close()
 
 
-def test_reviewer_filters_corrects_approves_with_keyboard_and_exports_in_chromium(served):
+def test_reviewer_filters_corrects_approves_with_keyboard_and_the_exporter_exports_in_chromium(served):
     from playwright.sync_api import sync_playwright
 
     env, base, real_id = served
@@ -174,11 +174,19 @@ def test_reviewer_filters_corrects_approves_with_keyboard_and_exports_in_chromiu
             page.wait_for_url("**/queue?camera=cam-street&empty=1")
             assert env.store.get(real_id).status == "approved"
 
-            # export
-            page.goto(base + "/export")
+            # export: the exporter's job (a reviewer cannot export; issue 15 item 19)
+            assert page.goto(base + "/export").status == 403
+            errors[:] = [e for e in errors if "403 (Forbidden)" not in e]  # that refusal was the point
+            page.goto(base + "/queue")
+            page.click('form[action="/logout"] button')
+            page.wait_for_url(base + "/login")
+            page.fill('input[name="name"]', "eve")
+            page.fill('input[name="password"]', PASSWORD)
+            page.click('button[type="submit"]')
+            page.wait_for_url(base + "/export")
             assert page.locator("#export-pending").inner_text() == "1"
             page.click("#export-run")
-            page.wait_for_url("**/export?done=1*")
+            page.wait_for_url("**/export?done=*")
             with page.expect_download() as dl:
                 page.click("#export-download")
             path = env.tmp / "downloaded.zip"

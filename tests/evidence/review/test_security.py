@@ -14,9 +14,10 @@ from evidence.review import auth
 from evidence.review.auth import ROLE_PERMISSIONS, Permission
 from evidence.review.web import PUBLIC_ROUTES, SESSION_COOKIE
 from tests.support.evidence import keys  # noqa: F401
+from tests.support.postgres import postgres_server, postgres_url, store_url  # noqa: F401
 from tests.support.review import PASSWORD, Env, csrf_of, env, login  # noqa: F401
 
-ROLE_USER = {"reviewer": "rita", "supervisor": "sam", "admin": "ada"}
+ROLE_USER = {"reviewer": "rita", "supervisor": "sam", "exporter": "eve", "admin": "ada"}
 
 
 def _permission(route: APIRoute) -> Permission | None:
@@ -28,7 +29,7 @@ def _permission(route: APIRoute) -> Permission | None:
 
 
 def _concrete(path: str, env: Env) -> str:
-    values = {"record_id": str(env.ids[0]), "kind": "composite", "export_id": "1", "user_id": "1", "code": "duplicate",
+    values = {"record_id": str(env.ids[0]), "kind": "composite", "export_id": "1", "token": "x" * 32, "user_id": "1", "code": "duplicate",
               "alert_id": "1", "entry_id": "1", "pass_key": "0" * 32, "picture": "panorama"}
     out = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
     assert "{" not in out, f"no sample value for a parameter of {path}: add one to the test"
@@ -97,7 +98,7 @@ def test_synthetic_every_route_refuses_the_wrong_role(env: Env):
 
 @pytest.mark.parametrize("role,path,status", [
     ("reviewer", "/queue", 200), ("supervisor", "/queue?stage=second", 200), ("reviewer", "/queue?stage=second", 403),
-    ("admin", "/admin/audit", 200), ("supervisor", "/dashboard", 200), ("reviewer", "/export", 200),
+    ("admin", "/admin/audit", 200), ("supervisor", "/dashboard", 200), ("exporter", "/export", 200),
 ])
 def test_synthetic_right_role_gets_the_page(env: Env, role, path, status):
     assert env.client(ROLE_USER[role]).get(path).status_code == status
@@ -263,3 +264,113 @@ def test_synthetic_swapped_package_of_another_record_is_refused(env: Env):
     for f in Path(b.evidence_path).iterdir():
         (Path(a.evidence_path) / f.name).write_bytes(f.read_bytes())
     assert env.client("rita").get(f"/records/{a.id}/files/composite").status_code == 409
+
+
+def test_synthetic_forged_record_with_anothers_genuine_package_is_not_shown_as_verified(env: Env):
+    """Issue 15 item 1: the record page must not say "signature OK" for a copy of another record."""
+    from evidence.store import NewRecord
+
+    real = env.store.get(env.ids[0])
+    fields = real.model_dump(include=set(NewRecord.model_fields))
+    fields.update(event_key="e" * 32, camera_id="cam-99", plate_text="京X00000")
+    forged = env.store.add(NewRecord.model_validate(fields)).id
+    rita = env.client("rita")
+    assert rita.get(f"/api/records/{env.ids[0]}").json()["evidence_ok"] is True
+    view = rita.get(f"/api/records/{forged}").json()
+    assert view["evidence_ok"] is False and any("record_mismatch" in p for p in view["evidence_problems"])
+
+
+# -- issue 15 item 3: login throttling that holds ------------------------------------------------
+def test_synthetic_login_throttle_counts_the_normalised_name(env: Env):
+    """After `rita` is blocked, " rita" (and its full-width form) from other addresses is blocked too."""
+    attacker = env.client(address="203.0.113.5")
+    for _ in range(env.settings.review.login_max_failures):
+        assert login(attacker, "rita", "not the password").status_code == 401
+    assert login(env.client(address="198.51.100.7"), " rita", PASSWORD).status_code == 429
+    assert login(env.client(address="198.51.100.8"), "ｒｉｔａ\u3000", PASSWORD).status_code == 429  # NFKC: the same name
+
+
+def test_synthetic_login_limit_behind_a_trusted_proxy_is_per_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Behind the TLS proxy the README asks for, every request came from the proxy's address, so five
+    bad passwords from anyone locked out everyone. The client address is now taken from
+    X-Forwarded-For, but only when the request comes from a configured trusted proxy."""
+    from evidence.review.config import ReviewConfig
+    from tests.support.review import cheap_hashing, make_env
+
+    cheap_hashing(monkeypatch)
+    e = make_env(tmp_path, review=ReviewConfig(export_dir=tmp_path / "exports", trusted_proxies=["10.0.0.0/24"]), specs=[])
+    try:
+        attacker = e.client(address="10.0.0.1", headers={"X-Forwarded-For": "203.0.113.5"})
+        for i in range(e.settings.review.login_max_failures):
+            assert login(attacker, f"guess{i}", "not the password").status_code == 401
+        assert login(attacker, "rob", PASSWORD).status_code == 429  # this client is blocked ...
+        colleague = e.client(address="10.0.0.1", headers={"X-Forwarded-For": "198.51.100.7, 10.0.0.2"})
+        assert login(colleague, "rita", PASSWORD).status_code == 303  # ... everyone else is not
+        spoofed = e.client(address="203.0.113.5", headers={"X-Forwarded-For": "198.51.100.99"})
+        assert login(spoofed, "rob", PASSWORD).status_code == 429  # a header from an untrusted peer counts for nothing
+    finally:
+        e.store.close()
+
+
+def test_synthetic_concurrent_login_attempts_are_counted_atomically(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch):
+    """About 40 concurrent attempts all passed the check before any was recorded; now at most
+    ``login_max_failures`` passwords are tried, on SQLite and PostgreSQL."""
+    import threading
+
+    from tests.support.review import cheap_hashing, make_env
+
+    cheap_hashing(monkeypatch)
+    e = make_env(tmp_path, url=store_url, specs=[])
+    n = 40
+    clients = [e.client(address=f"198.51.100.{i}") for i in range(n)]
+    tokens = [re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1) for c in clients]
+    barrier = threading.Barrier(n)
+    codes: list[int] = []
+
+    def attempt(i: int) -> None:
+        barrier.wait()
+        codes.append(clients[i].post("/login", data={"name": "rita", "password": "wrong!", "csrf_token": tokens[i]}).status_code)
+
+    try:
+        threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(codes) == n and set(codes) <= {401, 429}
+        assert codes.count(401) == e.settings.review.login_max_failures, codes
+    finally:
+        e.store.close()
+
+
+# -- issue 15 item 19: roles -----------------------------------------------------------------------
+def test_synthetic_exports_need_the_exporter_role_and_unguessable_ids(env: Env):
+    for rid in env.ids[:2]:
+        env.store.set_status(rid, "approved", "rita")
+    rita, sam, eve = env.client("rita"), env.client("sam"), env.client("eve")
+    assert rita.get("/export").status_code == 403 and sam.get("/export").status_code == 403
+    assert rita.post("/export", data={"csrf_token": csrf_of(rita, "/queue")}).status_code == 403
+    assert {env.store.get(i).status for i in env.ids[:2]} == {"approved"}
+    r = eve.post("/export", data={"csrf_token": csrf_of(eve, "/export")})
+    assert r.status_code == 303
+    token = re.search(r"done=([^&]+)", r.headers["location"]).group(1)
+    assert len(token) >= 20 and not token.isdigit()
+    assert eve.get(f"/export/{token}/download").status_code == 200
+    assert eve.get("/export/1/download").status_code == 404  # no sequential ids to walk
+    assert rita.get(f"/export/{token}/download").status_code == 403
+
+
+def test_synthetic_role_grants_need_a_second_admin(env: Env):
+    ada, abe = env.client("ada"), env.client("abe")
+    r = ada.post("/admin/users", data={"name": "mallory", "role": "supervisor", "password": "a long password", "csrf_token": csrf_of(ada)})
+    assert r.status_code == 303
+    assert login(env.client(), "mallory", "a long password").status_code == 401  # not yet granted
+    uid = next(u.id for u in auth.list_users(env.store.engine) if u.name == "mallory")
+    assert ada.post(f"/admin/users/{uid}/active", data={"active": "true", "csrf_token": csrf_of(ada)}).status_code == 409
+    assert ada.post(f"/admin/users/{uid}/approve", data={"csrf_token": csrf_of(ada)}).status_code == 409  # not by the same admin
+    assert login(env.client(), "mallory", "a long password").status_code == 401
+    assert abe.post(f"/admin/users/{uid}/approve", data={"csrf_token": csrf_of(abe)}).status_code == 303
+    assert login(env.client(), "mallory", "a long password").status_code == 303
+    from evidence.review import audit
+    acts = [(e.actor, e.action) for e in audit.entries(env.store.engine)]
+    assert ("ada", "user_add") in acts and ("abe", "user_approve") in acts

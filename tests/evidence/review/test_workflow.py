@@ -341,3 +341,44 @@ def test_synthetic_queue_two_person_and_figures_on_both_backends(tmp_path: Path,
         assert (rows[e.ids[2]]["decided_by"], rows[e.ids[2]]["second_reviewer"]) == ("rita", "")
     finally:
         e.store.close()
+
+
+def _plate(c, rid, text) -> int:
+    c.get(f"/records/{rid}")
+    return c.post(f"/api/records/{rid}/plate", json={"text": text, "color": "blue"},
+                  headers={"X-CSRF-Token": csrf_of(c, "/")}).status_code
+
+
+def test_synthetic_second_reviewer_cannot_confirm_their_own_plate_change(two_person: Env):
+    """Issue 15 item 5: a plate change at the second stage sends the record back to the first stage,
+    so the supervisor who changed it cannot also confirm it: two people still see the final plate."""
+    e = two_person
+    rid = e.ids[0]
+    rita, sam, sue = e.client("rita"), e.client("sam"), e.client("sue")
+    assert _decide(rita, rid, {"decision": "approve"})[1]["action"] == "approve_first"
+    assert _plate(sam, rid, "浙B54321") == 200
+    assert rid not in _ids(sam.get("/queue?stage=second").text) and rid in _ids(sam.get("/queue").text)  # back to stage one
+    status, out = _decide(sam, rid, {"decision": "approve"})
+    assert status == 200 and out["status"] == "pending_review" and out["action"] == "approve_first"
+    assert e.store.get(rid).status == "pending_review"
+    assert _decide(sam, rid, {"decision": "approve"})[0] == 403  # not the second review of his own plate
+    status, out = _decide(sue, rid, {"decision": "approve"})
+    assert status == 200 and out["status"] == "approved"
+    assert e.store.get(rid).plate == "浙B54321"
+    assert [d.action for d in e.store.decisions(rid)] == ["approve_first", "correct_plate", "return_first", "approve_first", "approve"]
+
+
+def test_synthetic_a_record_whose_evidence_fails_verification_cannot_be_approved(env: Env):
+    """Issue 15 item 6: the decision is refused while the evidence does not verify; rejecting it stays possible."""
+    from pathlib import Path as _Path
+
+    rid = env.ids[0]
+    composite = _Path(env.store.get(rid).evidence_path) / "composite.jpg"
+    composite.write_bytes(composite.read_bytes()[:-10])
+    rita = env.client("rita")
+    page = rita.get(f"/records/{rid}").text
+    assert 'data-can-decide="no"' in page or 'data-can-approve="no"' in page
+    status, out = _decide(rita, rid, {"decision": "approve"})
+    assert status == 409 and "does not verify" in out["error"]
+    assert env.store.get(rid).status == "pending_review"
+    assert _decide(rita, rid, {"decision": "reject", "reason_code": "image_quality"})[1]["status"] == "rejected"

@@ -109,6 +109,26 @@ def test_reviewed_sqlite_store_from_fb746a1_keeps_users_decisions_and_audit_chai
         assert s.count() == 4 and s.schema_version() == head_revision()
 
 
+def test_reviewed_sqlite_store_from_fb746a1_gets_export_tokens_and_keeps_its_accounts(tmp_path: Path):
+    """Revision 0005 (issue 15): old exports get a random download token, accounts made before it
+    count as approved, and the old unkeyed audit entries verify beside new keyed ones."""
+    from evidence.review.audit_seal import AuditSeal
+    from evidence.store.schema import exports
+
+    url = load_sqlite("review.sql.gz", tmp_path / "records.db")
+    with RecordStore.from_config(StoreConfig(url=url), must_exist=True) as s:
+        with s.engine.connect() as conn:
+            [token] = conn.execute(sa.select(exports.c.token)).scalars().all()
+        assert token and len(token) >= 20 and not token.isdigit()
+        assert all(not u.pending for u in auth.list_users(s.engine))
+        assert auth.authenticate(s.engine, "ada", PASSWORD).role == "admin"
+        seal = AuditSeal(b"k" * 32, tmp_path / "checkpoints.jsonl")
+        audit.attach(s.engine, seal)
+        audit.append_retrying(s.engine, "ada", "login")
+        report = audit.verify_chain(s.engine)
+        assert report.ok and report.entries == 8
+
+
 def test_records_only_postgres_store_from_fb746a1_is_stamped_and_gets_the_review_tables(postgres_url: str):
     url = load_postgres("store.pg.sql", postgres_url)
     with RecordStore.from_config(StoreConfig(url=url)) as s:

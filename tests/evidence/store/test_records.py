@@ -168,3 +168,24 @@ def test_store_config_says_where_the_batch_ledger_lives(tmp_path: Path, monkeypa
     for url in ("sqlite://", "sqlite:///:memory:", "postgresql+psycopg://u@db/epolice"):
         assert StoreConfig(url=url).resolved_ledger_path == tmp_path / "cache" / "epolice" / "batch.db"
     assert StoreConfig(url="postgresql+psycopg://u@db/e", ledger_path=tmp_path / "l.db").resolved_ledger_path == tmp_path / "l.db"
+
+
+def test_sqlite_reads_do_not_take_the_write_lock(tmp_path: Path):
+    """Issue 15 item 7: every SQLite transaction began IMMEDIATE, so a long read (the audit page
+    walking its chain) held the write lock and every writer queued behind it."""
+    import threading
+    import time
+
+    from evidence.store.schema import records
+
+    with RecordStore(f"sqlite:///{tmp_path / 'r.db'}") as store:
+        store.add(new_record("before"))
+        with store.engine.connect() as reader:
+            assert reader.execute(sa.select(records.c.id)).all()  # a read transaction stays open
+            done: list[object] = []
+            t0 = time.monotonic()
+            writer = threading.Thread(target=lambda: done.append(store.add(new_record("meanwhile"))), daemon=True)
+            writer.start()
+            writer.join(5)
+            assert done and time.monotonic() - t0 < 2, "the writer waited for the reader"
+        assert store.count() == 2

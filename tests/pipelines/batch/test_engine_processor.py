@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,3 +106,38 @@ def test_real_engine_batch_killed_and_resumed_gives_the_uninterrupted_records(cl
     with RecordStore(f"sqlite:///{tmp_path / 'run.db'}") as s:
         (record,) = s.query()
     assert Path(record.evidence_path).is_dir() and (Path(record.evidence_path) / "manifest.json").exists()
+
+
+def test_real_engine_two_files_with_the_same_start_keep_both_violations(clips, engine_site, tmp_path):
+    """Issue 15 item 11: two files of one camera starting at the same time (an NVR export in two folders,
+    re-encoded) gave the same event keys (camera, rule, track id, start): the second file's violation
+    reused the first one's package and was dropped as a duplicate. The key now holds the file's identity."""
+    a = tmp_path / "nvr-a" / "street-a_20240501_083000.mp4"
+    b = tmp_path / "nvr-b" / "street-a_20240501_083000.mkv"
+    for link, clip in ((a, clips(container="mp4", codec="h264", seconds=16.0, start=0.0)),
+                       (b, clips(container="mkv", codec="h264", seconds=16.0, start=0.0))):
+        link.parent.mkdir()
+        shutil.copyfile(clip.path, link)  # a copy keeps the name (its start time); a symlink would resolve away
+    cmd = _cmd(a, engine_site, tmp_path / "ledger.db")
+    cmd[cmd.index(str(a)) + 1:cmd.index(str(a)) + 1] = [str(b)]
+    cmd[cmd.index("--segment") + 1] = "300"
+    run = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout)["new_records"] == 2
+    records = _records(tmp_path / "records.db")
+    assert [r[1] for r in records] == ["parking", "parking"] and records[0][3:] == records[1][3:]  # same track, same times
+    with RecordStore(f"sqlite:///{tmp_path / 'records.db'}") as s:
+        assert len({r.evidence_path for r in s.query()}) == 2  # each with its own package
+
+
+def test_one_start_time_for_several_files_is_refused(clips, tmp_path):
+    """Issue 15 item 11: `--start-time T` gave every file the same start, colliding their events."""
+    a, b = clips(container="mp4", seconds=2.0), clips(container="mkv", seconds=2.0)
+    site = tmp_path / "site.yaml"
+    site.write_text("id: s\ncameras:\n  - id: cam1\n    source: recorded\n    frame_size: [640, 352]\n")
+    cmd = [sys.executable, "-m", "pipelines.cli.main", "batch", str(a.path), str(b.path), "--site", str(site),
+           "--start-time", "2024-05-01T08:30:00", "--processor", "decode", "--ledger", str(tmp_path / "l.db"), "--no-progress"]
+    run = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "--start-time" in run.stderr and "2 files" in run.stderr, run.stderr[-2000:]
+    one = subprocess.run([*cmd[:4], *cmd[5:]], env=ENV, capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0, one.stderr[-2000:]

@@ -171,3 +171,20 @@ def test_kill_9_mid_batch_then_resume_equals_uninterrupted_run(footage, tmp_path
     again = subprocess.run(_cli(footage, site, ledger, results, 0.01), env=env, capture_output=True, text=True, timeout=300)
     assert json.loads(again.stdout)["segments_run"] == 0
     assert len(attempts(results)) == n_attempts
+
+
+def test_a_file_with_one_decode_glitch_is_ok_with_a_warning_in_the_summary(real_clip, media_dir, tmp_path):
+    """Issue 15 item 12: a real recording with one concealed h264 macroblock error was a failed file."""
+    from tests.support.media import glitched
+
+    video = glitched(real_clip, media_dir, 19.6, name="cam1_20240501_083000.mp4")
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE.format(store=tmp_path / "records.db"))
+    cmd = [sys.executable, "-m", "pipelines.cli.main", "batch", str(video), "--site", str(site), "--processor", "decode",
+           "--hwaccel", "none", "--ledger", str(tmp_path / "ledger.db"), "--json", "--no-progress"]
+    run = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads(run.stdout)
+    assert (summary["files_ok"], summary["files_failed"]) == (1, 0) and summary["failures"] == []
+    [warned] = summary["warnings"]
+    assert warned["path"].endswith("cam1_20240501_083000.mp4") and warned["reason"].startswith("1 decode warning")

@@ -150,3 +150,99 @@ def test_killed_worker_segment_is_reclaimed_and_every_segment_done_exactly_once(
     (b_status,) = status["batches"]
     assert (b_status["done"], b_status["total"], b_status["failed"]) == (6, 6, 0)
     assert status["in_flight"] == 0
+
+
+class CrashAfter:
+    """A Redis client that loses its connection after ``n`` commands, like a coordinator killed mid-enqueue."""
+
+    def __init__(self, inner, n: int) -> None:
+        self.inner, self.left = inner, n
+
+    def _tick(self) -> None:
+        import redis
+
+        self.left -= 1
+        if self.left < 0:
+            raise redis.ConnectionError("connection lost")
+
+    def register_script(self, source: str):
+        script = self.inner.register_script(source)
+
+        def call(*args, **kwargs):
+            self._tick()
+            return script(*args, **kwargs)
+
+        return call
+
+    def __getattr__(self, name: str):
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            self._tick()
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def test_synthetic_an_enqueue_cut_short_at_any_step_loses_no_segment(redis_url):
+    """Issue 15 item 9: the "queued" mark was written before the stream entry, so an enqueue cut
+    between the two left the segment marked queued and never on the stream: a re-run skipped it."""
+    import redis
+
+    jobs = [_job(i) for i in range(3)]
+    client = connect(redis_url)
+    for n in range(1, 25):
+        client.flushall()
+        try:
+            SegmentQueue(CrashAfter(client, n), prefix="t").enqueue(jobs, batch_id="b1", total=3, footage_seconds=18.0, files=1)
+        except redis.ConnectionError:
+            pass
+        SegmentQueue(client, prefix="t").enqueue(jobs, batch_id="b1", total=3, footage_seconds=18.0, files=1)  # the re-run
+        on_stream = sorted(json.loads(f["job"])["index"] for _, f in client.xrange("t:segments"))
+        assert on_stream == [0, 1, 2], (n, on_stream)
+
+
+def test_synthetic_waiting_for_a_batch_gives_up_after_the_timeout(redis_url, tmp_path):
+    """Issue 15 item 9: `batch --redis --wait` waited forever for a segment that never came back."""
+    from pipelines.batch.ledger import Ledger
+    from pipelines.batch.plan import BatchPlan
+    from pipelines.batch.redis_run import BatchTimeout, enqueue_batch, follow_batch
+
+    plan = BatchPlan(batch_id="b1", job_key="k", jobs=[_job(0), _job(1)])
+    q = SegmentQueue(connect(redis_url), prefix="t")
+    with Ledger(tmp_path / "ledger.db") as led:
+        queued = enqueue_batch(plan, led, q, retry_failed=False)
+        d = q.claim("w1", block_ms=100)
+        q.complete(d, new_result(d.job, status="done"))
+        t0 = time.monotonic()
+        with pytest.raises(BatchTimeout) as err:
+            follow_batch(queued, led, q, progress=False, poll_s=0.05, timeout_s=0.5)
+        assert time.monotonic() - t0 < 5
+    assert "1 of 2 segment(s)" in str(err.value) and "f#1" in str(err.value)
+
+
+def test_synthetic_a_worker_refuses_a_job_made_with_another_site_file(redis_url, tmp_path):
+    """Issue 15 item 16: batch workers ignored the job's site fingerprint and processed segments with
+    whatever site file they had (other zones, other rules): refused now, the reason in the result."""
+    from pipelines.batch.plan import site_fingerprint
+
+    site, other = tmp_path / "site.yaml", tmp_path / "other.yaml"
+    site.write_text(SITE.format(store=tmp_path / "records.db"))
+    other.write_text(SITE.format(store=tmp_path / "records.db") + "timezone: UTC\n")
+    q = SegmentQueue(connect(redis_url), prefix="t")
+    job = _job(0).model_copy(update={"site_fingerprint": site_fingerprint(site)})
+    q.enqueue([job], batch_id="b1", total=1, footage_seconds=6.0, files=1)
+    processed: list[SegmentJob] = []
+
+    def process(j: SegmentJob):
+        processed.append(j)
+        return new_result(j, status="done")
+
+    run_worker(q, process, consumer="w", block_s=0.1, idle_exit_s=0.3, site_fingerprint=site_fingerprint(other))
+    [result] = q.results("b1")
+    assert processed == [] and result.status == "error" and "another site configuration" in result.error
+    q.enqueue([job], batch_id="b1", total=1, footage_seconds=6.0, files=1)  # re-run: errors are retried
+    run_worker(q, process, consumer="w2", block_s=0.1, idle_exit_s=0.3, site_fingerprint=site_fingerprint(site))
+    assert [j.segment_id for j in processed] == [job.segment_id] and q.results("b1")[0].status == "done"

@@ -134,3 +134,56 @@ store:
     site.write_text(site.read_text().replace("url:", "uri:"))
     bad = run("records", "list", "--site", site)
     assert bad.exit_code == 2 and "store.uri" in bad.output
+
+
+def test_keys_rotate_keeps_records_signed_before_verifiable(world, monkeypatch: pytest.MonkeyPatch):
+    """Issue 15 item 14: `epolice keys rotate` makes a new signing key; verification looks the key up by
+    the signature's key_id in the keyring, so packages signed before the rotation still verify."""
+    from evidence.signing import generate_keypair, key_id, load_public_key
+
+    tmp, db, paths = world
+    monkeypatch.chdir(tmp)  # the evidence defaults: keys/evidence.key, keys/evidence.pub, keys/trusted/
+    old_id = key_id(load_public_key(tmp / "keys" / "evidence.pub"))
+    r = run("keys", "rotate", "--out", tmp / "keys")
+    assert r.exit_code == 0, r.output
+    signer = Signer.from_file(tmp / "keys" / "evidence.key")
+    assert signer.key_id != old_id and old_id in r.output and signer.key_id in r.output
+    assert not list((tmp / "keys").glob("trusted/*.key"))  # only public keys are trusted
+    ev = event(track_id=3)
+    info = write_package(synthetic_input(ev), config(tmp), signer)
+    with RecordStore(db) as store:
+        new_id = store.add(NewRecord.from_package(ev, info)).id
+        store.set_status(1, "approved", "alice")
+    for target in (paths[0], info.path, "1", str(new_id)):
+        ok = run("evidence", "verify", target, "--db", db)
+        assert ok.exit_code == 0 and ok.output.startswith("OK "), ok.output
+    exported = run("records", "export", "--db", db, "--out", tmp / "exports", "--json")
+    assert exported.exit_code == 0 and json.loads(exported.output)["exported"] == [1], exported.output
+    generate_keypair(tmp / "stranger")
+    foreign = write_package(synthetic_input(event(track_id=4)), config(tmp / "x"), Signer.from_file(tmp / "stranger" / "evidence.key"))
+    bad = run("evidence", "verify", foreign.path)
+    assert bad.exit_code == 1 and "WRONG_KEY" in bad.output
+
+
+def test_records_ingest_inserts_records_from_verified_packages_only(world):
+    """Issue 15 item 2: a package whose record never reached the store (the store failed) is inserted
+    from its signed manifest; a package that does not verify is refused, named; a re-run adds nothing."""
+    tmp, db, paths = world
+    signer = Signer.from_file(tmp / "keys" / "evidence.key")
+    orphans = [event(track_id=10 + i, rule="helmet", times_s=(0.0, 1.0, 2.0), facts={"riders": 2}) for i in range(2)]
+    infos = [write_package(synthetic_input(ev), config(tmp), signer) for ev in orphans]
+    tampered = write_package(synthetic_input(event(track_id=20)), config(tmp), signer)
+    (tampered.path / "closeup.jpg").write_bytes(b"x")
+    pub = tmp / "keys" / "evidence.pub"
+    r = run("records", "ingest", tmp / "evidence", "--db", db, "--key", pub, "--json")
+    assert r.exit_code == 1, r.output
+    res = json.loads(r.output)
+    assert len(res["added"]) == 2 and len(res["existing"]) == 2
+    assert [x["path"] for x in res["refused"]] == [str(tampered.path)] and "closeup.jpg" in res["refused"][0]["reason"]
+    with RecordStore(db) as store:
+        for ev, info in zip(orphans, infos):
+            rec = store.get(ev.event_key)
+            assert rec is not None and rec.model_dump(include=set(NewRecord.model_fields)) == NewRecord.from_package(ev, info).model_dump()
+        assert store.count() == 4
+    again = run("records", "ingest", infos[0].path, "--db", db, "--key", pub)
+    assert again.exit_code == 0 and "0 added" in again.output and "1 already stored" in again.output

@@ -60,6 +60,16 @@ def test_soak_rejects_a_non_rtsp_url_synthetic() -> None:
     assert result.exit_code == 2 and "must start with rtsp://" in result.output and "Hunter2x" not in result.output
 
 
+def test_run_serves_metrics_and_health_on_loopback_by_default_synthetic() -> None:
+    """Issue 15 item 18: `epolice run` served /metrics and /healthz on 0.0.0.0 unless told otherwise."""
+    import inspect
+
+    from pipelines.cli import live_cmd
+
+    option = inspect.signature(live_cmd.run).parameters["metrics_host"].default
+    assert option.default == "127.0.0.1"
+
+
 @pytest.mark.parametrize("command", [["run", "--metrics-port", "0"], ["process", "{video}"]], ids=["live", "batch"])
 def test_a_missing_plate_model_is_one_line_naming_the_fetch_command(tmp_path: Path, shared_data: Path, command: list[str]) -> None:
     """The live and batch paths read plates twice (five models): with one missing, the start fails

@@ -218,3 +218,28 @@ def test_credentials_never_appear_in_logs_or_errors(rtsp_server_auth: RtspServer
     for text in texts:
         for secret in (password, "Pa%3Ass%40w0rd%2FSecret", "Pa%3Ass%40w0rd%2FWrong", "w0rd/Secret", "Pa:ss@w0rd/Wrong"):
             assert secret not in text
+
+
+def test_a_backward_step_of_the_system_clock_neither_freezes_frame_times_nor_goes_unreported(
+    rtsp_server: RtspServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 10: after a one-hour step back (NTP, an operator), 19 frames spanned 19 µs until the
+    clock caught up. Frame times now come from the monotonic clock plus an anchor; the step is a health event."""
+    rec = Recorder()
+    with RtspSource("gate-1", rtsp_server.url, FAST, on_health=rec) as src:
+        assert src.frames.get(timeout=15) is not None, "no frames from the live camera"
+        drain(src, 1.5)  # past the settle window: frames are stamped as they come
+        real = time.time
+        monkeypatch.setattr(time, "time", lambda: real() - 3600.0)
+        frames = []
+        while len(frames) < 20:
+            f = src.frames.get(timeout=5)
+            assert f is not None, "frames stopped after the clock step"
+            frames.append(f)
+        wait_for(lambda: rec.count("clock_step") == 1, 5, "the clock step reported")
+    walls = [f.wall_time.timestamp() for f in frames]
+    assert all(b > a for a, b in zip(walls, walls[1:]))
+    assert walls[-1] - walls[0] == pytest.approx(frames[-1].pts - frames[0].pts, abs=0.02)
+    assert walls[-1] - walls[0] > 0.5  # 20 frames at 12.5 fps, not 20 µs
+    [step] = [e for e in rec.events if e.kind == "clock_step"]
+    assert "-3600" in (step.reason or "")

@@ -1,7 +1,7 @@
 """Checkpoint mode (卡口): passes (day-partitioned on PostgreSQL), watchlist, alerts, alert deliveries.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2027-01-10
 
 New tables only, built from schema.py (``create_tables``). On PostgreSQL ``passes`` is declared
@@ -13,7 +13,7 @@ from evidence.store import schema
 from evidence.store.migrations import create_tables
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0005"
 
 
 def upgrade() -> None:
