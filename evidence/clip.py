@@ -17,34 +17,71 @@ class ClipError(Exception):
     """FFmpeg is missing or failed; the message carries its stderr."""
 
 
+def _check_frame(i: int, frame: np.ndarray, size: tuple[int, int]) -> None:
+    w, h = size
+    if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
+        raise ClipError(f"clip frame {i} is {frame.shape} {frame.dtype}, expected ({h}, {w}, 3) uint8 like frame 0")
+
+
+class ClipWriter:
+    """Frames piped one by one into FFmpeg (libx264, yuv420p, +faststart), for clips too long to hold in memory."""
+
+    def __init__(self, out: Path, size: tuple[int, int], fps: float, crf: int = 23, preset: str = "veryfast") -> None:
+        if fps <= 0:
+            raise ClipError(f"fps must be positive, got {fps}")
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is None:
+            raise ClipError("ffmpeg not found on PATH (apt-get install ffmpeg)")
+        self.out = Path(out)
+        self.size = (int(size[0]), int(size[1]))
+        self.frames = 0
+        w, h = self.size
+        cmd = [
+            ffmpeg, "-v", "error", "-nostdin", "-y",
+            "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", f"{fps:.6g}", "-i", "pipe:0",
+            "-an", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",  # yuv420p needs even sides
+            "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart", "-threads", "2", "-map_metadata", "-1",
+            str(self.out),
+        ]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def write(self, frame: np.ndarray) -> None:
+        _check_frame(self.frames, frame, self.size)
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            pass
+        self.frames += 1
+
+    def close(self) -> None:
+        assert self._proc.stdin is not None and self._proc.stderr is not None
+        try:
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        err = self._proc.stderr.read().decode(errors="replace")
+        if self._proc.wait() != 0 or not self.out.exists():
+            raise ClipError(f"ffmpeg failed encoding the clip: {err.strip()[-500:]}")
+
+    def __enter__(self) -> "ClipWriter":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # a failed caller leaves no half-written file behind a live ffmpeg
+            self._proc.kill()
+            self._proc.wait()
+
+
 def encode_clip(frames: Sequence[np.ndarray], fps: float, out: Path, crf: int = 23, preset: str = "veryfast") -> None:
     if not frames:
         raise ClipError("no frames to encode")
-    if fps <= 0:
-        raise ClipError(f"fps must be positive, got {fps}")
     h, w = frames[0].shape[:2]
     for i, f in enumerate(frames):
-        if f.shape != (h, w, 3) or f.dtype != np.uint8:
-            raise ClipError(f"clip frame {i} is {f.shape} {f.dtype}, expected ({h}, {w}, 3) uint8 like frame 0")
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise ClipError("ffmpeg not found on PATH (apt-get install ffmpeg)")
-    cmd = [
-        ffmpeg, "-v", "error", "-nostdin", "-y",
-        "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", f"{fps:.6g}", "-i", "pipe:0",
-        "-an", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",  # yuv420p needs even sides
-        "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-        "-movflags", "+faststart", "-threads", "2", "-map_metadata", "-1",
-        str(out),
-    ]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stderr is not None
-    try:
+        _check_frame(i, f, (w, h))
+    with ClipWriter(out, (w, h), fps, crf, preset) as writer:
         for f in frames:
-            proc.stdin.write(np.ascontiguousarray(f).tobytes())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    err = proc.stderr.read().decode(errors="replace")
-    if proc.wait() != 0 or not out.exists():
-        raise ClipError(f"ffmpeg failed encoding the clip: {err.strip()[-500:]}")
+            writer.write(f)

@@ -25,6 +25,8 @@ BAR_FG = (255, 255, 255)
 BAR_ACCENT = (255, 214, 0)
 BAR_WARN = (255, 140, 60)  # the line of a plate that is not confirmed
 BOX_COLOR = (255, 40, 40)
+PATH_COLOR = (0, 230, 255)
+PATH_OUTLINE = (0, 40, 60)
 LETTERBOX = (40, 40, 40)
 
 ROLE_NAMES = {
@@ -113,10 +115,42 @@ def make_closeup(frame: np.ndarray, box: Box, margin: float, target_w: int, targ
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A labelled box drawn on a panel: a rider's head, red without a helmet."""
+
+    box: Box  # in the panel image's pixels
+    label: str
+    color: tuple[int, int, int]
+
+
+HEAD_COLORS = {"no_helmet": (255, 40, 40), "helmet": (40, 200, 80), "not_judgeable": (200, 200, 200)}
+HEAD_LABELS = {"no_helmet": "未戴头盔", "helmet": "戴头盔", "not_judgeable": "无法判定"}
+ROLE_LABELS = {"driver": "驾驶人", "passenger": "乘客"}
+
+
+def rider_marks(facts: dict, seq: int, offset: tuple[float, float] = (0.0, 0.0), scale: float = 1.0) -> list[Mark]:
+    """Head marks from a rider event's facts (``rider_heads`` boxes, ``rider_status``, ``rider_roles``)
+    when the panel shows the look they were read in (``rider_look_seq``); boxes moved into the panel's
+    pixels by ``offset`` (the crop's origin) and ``scale``."""
+    heads, status, roles = facts.get("rider_heads"), facts.get("rider_status"), facts.get("rider_roles") or []
+    if facts.get("rider_look_seq") != seq or not isinstance(heads, list) or not isinstance(status, list):
+        return []
+    out = []
+    for i, st in enumerate(status):
+        x1, y1, x2, y2 = heads[4 * i : 4 * i + 4]
+        role = ROLE_LABELS.get(roles[i] if i < len(roles) else "", "")
+        box = Box(x1=(x1 - offset[0]) * scale, y1=(y1 - offset[1]) * scale, x2=(x2 - offset[0]) * scale, y2=(y2 - offset[1]) * scale)
+        out.append(Mark(box, f"{role}{HEAD_LABELS.get(st, st)}", HEAD_COLORS.get(st, HEAD_COLORS["not_judgeable"])))
+    return out
+
+
+@dataclass(frozen=True)
 class Panel:
     image: np.ndarray  # BGR
     box: Box  # vehicle, in this image's pixels
     lines: list[str]  # overlay text, top to bottom; the first is highlighted
+    path: tuple[tuple[float, float], ...] = ()  # the vehicle's way over the event, this image's pixels, in time order
+    marks: tuple[Mark, ...] = ()  # riders' heads, drawn over the picture
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
@@ -133,8 +167,8 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
     return out
 
 
-def _fit(image: np.ndarray, w: int, h: int, box: Box) -> tuple[Image.Image, Box]:
-    """Letterbox ``image`` into w x h (no distortion) and move ``box`` with it."""
+def _fit(image: np.ndarray, w: int, h: int, box: Box) -> tuple[Image.Image, Box, float, int, int]:
+    """Letterbox ``image`` into w x h (no distortion) and move ``box`` with it (also: scale, x and y offset)."""
     ih, iw = image.shape[:2]
     scale = min(w / iw, h / ih)
     nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
@@ -143,7 +177,33 @@ def _fit(image: np.ndarray, w: int, h: int, box: Box) -> tuple[Image.Image, Box]
     ox, oy = (w - nw) // 2, (h - nh) // 2
     canvas.paste(Image.fromarray(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)), (ox, oy))
     moved = Box(x1=box.x1 * scale + ox, y1=box.y1 * scale + oy, x2=box.x2 * scale + ox, y2=box.y2 * scale + oy)
-    return canvas, moved
+    return canvas, moved, scale, ox, oy
+
+
+def draw_path(draw: ImageDraw.ImageDraw, points: list[tuple[float, float]], width: int, arrows: int = 5) -> None:
+    """The vehicle's way as a line with arrowheads along it pointing the way it went (U-turn, wrong-way)."""
+    if len(points) < 2:
+        return
+    draw.line(points, fill=PATH_OUTLINE, width=width + 2, joint="curve")
+    draw.line(points, fill=PATH_COLOR, width=width, joint="curve")
+    seg = [float(np.hypot(b[0] - a[0], b[1] - a[1])) for a, b in zip(points, points[1:])]
+    total = sum(seg)
+    if total <= 0:
+        return
+    size = max(6.0, 3.0 * width)
+    for k in range(1, arrows + 1):
+        goal, run = total * k / (arrows + 1) if k < arrows else total, 0.0
+        for (a, b), length in zip(zip(points, points[1:]), seg):
+            if run + length >= goal and length > 0:
+                f = (goal - run) / length
+                tip = (a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]))
+                ux, uy = (b[0] - a[0]) / length, (b[1] - a[1]) / length
+                base = (tip[0] - size * ux, tip[1] - size * uy)
+                left = (base[0] - 0.6 * size * uy, base[1] + 0.6 * size * ux)
+                right = (base[0] + 0.6 * size * uy, base[1] - 0.6 * size * ux)
+                draw.polygon([tip, left, right], fill=PATH_COLOR, outline=PATH_OUTLINE)
+                break
+            run += length
 
 
 def render_composite(
@@ -174,10 +234,12 @@ def render_composite(
         for j, text in enumerate(lines):
             fill = BAR_ACCENT if j == 0 else BAR_WARN if text.startswith(PLATE_UNCONFIRMED) else BAR_FG
             draw.text((cx + pad, cy + pad + j * line_h), text, font=font, fill=fill)
-        picture, box = _fit(panel.image, pw, ph, panel.box)
+        picture, box, fit_scale, fx, fy = _fit(panel.image, pw, ph, panel.box)
         sheet.paste(picture, (cx, cy + bar_h))
         # Outline just outside the vehicle so the outline itself hides none of it.
         ox, oy = cx, cy + bar_h
+        if panel.path:
+            draw_path(draw, [(ox + fx + x * fit_scale, oy + fy + y * fit_scale) for x, y in panel.path], max(2, stroke))
         draw.rectangle(
             [
                 max(ox, ox + box.x1 - stroke - 1), max(oy, oy + box.y1 - stroke - 1),
@@ -186,4 +248,10 @@ def render_composite(
             outline=BOX_COLOR,
             width=stroke,
         )
+        small = load_font(font_path, font_face, max(10, size * 2 // 3)) if panel.marks else None
+        for mark in panel.marks:
+            x1, y1 = ox + fx + mark.box.x1 * fit_scale, oy + fy + mark.box.y1 * fit_scale
+            x2, y2 = ox + fx + mark.box.x2 * fit_scale, oy + fy + mark.box.y2 * fit_scale
+            draw.rectangle([x1, y1, x2, y2], outline=mark.color, width=max(1, stroke // 2 + 1))
+            draw.text((x1, max(oy, y1 - small.size - 2)), mark.label, font=small, fill=mark.color)
     return sheet

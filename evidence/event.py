@@ -114,6 +114,9 @@ class ViolationEvent(StrictModel):
     vehicle_class: str
     key_frames: list[KeyFrame] = Field(min_length=1)
     facts: dict[str, float | int | str | bool | list[float] | list[int] | list[str]] = Field(default_factory=dict)
+    # the vehicle's ground point (bottom-centre of its box) over the event, frame pixels, in time order;
+    # the composite draws it with direction arrows (U-turn, wrong-way); empty for rules without a path
+    path: list[tuple[float, float]] = Field(default_factory=list, max_length=256)
     plate: PlateFacts | None = None
     model_versions: dict[str, str] = Field(default_factory=dict)
     # The footage the event came from (a recorded file's content key), when tracks of several sources

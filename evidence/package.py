@@ -33,7 +33,16 @@ from pydantic import ConfigDict, Field
 
 from evidence.atomic import make_temp_dir, publish_dir, sweep_stale_temps, write_durable
 from evidence.clip import encode_clip
-from evidence.composite import ROLE_NAMES, Panel, format_time, load_font, make_closeup, plate_line, render_composite
+from evidence.composite import (
+    ROLE_NAMES,
+    Panel,
+    format_time,
+    load_font,
+    make_closeup,
+    plate_line,
+    render_composite,
+    rider_marks,
+)
 from evidence.config import EvidenceConfig
 from evidence.event import KeyFrame, ViolationEvent
 from evidence.manifest import MANIFEST, SIGNATURE, FileEntry, Manifest, SignatureFile, sha256_bytes, sha256_file, verify_package
@@ -171,6 +180,8 @@ def _overlay_lines(inp: PackageInput, cfg: EvidenceConfig, kf: KeyFrame, title: 
     if ctx.lane:
         place += f"  车道 {ctx.lane}"
     plate = plate_line(ev.plate, ev.vehicle_class)
+    if isinstance(ev.facts.get("speed_kmh"), (int, float)):
+        plate += f"  车速 {ev.facts['speed_kmh']:.0f} km/h"
     return [
         f"{title}  {format_time(kf.wall_time, ctx.timezone)}",
         place,
@@ -210,12 +221,15 @@ def _build(inp: PackageInput, cfg: EvidenceConfig, signer: Signer, tmp: Path, wa
         _stage(tmp, "plate.jpg", _encode_jpeg(inp.plate_image, cfg.jpeg_quality), staged, kind="plate",
                width=inp.plate_image.shape[1], height=inp.plate_image.shape[0], role="plate")
     n = len(panels_kf)
+    path = tuple((float(x), float(y)) for x, y in ev.path)
     panels = [
-        Panel(inp.key_images[k.seq], k.box, _overlay_lines(inp, cfg, k, f"{i}/{n} {ROLE_NAMES.get(k.role, k.role)}"))
+        Panel(inp.key_images[k.seq], k.box, _overlay_lines(inp, cfg, k, f"{i}/{n} {ROLE_NAMES.get(k.role, k.role)}"),
+              path=path, marks=tuple(rider_marks(ev.facts, k.seq)))
         for i, k in enumerate(panels_kf, 1)
     ]
     src_index = kfs.index(src) + 1
-    panels.append(Panel(close.image, close.box, _overlay_lines(inp, cfg, src, f"特写 取自{src_index}/{len(kfs)} ×{close.scale:.1f}")))
+    panels.append(Panel(close.image, close.box, _overlay_lines(inp, cfg, src, f"特写 取自{src_index}/{len(kfs)} ×{close.scale:.1f}"),
+                        tuple(rider_marks(ev.facts, src.seq, close.crop[:2], close.scale))))
     sheet = render_composite(panels, cfg.layout, cfg.font_path, cfg.font_face)
     buf = io.BytesIO()
     sheet.save(buf, format="JPEG", quality=cfg.jpeg_quality)

@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.manifest import DirSource, HubSource, ModelManifest, WheelSource
+from models.manifest import DirSource, HubSource, ModelManifest, TrainSource, WheelSource
 from models.registry import (
     SIDECAR_SUFFIX,
     ModelMissingError,
@@ -33,6 +33,7 @@ from models.registry import (
 ENV_EXPORT_PYTHON = "EPOLICE_EXPORT_PYTHON"
 ENV_CONVERT_CHECK_IMAGES = "EPOLICE_CONVERT_CHECK_IMAGES"
 EXPORT_SCRIPT = Path(__file__).with_name("export_onnx.py")
+TRAIN_HEAD_SCRIPT = Path(__file__).with_name("train_head.py")
 CONVERT_SCRIPT = Path(__file__).with_name("convert_caffe.py")
 _EXPORT_NEEDS = {
     "ultralytics": "a python with torch and ultralytics (see the 'export' extra in pyproject.toml)",
@@ -181,6 +182,18 @@ def _export_command(manifest: ModelManifest, python: str, weights: str, out: Pat
     return cmd
 
 
+def _run_tool(name: str, python: str, cmd: list[str], cwd: str, out: Path, what: str) -> subprocess.CompletedProcess:
+    """Run an export / training script in its interpreter; it must exit 0 and write ``out``."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    except OSError as exc:
+        raise FetchError(f"{name}: cannot run export python {python}: {exc.strerror}") from None
+    if proc.returncode != 0 or not out.is_file():
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise FetchError(f"{name}: {what} with {python} failed: {lines[-1] if lines else 'no output'}")
+    return proc
+
+
 def _export_and_install(
     registry: Registry, manifest: ModelManifest, weights: str, label: str, export_python: str | None,
     companions: dict[str, Path] | None = None,
@@ -189,14 +202,7 @@ def _export_and_install(
     python = _resolve_export_python(export_python, manifest)
     with tempfile.TemporaryDirectory(prefix="epolice-export-") as tmp:
         out = Path(tmp) / Path(manifest.file).name
-        cmd = _export_command(manifest, python, weights, out, companions or {})
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
-        except OSError as exc:
-            raise FetchError(f"{manifest.name}: cannot run export python {python}: {exc.strerror}") from None
-        if proc.returncode != 0 or not out.is_file():
-            lines = (proc.stderr or proc.stdout).strip().splitlines()
-            raise FetchError(f"{manifest.name}: export with {python} failed: {lines[-1] if lines else 'no output'}")
+        proc = _run_tool(manifest.name, python, _export_command(manifest, python, weights, out, companions or {}), tmp, out, "export")
         check = [line for line in proc.stdout.splitlines() if line.startswith("check")]
         note = f"; {check[-1]}" if check else ""
         return _install(registry, manifest, out, f"{label}, exported by {Path(python).name}{note}", None)
@@ -234,6 +240,8 @@ def fetch(
                 return _from_wheel(registry, manifest, source, export_python)
             if isinstance(source, HubSource) and online:
                 return _export_and_install(registry, manifest, source.name, f"hub {source.name}", export_python)
+            if isinstance(source, TrainSource):
+                problems.append(f"trained here, not fetched: run {source.command}")
         except FetchError as exc:
             problems.append(str(exc))
     if all(isinstance(s, DirSource) for s in manifest.sources) and not from_dirs:
@@ -241,3 +249,15 @@ def fetch(
     if not problems:
         problems.append("no source could be used (hub sources need online access)")
     raise FetchError(f"{name}: " + "; ".join(problems))
+
+
+def train_head(registry: Registry, name: str, data: Path, export_python: str | None, epochs: int = 60) -> FetchResult:
+    """Train a head classifier from prepared crops (``data``: npz x/y) in the torch interpreter and
+    install it like an export: atomically, with its sidecar sha256, verified as the runtime will."""
+    manifest = registry.manifest(name)
+    python = _resolve_export_python(export_python, manifest)
+    with tempfile.TemporaryDirectory(prefix="epolice-train-") as tmp:
+        out = Path(tmp) / manifest.file
+        cmd = [python, str(TRAIN_HEAD_SCRIPT), "--data", str(data), "--out", str(out), "--epochs", str(epochs)]
+        proc = _run_tool(name, python, cmd, tmp, out, "training")
+        return _install(registry, manifest, out, f"trained by {Path(python).name}: {proc.stdout.strip().splitlines()[-1]}", None)

@@ -26,7 +26,7 @@ OutputLayout = Literal[
     "yolov5_face_plate",
     "ctc",  # N x T x C softmax over the character set, blank at 0
     "ctc_nct",  # N x C x T x 1 softmax over the character set, blank LAST (Caffe-era layout)
-    "softmax",  # N x K class probabilities
+    "softmax",  # N x C class probabilities (classifiers); class_names say which is which
 ]
 
 
@@ -78,7 +78,14 @@ class HubSource(StrictModel):
     name: str
 
 
-Source = Annotated[Union[DirSource, WheelSource, HubSource], Field(discriminator="kind")]
+class TrainSource(StrictModel):
+    """Trained here from the labelled data (``epolice models train-head``); weights are never committed."""
+
+    kind: Literal["train"] = "train"
+    command: str  # the command that trains and registers it
+
+
+Source = Annotated[Union[DirSource, WheelSource, HubSource, TrainSource], Field(discriminator="kind")]
 
 
 class ExportRecipe(StrictModel):
@@ -128,6 +135,11 @@ class ModelManifest(StrictModel):
     @property
     def needs_export(self) -> bool:
         return self.export is not None
+
+    @property
+    def trained(self) -> bool:
+        """Trained here (``epolice models train-head``): verified by its sidecar sha256, like an export."""
+        return any(s.kind == "train" for s in self.sources)
 
 
 def load_manifest(path: Path) -> ModelManifest:

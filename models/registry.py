@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from models.manifest import ModelManifest, builtin_manifests
+from models.manifest import ModelManifest, builtin_manifests, load_manifest
 
 ENV_MODELS_DIR = "EPOLICE_MODELS_DIR"
 DEFAULT_MODELS_DIR = Path("~/.cache/epolice/models")
@@ -83,6 +83,13 @@ class Registry:
     def __init__(self, models_dir: Path | None = None):
         self.models_dir = Path(models_dir).expanduser() if models_dir is not None else default_models_dir()
         self._manifests = builtin_manifests()
+        site = self.models_dir / "manifests"  # site models registered by `epolice models add` (models.add)
+        if site.is_dir():
+            for path in sorted(site.glob("*.yaml")):
+                manifest = load_manifest(path)
+                if manifest.name in self._manifests:
+                    raise ValueError(f"site manifest {path}: name {manifest.name!r} is a built-in model")
+                self._manifests[manifest.name] = manifest
 
     def names(self) -> list[str]:
         return sorted(self._manifests)
@@ -111,6 +118,8 @@ class Registry:
             prefix = f"{ENV_MODELS_DIR}={self.models_dir} "
         command = f"{prefix}epolice models fetch {name}"
         kinds = {s.kind for s in manifest.sources}
+        if "train" in kinds:
+            return prefix + next(s.command for s in manifest.sources if s.kind == "train")
         if kinds == {"dir"}:
             command += f" --from DIR (a directory holding {manifest.file}, e.g. ../shared/models)"
         elif manifest.needs_export and manifest.export and manifest.export.tool == "caffe":

@@ -4,6 +4,9 @@
 every bad field by its path in the file (``cameras.0.zones.1.polygon: ...``) and what was
 expected. Zones are checked against the camera's frame (inside it, not self-intersecting), and
 rule sections are closed: a misspelt or unknown rule name is an error, not a silently ignored key.
+A camera's calibration (image points with their road positions in metres) is fitted at load time:
+collinear or mismatched points, points outside the frame and a large reprojection error are
+errors naming the field.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -22,8 +26,11 @@ from models.strict import StrictModel
 from pipelines.checkpoint.config import CaptureLineConfig, CheckpointConfig
 from pipelines.live.config import LiveConfig
 from pipelines.rules.base import RuleSpec, TimeWindow, Zone
+from pipelines.rules.lanes import Lane
 from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, ZoneKind, default_codes, rule_labels
+from vision.calibration import CalibrationError, CameraView, Homography
 from vision.geometry import Polygon
+from vision.heads import HeadJudgeConfig
 from vision.plates.reader import PlateReaderConfig
 from vision.riders import HeadCropConfig, RiderAssociationConfig
 from vision.tracker import TrackerConfig
@@ -39,6 +46,39 @@ class Location(StrictModel):
     longitude: float | None = Field(None, ge=-180, le=180)
 
 
+def _simple_polygon(value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    if len(value) < 3:
+        raise ValueError(f"a polygon needs at least 3 [x, y] points, got {len(value)}")
+    poly = Polygon.of(value)
+    crossing = poly.self_intersection()
+    if crossing is not None:
+        i, j = crossing
+        raise ValueError(f"polygon is self-intersecting (edge {i} crosses edge {j}); list the vertices in order")
+    if poly.area <= 0:
+        raise ValueError("polygon has zero area")
+    return value
+
+
+class LaneConfig(StrictModel):
+    id: str = Field(min_length=1)
+    polygon: list[tuple[float, float]] = Field(description="the lane's area in image pixels")
+    direction: list[tuple[float, float]] = Field(
+        description="the lane's centre line in the direction of travel, image pixels (at least 2 points)"
+    )
+
+    _simple = field_validator("polygon")(_simple_polygon)
+
+    @field_validator("direction")
+    @classmethod
+    def _line(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(value) < 2:
+            raise ValueError(f"a direction line needs at least 2 [x, y] points in the direction of travel, got {len(value)}")
+        for i, (a, b) in enumerate(zip(value, value[1:])):
+            if a == b:
+                raise ValueError(f"points {i} and {i + 1} are the same; a direction needs distinct points")
+        return value
+
+
 class ZoneConfig(StrictModel):
     id: str = Field(min_length=1)
     kind: ZoneKind
@@ -46,23 +86,58 @@ class ZoneConfig(StrictModel):
     allowed: list[TimeWindow] = Field(
         default_factory=list, description="times when the restricted act is allowed (e.g. night parking)"
     )
+    lanes: list[LaneConfig] = Field(default_factory=list, description="directional lanes (U-turn by lanes, wrong-way)")
 
-    @field_validator("polygon")
+    _simple = field_validator("polygon")(_simple_polygon)
+
+    @model_validator(mode="after")
+    def _lane_ids(self) -> "ZoneConfig":
+        ids = [lane.id for lane in self.lanes]
+        for i, lane_id in enumerate(ids):
+            if lane_id in ids[:i]:
+                raise ValueError(f"lanes.{i}.id: duplicate lane id {lane_id!r}")
+        return self
+
+    def to_zone(self, tz: ZoneInfo, homography: Homography | None = None) -> Zone:
+        lanes = tuple(
+            Lane(
+                lane.id, Polygon.of(lane.polygon), np.asarray(lane.direction, dtype=np.float64),
+                None if homography is None else homography.to_ground(lane.direction),
+            )
+            for lane in self.lanes
+        )
+        return Zone(self.id, self.kind, Polygon.of(self.polygon), tuple(self.allowed), tz, lanes)
+
+
+class CalibrationPoint(StrictModel):
+    image: tuple[float, float] = Field(description="[x, y] pixel in the camera's frame")
+    ground: tuple[float, float] = Field(description="[x, y] position of the same spot on the road, metres")
+
+
+class CalibrationConfig(StrictModel):
+    """Road-plane calibration: at least 4 image points (no three on a line) with their positions in metres."""
+
+    max_error_px: float = Field(3.0, gt=0, description="largest allowed rms reprojection error, pixels")
+    points: list[CalibrationPoint] = Field(description="image points and their road positions in metres")
+
+    @field_validator("points")
     @classmethod
-    def _simple(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if len(value) < 3:
-            raise ValueError(f"a polygon needs at least 3 [x, y] points, got {len(value)}")
-        poly = Polygon.of(value)
-        crossing = poly.self_intersection()
-        if crossing is not None:
-            i, j = crossing
-            raise ValueError(f"polygon is self-intersecting (edge {i} crosses edge {j}); list the vertices in order")
-        if poly.area <= 0:
-            raise ValueError("polygon has zero area")
+    def _fits(cls, value: list[CalibrationPoint], info) -> list[CalibrationPoint]:  # noqa: ANN001
+        try:
+            hom = Homography.fit([p.image for p in value], [p.ground for p in value])
+        except CalibrationError as exc:
+            raise ValueError(str(exc)) from None
+        err = hom.reprojection_error([p.image for p in value], [p.ground for p in value])
+        limit = info.data.get("max_error_px", 3.0)
+        if err.rms_px > limit:
+            raise ValueError(
+                f"reprojection error {err.rms_px:.1f} px rms exceeds max_error_px {limit:g} (worst: point {err.worst}, "
+                f"{err.max_px:.1f} px); one of the points' image or ground position is wrong"
+            )
         return value
 
-    def to_zone(self, tz: ZoneInfo) -> Zone:
-        return Zone(self.id, self.kind, Polygon.of(self.polygon), tuple(self.allowed), tz)
+    def homography(self) -> Homography:
+        return Homography.fit([p.image for p in self.points], [p.ground for p in self.points])
 
 
 class CameraConfig(StrictModel):
@@ -76,6 +151,16 @@ class CameraConfig(StrictModel):
     rules: list[RuleName] | None = Field(None, description="rules run on this camera; None = every enabled rule")
     capture_lines: list[CaptureLineConfig] = Field(
         default_factory=list, description="checkpoint mode: a vehicle crossing one of these its way makes a pass record")
+    calibration: CalibrationConfig | None = Field(None, description="road-plane calibration; rules then measure in metres")
+    extra_detectors: list[str] = Field(
+        default_factory=list, description="registry names of site models run beside models.detector on this camera "
+        "(e.g. one trained on the site's footage with tricycle, tractor and e_bike classes); outputs merge into the "
+        "domain classes with class-aware NMS (`epolice models add` registers one)"
+    )
+    heading_deg: float | None = Field(
+        None, ge=0, lt=360, description="image direction traffic moves in (0 = right, 90 = down): rider roles use it "
+        "while a track has not moved enough to have a heading of its own"
+    )
 
     @field_validator("frame_size")
     @classmethod
@@ -95,6 +180,13 @@ class CameraConfig(StrictModel):
             for j, (x, y) in enumerate(zone.polygon):
                 if not (0 <= x <= w and 0 <= y <= h):
                     raise ValueError(f"zones.{i}.polygon.{j}: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
+            for k, lane in enumerate(zone.lanes):
+                for part in ("polygon", "direction"):
+                    for j, (x, y) in enumerate(getattr(lane, part)):
+                        if not (0 <= x <= w and 0 <= y <= h):
+                            raise ValueError(f"zones.{i}.lanes.{k}.{part}.{j}: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
+        if self.calibration is not None:
+            self._calibration_fits()
         lines: set[str] = set()
         for i, line in enumerate(self.capture_lines):
             if line.id in lines:
@@ -105,10 +197,38 @@ class CameraConfig(StrictModel):
                     raise ValueError(f"capture_lines.{i}.points.{j}: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
         return self
 
+    def _calibration_fits(self) -> None:
+        w, h = self.frame_size
+        for j, p in enumerate(self.calibration.points):
+            x, y = p.image
+            if not (0 <= x <= w and 0 <= y <= h):
+                raise ValueError(f"calibration.points.{j}.image: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
+        hom = self.homography()
+        for i, zone in enumerate(self.zones):
+            for k, lane in enumerate(zone.lanes):
+                ground = hom.to_ground(lane.direction)
+                for j in np.nonzero(~np.all(np.isfinite(ground), axis=1))[0]:
+                    raise ValueError(
+                        f"zones.{i}.lanes.{k}.direction.{j}: point {tuple(lane.direction[j])} is above the calibrated horizon "
+                        "(not on the road plane)"
+                    )
+
+    def homography(self) -> Homography | None:
+        """The road-plane homography of this camera, or None when it is not calibrated."""
+        return None if self.calibration is None else self.calibration.homography()
+
+    def view(self) -> CameraView:
+        """What the tracker hands every track history: frame size and calibration."""
+        return CameraView(tuple(self.frame_size), self.homography())
+
 
 class ModelsConfig(StrictModel):
     detector: str = Field("yolov5n_coco", description="registry name of the vehicle/person detector")
     helmet: str | None = Field("helmet_yolov12m", description="registry name of the helmet head detector; null = off")
+    head_classifier: str | None = Field(
+        None, description="registry name of a head classifier for head regions derived from person boxes "
+        "(e.g. head_cls_cctv, trained by `epolice models train-head`); null = the helmet model reads them"
+    )
     detector_conf: float = Field(0.25, gt=0, le=1)
     detector_iou: float = Field(0.45, gt=0, le=1)
     helmet_conf: float = Field(
@@ -125,6 +245,7 @@ class EngineConfig(StrictModel):
     plate_crops: int = Field(3, ge=1, le=10, description="best vehicle crops kept per track for the plate reader")
     riders: RiderAssociationConfig = Field(default_factory=RiderAssociationConfig)
     heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
+    judge: HeadJudgeConfig = Field(default_factory=HeadJudgeConfig, description="when a head can be judged; heads from person boxes")
 
 
 def _registered(path: str, names: object) -> None:
@@ -196,7 +317,8 @@ class SiteConfig(StrictModel):
         raise KeyError(f"site {self.id!r} has no camera {camera_id!r}; cameras: {[c.id for c in self.cameras]}")
 
     def zones_for(self, camera: CameraConfig) -> list[Zone]:
-        return [z.to_zone(self.tz) for z in camera.zones]
+        hom = camera.homography()
+        return [z.to_zone(self.tz, hom) for z in camera.zones]
 
     def rules_for(self, camera: CameraConfig) -> set[str]:
         return {spec.name for spec in self.specs_for(camera)}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Protocol, Sequence
 
 import cv2
@@ -34,15 +34,17 @@ from evidence.event import PlateCandidateFacts, PlateFacts, ViolationEvent
 from models.domain import CLASS_ID, RIDDEN_CLASSES
 from pipelines.checkpoint.recorder import PassRecorder
 from pipelines.config import CameraConfig, SiteConfig
+from pipelines.rider_tally import RiderTally, rider_tally
 from pipelines.ring_buffer import RingBuffer
 from pipelines.rules.base import Decision, KeyFrameRef
-from vision.detections import Detections
+from pipelines.site_models import extra_detectors_for
+from vision.detections import Detections, box_iou
 from vision.frame import Frame
+from vision.nms import merge_models
 from vision.plates.reader import PlateRead
-from vision.riders import look_for_heads, rider_observations, rider_regions
+from vision.rider_looks import read_riders
+from vision.riders import look_for_heads, rider_regions
 from vision.tracker import ByteTracker, Track, TrackState
-
-_RIDDEN_IDS = np.array(sorted(CLASS_ID[c] for c in RIDDEN_CLASSES), np.int32)
 
 
 class BoxDetector(Protocol):
@@ -108,6 +110,8 @@ class _TrackExtras:
 
     helmet_checks: int = 0
     last_helmet_t: float = float("-inf")
+    looked_height: float = 0.0  # tallest box the helmet model looked at
+    riders: "RiderTally | None" = None  # the track's riders as its best look judged them (helmet-wearing rate)
     crops: list = None  # (score, crop) best-first, at most EngineConfig.plate_crops
     plate: PlateFacts | None = None
     plate_crop: np.ndarray | None = None  # the read plate as captured, for the evidence package
@@ -129,10 +133,13 @@ class CameraPipeline:
         detector: BoxDetector | None = None,
         helmet_detector: BoxDetector | None = None,
         plate_reader: TrackPlateReader | None = None,
+        extra_detectors: Sequence[BoxDetector] | None = None,
         source_id: str = "",
     ) -> None:
         """``source_id``: the footage's identity (a file's content key), part of every event's key."""
         self.camera = camera
+        # site models named by the camera, merged into the main detector's output on every detection frame
+        self.extra_detectors = list(extra_detectors) if extra_detectors is not None else extra_detectors_for(camera, site)
         self.source_id = source_id
         self.site = site
         self.detector = detector
@@ -142,7 +149,11 @@ class CameraPipeline:
         self.specs = site.specs_for(camera)
         self.rules = {spec.name for spec in self.specs}
         self.reads_heads = any(spec.needs_heads for spec in self.specs)
-        self.tracker = ByteTracker(site.tracker)
+        self.tracker = ByteTracker(site.tracker, camera.view())
+        # persons get their own tracker when people on board are counted: co-motion needs person tracks
+        self.person_tracker = ByteTracker(site.tracker.model_copy(update={"classes": ["person"]})) if "passengers" in self.rules else None
+        people_classes = set(site.rules.passengers.max_people) if "passengers" in self.rules else set()
+        self._rider_ids = np.array(sorted(CLASS_ID[c] for c in RIDDEN_CLASSES | people_classes), np.int32)
         eng = site.engine
         keep = eng.trail_keep_s if eng.trail_keep_s is not None else site.rules.parking.min_dwell_s + 60.0
         stationary = any(spec.on_trail_tick for spec in self.specs)
@@ -159,10 +170,11 @@ class CameraPipeline:
         self._last_trail_t = float("-inf")
         self._extras: dict[int, _TrackExtras] = {}
         self._fired: set[tuple[str, int]] = set()
+        self._first_look: dict[int, tuple[float, float]] = {}
+        self.rider_tallies: list[RiderTally] = []  # ended tracks' riders; a runner takes and clears them
         # event_key -> plate crop, until the hand-off packages the event (the track may be gone by then)
         self._plate_crops: OrderedDict[str, np.ndarray] = OrderedDict()
-        # checkpoint mode: passes over the camera's capture lines (speed needs a calibration: none yet)
-        self.passes = PassRecorder(camera, site, to_metres=None, model_versions=self.model_versions) if camera.capture_lines else None
+        self.passes = PassRecorder(camera, site, to_metres=None, model_versions=self.model_versions)  # checkpoint mode
 
     # -- frame-level API ---------------------------------------------------------------------
     def needs_detection(self, frame: Frame) -> bool:
@@ -179,6 +191,10 @@ class CameraPipeline:
 
     def on_detections(self, frame: Frame, dets: Detections) -> list[ViolationEvent]:
         """A detection frame: track, read attributes, run the rules; returns new events."""
+        if self.extra_detectors:
+            t0 = time.perf_counter()
+            dets = merge_models([dets] + [d.detect([frame.image])[0] for d in self.extra_detectors], self.site.models.detector_iou)
+            self.stats.detect_s += time.perf_counter() - t0
         self.stats.frames += 1
         self.stats.detect_frames += 1
         nxt = (self._next_detect_t if self._next_detect_t is not None else frame.pts) + self.interval
@@ -194,10 +210,10 @@ class CameraPipeline:
         if self.tracker.removed:
             gone = set(self.tracker.removed)
             for tid in gone:
-                self._extras.pop(tid, None)
+                self._tally(self._extras.pop(tid, None))
+                self._first_look.pop(tid, None)
             self._fired = {key for key in self._fired if key[1] not in gone}
-            if self.passes is not None:
-                self.passes.forget(gone)
+            self.passes.forget(gone)
         self.last_tracks = tracked
         t1 = time.perf_counter()
         self.stats.track_s += t1 - t0
@@ -208,7 +224,7 @@ class CameraPipeline:
 
         ids = set(int(i) for i in tracked.tracker_id)
         live = [tr for tr in self.tracker.tracks if tr.track_id in ids]
-        if self.passes is not None:
+        if self.passes:  # the camera has capture lines
             self.passes.observe(frame, live, lambda tid: self._plate(tid)[0])
         events = self._run_rules(live, trail_tick=tick)
         self.stats.rules_s += time.perf_counter() - t2
@@ -232,7 +248,10 @@ class CameraPipeline:
         events = self._run_rules([tr for tr in self.tracker.tracks if tr.state is not TrackState.TENTATIVE], trail_tick=True)
         self.stats.rules_s += time.perf_counter() - t0
         self.tracker.flush()
+        for extra in self._extras.values():
+            self._tally(extra)
         self._extras.clear()
+        self._first_look.clear()
         self._fired.clear()
         return events
 
@@ -255,25 +274,68 @@ class CameraPipeline:
 
     def take_passes(self) -> list[PassCapture]:
         """Checkpoint mode: the passes made since the last call (none without capture lines)."""
-        return self.passes.take() if self.passes is not None else []
+        return self.passes.take()
 
     # -- attributes --------------------------------------------------------------------------
     def _attributes(self, frame: Frame, dets: Detections, tracked: Detections, tick: bool) -> None:
         if not len(tracked):
             return
-        if tick or self.passes is not None:  # a checkpoint camera reads a plate at the crossing: keep fresh crops
+        if tick or self.passes:  # a checkpoint camera reads a plate at the crossing: keep fresh crops
             self._collect_crops(frame, tracked)
-        ridden = np.isin(tracked.class_id, _RIDDEN_IDS)
+        persons = dets.of_class("person")
+        person_vel = self._track_persons(frame, persons)
+        ridden = np.isin(tracked.class_id, self._rider_ids)
         if not ridden.any():
             return
         vehicles = tracked[ridden]
-        persons = dets.of_class("person")
         heads, checked = self._helmet_looks(frame, vehicles, persons)
-        observations = rider_observations(vehicles, persons, heads, checked, frame.seq, frame.pts, self.site.engine.riders)
-        for i, obs in enumerate(observations):
-            tr = self.tracker.get(int(vehicles.tracker_id[i]))
+        tracks = [self.tracker.get(int(tid)) for tid in vehicles.tracker_id]
+        motion = None
+        if person_vel is not None:
+            motion = (np.array([tr.kf.x[4:6] if tr is not None else (0.0, 0.0) for tr in tracks], np.float64).reshape(-1, 2), person_vel)
+        headings = [self._heading(tr) for tr in tracks]
+        eng = self.site.engine
+        t0 = time.perf_counter()
+        classifier = getattr(self.helmet_detector, "classifier", self.helmet_detector) if self.reads_heads else None
+        looks = read_riders(
+            frame.image, vehicles, persons, heads, checked, frame.seq, frame.pts, classifier, eng.riders, eng.judge, headings, motion
+        )
+        self.stats.helmet_s += time.perf_counter() - t0
+        self.stats.helmet_calls += looks.model_calls
+        helmet_cfg = self.site.rules.helmet
+        for tr, obs in zip(tracks, looks.observations):
             if tr is not None:
                 tr.history.add_riders(obs)
+                if obs.heads_checked and tr.history.class_name in helmet_cfg.classes:
+                    first = self._first_look.setdefault(tr.track_id, (frame.pts, frame.wall_time.timestamp()))
+                    best = tr.history.looks[0]
+                    self._extras.setdefault(tr.track_id, _TrackExtras()).riders = rider_tally(best, helmet_cfg.min_confidence, first)
+
+    def _track_persons(self, frame: Frame, persons: Detections) -> np.ndarray | None:
+        """Track this frame's persons (sets ``persons.tracker_id``); their velocities in pixels per
+        second, or None when this camera does not count people on board."""
+        if self.person_tracker is None:
+            return None
+        tracked = self.person_tracker.update(persons, frame.pts, frame.seq, frame.wall_time.timestamp())
+        vel = np.zeros((len(persons), 2), np.float64)
+        if len(tracked) and len(persons):
+            iou = box_iou(persons.xyxy, tracked.xyxy)
+            for i in range(len(persons)):
+                j = int(np.argmax(iou[i]))
+                tr = self.person_tracker.get(int(tracked.tracker_id[j])) if iou[i, j] >= 0.9 else None
+                if tr is not None:
+                    persons.tracker_id[i] = tr.track_id
+                    vel[i] = tr.kf.x[4:6]
+        return vel
+
+    def _tally(self, extra: "_TrackExtras | None") -> None:
+        if extra is not None and extra.riders is not None and (extra.riders.judged or extra.riders.unjudged):
+            self.rider_tallies.append(extra.riders)
+
+    def _heading(self, track: Track | None) -> float | None:
+        """The track's own direction of travel in the image, else the camera's configured one."""
+        last = track.history.last if track is not None else None
+        return last.heading if last is not None and last.heading is not None else self.camera.heading_deg
 
     def _helmet_looks(self, frame: Frame, vehicles: Detections, persons: Detections) -> tuple[Detections, np.ndarray]:
         """Run the helmet model on the rider regions of the vehicles due a look (packed into as few
@@ -294,7 +356,8 @@ class CameraPipeline:
             if box[3] - box[1] < cfg.min_vehicle_height_px:
                 continue
             extra = self._extras.setdefault(tid, _TrackExtras())
-            if extra.helmet_checks >= cfg.max_checks or frame.pts - extra.last_helmet_t < cfg.check_interval_s:
+            grown = box[3] - box[1] >= cfg.relook_growth * extra.looked_height
+            if (extra.helmet_checks >= cfg.max_checks and not grown) or frame.pts - extra.last_helmet_t < cfg.check_interval_s:
                 continue
             x1, y1, x2, y2 = regions[i]
             if x2 - x1 < 8 or y2 - y1 < 8:
@@ -302,6 +365,7 @@ class CameraPipeline:
             due.append(i)
             extra.helmet_checks += 1
             extra.last_helmet_t = frame.pts
+            extra.looked_height = max(extra.looked_height, float(box[3] - box[1]))
         if not due:
             return Detections.empty(), checked
         t0 = time.perf_counter()
@@ -363,7 +427,7 @@ class CameraPipeline:
 
     def _event(self, d: Decision) -> ViolationEvent:
         plate, plate_crop = self._plate(d.track_id)
-        d = Decision(d.rule, d.track_id, d.vehicle_class, d.start, d.end, self._held(d.key_frames), d.facts)
+        d = replace(d, key_frames=self._held(d.key_frames))
         event = d.to_event(self.site.id, self.camera.id, plate=plate, model_versions=self.model_versions, source=self.source_id)
         if plate_crop is not None and plate_crop.size:
             self._plate_crops[event.event_key] = plate_crop
@@ -383,34 +447,4 @@ class CameraPipeline:
         return tuple(out)
 
 
-__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader"]
-
-
-def detectors_from_site(site: SiteConfig, cameras: Sequence[CameraConfig] | None = None, registry=None, threads: int | None = None):
-    """(detector, helmet detector or None) named by the site's ``models`` section.
-
-    The helmet model is only loaded when a rule of one of ``cameras`` (default: every camera of the
-    site) reads heads. A missing model raises
-    models.registry.ModelMissingError, whose message says how to fetch it.
-    """
-    from models.registry import Registry
-    from vision.detector import Detector
-
-    registry = registry or Registry()
-    m = site.models
-    detector = Detector(registry, m.detector, conf=m.detector_conf, iou=m.detector_iou, threads=threads)
-    helmet = None
-    cams = site.cameras if cameras is None else cameras
-    if m.helmet and any(spec.needs_heads for cam in cams for spec in site.specs_for(cam)):
-        helmet = Detector(registry, m.helmet, conf=m.helmet_conf, iou=m.detector_iou, threads=threads)
-    return detector, helmet
-
-
-def plate_reader_from_site(site: SiteConfig, registry=None, threads: int | None = None):  # noqa: ANN201 - a PlateReader
-    """The double-reading plate reader with the site's ``plates`` section (e.g. its local province).
-
-    It needs six models (two detectors, two recognisers, the colour classifier, the province
-    referee); a missing one raises models.registry.ModelMissingError naming ``epolice models fetch <name>``."""
-    from vision.plates.reader import PlateReader
-
-    return PlateReader.from_registry(registry, config=site.plates, threads=threads)
+__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader", "RiderTally"]

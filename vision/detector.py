@@ -156,8 +156,9 @@ class Detector:
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self._input_name: batch})[0]
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """One Detections per image, in the same order (a static batch-1 model is looped inside)."""
+    def detect(self, images: Sequence[np.ndarray], conf: float | None = None) -> list[Detections]:
+        """One Detections per image, in the same order (a static batch-1 model is looped inside);
+        ``conf`` overrides the detector's threshold for this call."""
         if isinstance(images, np.ndarray) and images.ndim == 3:
             raise TypeError("Detector.detect takes a sequence of images; wrap a single frame in a list")
         prepared = [self.preprocess(img) for img in images]
@@ -169,7 +170,7 @@ class Detector:
             chunk = np.stack([t for t, _ in prepared[start : start + step]])
             outputs.extend(self._run(chunk))
         return [
-            postprocess(self._decode(out, self.conf), self._lookup, box, self.iou)
+            postprocess(self._decode(out, self.conf if conf is None else conf), self._lookup, box, self.iou)
             for out, (_, box) in zip(outputs, prepared)
         ]
 

@@ -109,3 +109,19 @@ def net_turn(headings) -> float:
     """
     h = list(headings)
     return float(sum(angle_diff(a, b) for a, b in zip(h, h[1:])))
+
+
+def polyline_heading_at(polyline, x: float, y: float) -> float:
+    """Heading of the segment of ``polyline`` (N >= 2 points, in order) nearest to (x, y), degrees.
+
+    A lane's direction of travel is drawn as a polyline; the local heading follows its bends, and in
+    the image it follows the perspective too, so it can be compared with a vehicle's heading there.
+    """
+    pts = np.asarray(polyline, dtype=np.float64).reshape(-1, 2)
+    a, b = pts[:-1], pts[1:]
+    ab = b - a
+    p = np.array([x, y], dtype=np.float64)
+    t = np.clip(np.sum((p - a) * ab, axis=1) / np.maximum(np.sum(ab * ab, axis=1), 1e-12), 0, 1)
+    d = np.linalg.norm(a + t[:, None] * ab - p, axis=1)
+    i = int(np.argmin(d))
+    return heading_deg(float(ab[i, 0]), float(ab[i, 1]))

@@ -36,3 +36,18 @@ def batched_nms(
     span = float(xyxy.max() - min(xyxy.min(), 0.0)) + 1.0
     offsets = np.asarray(classes, np.float32).reshape(-1, 1) * span
     return nms(xyxy + offsets, scores, iou_threshold, max_keep)
+
+
+def merge_models(parts, iou_threshold: float = 0.5):
+    """Detections of several models on one frame merged into one set: the outputs are already in
+    domain classes, so class-aware NMS keeps one box per object and class (a site model's
+    ``motorcycle`` and the COCO model's ``motorcycle`` on the same bike become one), while a
+    ``tricycle`` from a site model never suppresses the COCO model's ``person`` on it."""
+    from vision.detections import Detections
+
+    parts = [p for p in parts if len(p)]
+    if len(parts) <= 1:
+        return parts[0] if parts else Detections.empty()
+    merged = Detections.merge(parts)
+    keep = np.sort(batched_nms(merged.xyxy, merged.confidence, merged.class_id, iou_threshold))
+    return merged[keep]

@@ -40,6 +40,14 @@ class RiderAssociationConfig(StrictModel):
         0.65, gt=0, le=1, description="a head's centre must be above vehicle top + seat_ratio x height"
     )
     min_head_overlap: float = Field(0.6, gt=0, le=1, description="share of a head box inside the extended box")
+    feet_below: float = Field(
+        0.15, ge=0, description="a rider's person box ends at most this many vehicle heights below the vehicle box "
+        "(riders' feet are on the vehicle; a person reaching further down sits on a vehicle nearer the camera)"
+    )
+    ambiguous_margin: float = Field(
+        0.15, ge=0, le=1, description="a person who fits a second vehicle within this much overlap share of the first "
+        "is an ambiguous rider: attached to one, judged on neither"
+    )
 
 
 class HeadCropConfig(StrictModel):
@@ -57,9 +65,25 @@ class HeadCropConfig(StrictModel):
 
 @dataclass(frozen=True, slots=True)
 class HeadObservation:
-    helmet: bool  # True: head_helmet, False: head_no_helmet
+    """One rider's head in one look: where, how well it can be seen, and what it wears."""
+
+    helmet: bool | None  # True: helmet, False: no helmet, None: not read (see ``reason``)
     confidence: float
     box: tuple[float, float, float, float]
+    size_px: float = 0.0  # head box height in frame pixels (0: not measured)
+    sharpness: float = 0.0  # variance of the Laplacian of the head at 32 px (0: not measured)
+    source: str = "model"  # vision.heads.HEAD_SOURCES: the helmet model's own head, or derived from a person box
+    reason: str = ""  # why not judgeable: small, blurred, ambiguous, no_head; "" = judgeable
+    role: str = ""  # driver, passenger, or "" when the direction of travel is unknown
+
+    @property
+    def judgeable(self) -> bool:
+        return not self.reason and self.helmet is not None
+
+    @property
+    def status(self) -> str:
+        """helmet, no_helmet or not_judgeable."""
+        return "not_judgeable" if not self.judgeable else "helmet" if self.helmet else "no_helmet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +95,39 @@ class RiderObservation:
     persons: int
     heads: tuple[HeadObservation, ...] = ()
     heads_checked: bool = False  # the helmet model looked at this vehicle in this frame
+    riders: int | None = None  # riders counted from heads and person boxes together (None: not merged)
+    ambiguous: bool = False  # a rider of this look may sit on another vehicle: not judgeable here
+    people: tuple["PersonOnBoard", ...] = ()  # tracked persons overlapping the vehicle, for co-motion
 
     @property
     def count(self) -> int:
-        """People on board: persons and heads are two views of the same riders, take the larger."""
-        return max(self.persons, len(self.heads))
+        """People on board: the merged rider count, else the larger of persons and heads."""
+        return self.riders if self.riders is not None else max(self.persons, len(self.heads))
+
+    @property
+    def judged(self) -> tuple[HeadObservation, ...]:
+        """The heads of this look that can be judged."""
+        return tuple(h for h in self.heads if h.judgeable)
+
+    @property
+    def quality(self) -> float:
+        """How good this look is for judging helmets: its smallest judgeable head's size times a
+        sharpness factor (0 when nothing can be judged). Best looks are kept by it."""
+        judged = self.judged
+        if not judged:
+            return 0.0
+        return min(h.size_px * min(1.0, h.sharpness / 100.0 + 0.5) if h.size_px else 1.0 for h in judged)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonOnBoard:
+    """A tracked person whose box overlaps a vehicle in one frame, with how they move relative to it."""
+
+    track_id: int
+    overlap: float  # share of the person box inside the vehicle's extended box
+    rel_speed: float | None  # |person velocity - vehicle velocity| in vehicle box heights per second
+    vehicle_speed: float  # the vehicle's own speed, box heights per second
+    rider: bool = False  # counted among the vehicle's riders by geometry in this frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +136,7 @@ class RiderSet:
 
     persons: tuple[int, ...] = ()
     heads: tuple[int, ...] = field(default_factory=tuple)
+    ambiguous: tuple[int, ...] = ()  # of ``persons``: those that fit another vehicle almost as well
 
 
 def extended_boxes(vehicles: np.ndarray, cfg: RiderAssociationConfig) -> np.ndarray:
@@ -138,16 +191,21 @@ def associate_riders(
     vh = v[:, 3] - v[:, 1]
     person_sets: list[list[int]] = [[] for _ in range(m)]
     head_sets: list[list[int]] = [[] for _ in range(m)]
+    ambiguous: list[list[int]] = [[] for _ in range(m)]
     if len(persons):
         p = persons.xyxy
         share = _inside_share(p, ext)
         cx = (p[:, 0] + p[:, 2]) / 2
         # a rider's body reaches down onto the vehicle (not a pedestrian standing above/behind it)
         reaches = p[:, 3][:, None] >= (v[:, 1] + 0.1 * vh)[None, :]
+        on_it = p[:, 3][:, None] <= (v[:, 3] + cfg.feet_below * vh)[None, :]
         centred = (cx[:, None] >= ext[None, :, 0]) & (cx[:, None] <= ext[None, :, 2])
-        valid = (share >= cfg.min_person_overlap) & reaches & centred
+        valid = (share >= cfg.min_person_overlap) & reaches & on_it & centred
         for r, c in _assign(share, valid):
             person_sets[c].append(r)
+            rivals = valid[r] & (share[r] >= share[r, c] - cfg.ambiguous_margin)
+            if rivals.sum() > 1:
+                ambiguous[c].append(r)
     if len(heads):
         h = heads.xyxy
         share = _inside_share(h, ext)
@@ -156,14 +214,17 @@ def associate_riders(
         valid = (share >= cfg.min_head_overlap) & above_seat
         for r, c in _assign(share, valid):
             head_sets[c].append(r)
-    return [RiderSet(tuple(sorted(ps)), tuple(sorted(hs))) for ps, hs in zip(person_sets, head_sets)]
+    return [
+        RiderSet(tuple(sorted(ps)), tuple(sorted(hs)), tuple(sorted(am)))
+        for ps, hs, am in zip(person_sets, head_sets, ambiguous)
+    ]
 
 
 def head_observations(heads: Detections, indices) -> tuple[HeadObservation, ...]:
     names = heads.class_name
     return tuple(
         HeadObservation(
-            helmet=names[i] == "head_helmet",
+            helmet=bool(names[i] == "head_helmet"),
             confidence=float(heads.confidence[i]),
             box=tuple(float(x) for x in heads.xyxy[i]),
         )

@@ -24,6 +24,7 @@ from scipy.optimize import linear_sum_assignment
 
 from models.domain import CLASS_ID, DOMAIN_CLASSES
 from models.strict import StrictModel
+from vision.calibration import CameraView
 from vision.detections import Detections, box_iou
 from vision.track_history import TrackHistory
 
@@ -55,6 +56,10 @@ class TrackerConfig(StrictModel):
     low_match_iou: float = Field(0.4, gt=0, le=1, description="second-stage gate on IoU")
     buffer: float = Field(0.3, ge=0, description="grow boxes by this share of their size before first-stage IoU")
     min_hits: int = Field(2, ge=1, description="detections before a new track is reported")
+    duplicate_iou: float = Field(
+        0.6, gt=0, le=1, description="no new track from a box overlapping a matched one of its class group this much "
+        "(a detector's car and truck boxes on one vehicle)"
+    )
     lost_seconds: float = Field(2.0, ge=0, description="keep a lost moving track this long for re-identification")
     lost_seconds_still: float = Field(
         30.0, ge=0, description="keep a lost still (parked) track this long: occlusion by passing traffic"
@@ -194,8 +199,10 @@ def _match(tracks: list[Track], boxes: np.ndarray, classes: np.ndarray, gate: fl
 class ByteTracker:
     """One camera's tracker. Feed ``update`` on detection frames, ``predict`` in between."""
 
-    def __init__(self, cfg: TrackerConfig | None = None) -> None:
+    def __init__(self, cfg: TrackerConfig | None = None, view: CameraView | None = None) -> None:
+        """``view``: the camera's frame size and calibration, handed to every track history."""
         self.cfg = cfg or TrackerConfig()
+        self.view = view
         self._tracked = np.zeros(len(DOMAIN_CLASSES), bool)
         self._tracked[[CLASS_ID[c] for c in self.cfg.classes]] = True
         self._tracks: list[Track] = []
@@ -283,11 +290,12 @@ class ByteTracker:
                 if t - tr.last_seen_t > limit:
                     self._remove(tr)
 
-        # new tracks from confident leftovers
+        # new tracks from confident leftovers, unless one duplicates a box just matched (same class group)
         first = self._updates == 1
+        taken = [j for _, j in matched]
         for c in un_new:
             j = int(left_hi[c])
-            if dets.confidence[j] < cfg.new_track_conf:
+            if dets.confidence[j] < cfg.new_track_conf or self._duplicate(dets, j, taken):
                 continue
             tr = self._new_track(dets, j, t, seq, wall, trail_tick)
             if first or cfg.min_hits <= 1:
@@ -304,9 +312,15 @@ class ByteTracker:
         res.class_id = np.array(out_cls, dtype=np.int32)
         return res
 
+    def _duplicate(self, dets: Detections, j: int, taken: list[int]) -> bool:
+        same = [k for k in taken if _GROUP_OF[dets.class_id[k]] == _GROUP_OF[dets.class_id[j]]]
+        return bool(same) and float(box_iou(dets.xyxy[[j]], dets.xyxy[same]).max()) >= self.cfg.duplicate_iou
+
     def _new_track(self, dets: Detections, j: int, t: float, seq: int, wall: float, trail_tick: bool) -> Track:
         box = dets.xyxy[j].astype(np.float64)
-        hist = TrackHistory(self._next_id, max_points=self.cfg.history_points, max_trail=self.cfg.history_trail)
+        hist = TrackHistory(
+            self._next_id, max_points=self.cfg.history_points, max_trail=self.cfg.history_trail, view=self.view
+        )
         tr = Track(self._next_id, int(dets.class_id[j]), TrackState.TENTATIVE, _Kalman(box), hist, t, t, float(dets.confidence[j]))
         self._next_id += 1
         hist.add(seq, t, wall, box, True, tr.confidence, DOMAIN_CLASSES[tr.class_id], trail_tick)

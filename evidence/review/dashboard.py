@@ -3,24 +3,23 @@
 - Decisions per day and reviewer: the store's decision log (approve, reject, first approvals).
 - Approval rate by rule and by camera: approved + exported / (approved + exported + rejected). A
   camera with many rejections needs recalibration.
-- Helmet-wearing rate by site (头盔佩戴率): the store holds violations, not every passing bike, so
-  the rate is taken over the riders of CONFIRMED helmet-rule records (approved or exported):
-  (facts.riders - facts.riders_without_helmet) / facts.riders. It is the helmet rate among riders of
-  bikes with at least one bare head, a lower bound on the street's rate, not the street's rate.
+- Helmet-wearing rate per camera and hour (头盔佩戴率): helmeted riders / judged riders over every
+  two-wheeler the engine judged (``rider_counts``, written by batch segments and live workers),
+  not only violators; shown with the judged-rider count and the riders that could not be judged.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from evidence.store import RecordStore
-from evidence.store.schema import decisions, now_utc, records
+from evidence.store.schema import decisions, now_utc, records, rider_counts
 
 DECISION_ACTIONS = ("approve", "reject", "approve_first")
 PALETTE = ("#2f6fdf", "#e0752d", "#3a9a5b", "#b543b8", "#c9a227", "#1fa3a3", "#d64545", "#6b6b6b")
@@ -56,10 +55,11 @@ class DayCount(Rate):
 
 @dataclass(frozen=True)
 class HelmetRate:
-    site_id: str
+    camera_id: str
+    hour: datetime | None  # None: the camera's total over the period
     helmeted: int
     judged: int
-    records: int
+    unjudged: int
 
     @property
     def rate(self) -> float | None:
@@ -90,21 +90,21 @@ def approval_by(store: RecordStore, column: str) -> list[Rate]:
     return [Rate(str(k), int(a or 0), int(r or 0)) for k, a, r in rows if (a or 0) + (r or 0) > 0]
 
 
-def helmet_rate(store: RecordStore) -> list[HelmetRate]:
-    stmt = sa.select(records.c.site_id, records.c.facts).where(
-        records.c.rule == "helmet", records.c.status.in_(("approved", "exported")))
-    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+def helmet_rate(store: RecordStore, hours: int = 24) -> tuple[list[HelmetRate], list[HelmetRate]]:
+    """(per camera over the last ``hours``, per camera and hour newest first) from the rider counts."""
+    since = now_utc() - timedelta(hours=hours)
+    c = rider_counts.c
+    stmt = (sa.select(c.camera_id, c.hour, sa.func.sum(c.helmeted), sa.func.sum(c.judged), sa.func.sum(c.unjudged))
+            .where(c.hour >= since).group_by(c.camera_id, c.hour).order_by(c.camera_id, c.hour.desc()))
     with store.engine.connect() as conn:
-        for site, facts in conn.execute(stmt):
-            riders = facts.get("riders") if isinstance(facts, dict) else None
-            bare = facts.get("riders_without_helmet") if isinstance(facts, dict) else None
-            if not isinstance(riders, int) or not isinstance(bare, int) or riders <= 0 or not 0 <= bare <= riders:
-                continue  # not judged: leave it out rather than guess
-            a = acc[site]
-            a[0] += riders - bare
-            a[1] += riders
-            a[2] += 1
-    return [HelmetRate(s, v[0], v[1], v[2]) for s, v in sorted(acc.items())]
+        rows = [HelmetRate(str(cam), hour, int(h or 0), int(j or 0), int(u or 0)) for cam, hour, h, j, u in conn.execute(stmt)]
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in rows:
+        t = totals[r.camera_id]
+        t[0] += r.helmeted
+        t[1] += r.judged
+        t[2] += r.unjudged
+    return [HelmetRate(cam, None, t[0], t[1], t[2]) for cam, t in sorted(totals.items())], rows
 
 
 # -- charts -------------------------------------------------------------------------------------

@@ -143,7 +143,8 @@ def stats_csv(request: Request, sess: Session = Depends(guard(Permission.STATS))
 def figures(request: Request) -> dict:
     ctx = ctx_of(request)
     return {"per_day": dashboard.per_day(ctx.store, ctx.tz), "by_rule": dashboard.approval_by(ctx.store, "rule"),
-            "by_camera": dashboard.approval_by(ctx.store, "camera_id"), "helmet": dashboard.helmet_rate(ctx.store)}
+            "by_camera": dashboard.approval_by(ctx.store, "camera_id"), "helmet": dashboard.helmet_rate(ctx.store)[0],
+            "helmet_hours": dashboard.helmet_rate(ctx.store)[1]}
 
 
 @router.get("/dashboard")
@@ -157,7 +158,7 @@ def dashboard_page(request: Request, sess: Session = Depends(guard(Permission.ST
                                         t("dashboard.approval_rule")) if f["by_rule"] else None,
         "by_camera": dashboard.rate_chart([(r.key, r.rate, f"({r.approved}/{r.decided})") for r in f["by_camera"]],
                                           t("dashboard.approval_camera")) if f["by_camera"] else None,
-        "helmet": dashboard.rate_chart([(h.site_id, h.rate, f"({h.helmeted}/{h.judged})") for h in f["helmet"]],
+        "helmet": dashboard.rate_chart([(h.camera_id, h.rate, f"({h.helmeted}/{h.judged})") for h in f["helmet"]],
                                        t("dashboard.helmet_rate")) if f["helmet"] else None,
     }
     return render(request, "dashboard.html", sess, f=f, charts=charts)
@@ -172,6 +173,8 @@ def stats_api(request: Request, sess: Session = Depends(guard(Permission.STATS))
         "approval_by_rule": [{"rule": r.key, "approved": r.approved, "rejected": r.rejected, "rate": r.rate} for r in f["by_rule"]],
         "approval_by_camera": [{"camera_id": r.key, "approved": r.approved, "rejected": r.rejected, "rate": r.rate}
                                for r in f["by_camera"]],
-        "helmet_rate_by_site": [{"site_id": h.site_id, "helmeted": h.helmeted, "judged": h.judged, "records": h.records,
-                                 "rate": h.rate} for h in f["helmet"]],
+        "helmet_rate_by_camera": [{"camera_id": h.camera_id, "helmeted": h.helmeted, "judged": h.judged, "unjudged": h.unjudged,
+                                   "rate": h.rate} for h in f["helmet"]],
+        "helmet_rate_by_camera_hour": [{"camera_id": h.camera_id, "hour": h.hour.isoformat(), "helmeted": h.helmeted, "judged": h.judged,
+                                        "unjudged": h.unjudged, "rate": h.rate} for h in f["helmet_hours"]],
     }

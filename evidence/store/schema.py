@@ -119,6 +119,23 @@ decisions = sa.Table(
     sa.Index("ix_review_decisions_at", "at"),
 )
 
+# 0004: every judged rider, not only violators: the helmet-wearing rate per camera and hour
+rider_counts = sa.Table(
+    "rider_counts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("hour", UTCDateTime, nullable=False),  # start of the UTC hour
+    sa.Column("source", sa.String(200), nullable=False),  # who counted: a batch segment, a live worker run
+    sa.Column("judged", sa.Integer, nullable=False),  # riders whose head could be judged
+    sa.Column("helmeted", sa.Integer, nullable=False),  # of those, wearing a helmet
+    sa.Column("unjudged", sa.Integer, nullable=False),  # riders seen whose head could not be judged
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("site_id", "camera_id", "hour", "source", name="uq_rider_counts_key"),
+    sa.Index("ix_rider_counts_hour", "hour"),
+)
+
 # -- the reviewer app's tables (evidence.review); what review changes on a record stays above ------
 
 users = sa.Table(

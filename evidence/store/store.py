@@ -17,7 +17,7 @@ from evidence.config import StoreConfig, sqlite_file
 from evidence.store.errors import StoreConflict, StoreError, StoreMissing
 from evidence.store.migrations import WRITE, current_revision, migrate, require_head
 from evidence.store.records import TRANSITIONS, AddResult, NewRecord, RecordQuery, ReviewDecision, Status, ViolationRecord
-from evidence.store.schema import decisions, now_utc, records
+from evidence.store.schema import decisions, now_utc, records, rider_counts
 
 
 def change_record(
@@ -144,6 +144,19 @@ class RecordStore:
             return current_revision(conn)
 
     # -- writes ---------------------------------------------------------------------------------
+    def put_rider_counts(self, site_id: str, camera_id: str, source: str, counts: dict[datetime, tuple[int, int, int]]) -> None:
+        """Set one source's rider counts per hour (judged, helmeted, unjudged), replacing what that
+        source wrote before: a re-run segment or a live worker's growing totals never count twice."""
+        now = now_utc()
+        with self.engine.begin() as conn:
+            for hour, (judged, helmeted, unjudged) in counts.items():
+                key = (rider_counts.c.site_id == site_id, rider_counts.c.camera_id == camera_id,
+                       rider_counts.c.hour == hour, rider_counts.c.source == source)
+                conn.execute(rider_counts.delete().where(*key))
+                conn.execute(rider_counts.insert().values(
+                    site_id=site_id, camera_id=camera_id, hour=hour, source=source, judged=int(judged),
+                    helmeted=int(helmeted), unjudged=int(unjudged), updated_at=now))
+
     def add(self, rec: NewRecord, *, same_violation: bool = False) -> AddResult:
         """Insert once per event_key; a duplicate (re-run, redelivery, concurrent writer) returns the existing id.
 

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from pipelines.batch.jobs import ProgressFn, SegmentJob, SegmentResult, core_progress, new_result, open_source
+from pipelines.handoff.rider_counts import hourly
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,9 @@ class EngineProcessor:
         from evidence.signing import Signer
         from evidence.store import RecordStore
         from pipelines.config import load_site
-        from pipelines.engine import detectors_from_site, plate_reader_from_site
         from pipelines.handoff.queue import EvidenceQueue
         from pipelines.handoff.writer import EvidenceWriter
+        from pipelines.site_models import detectors_from_site, plate_reader_from_site
         from vision.sources.clock import ClockConfig
 
         self.site = load_site(site)
@@ -128,6 +129,8 @@ class EngineProcessor:
             status, error = "failed", exc.reason  # keep what the good frames produced
         hand_off(pipeline.flush(), last_pts)
         self.handoff.drain()
+        owned_riders = [t for t in pipeline.rider_tallies if window.owns(t.wall - origin.timestamp())]
+        self.store.put_rider_counts(self.site.id, camera.id, f"batch:{job.segment_id}", hourly(owned_riders))
         lost = self.writer.failed - failed_before
         if lost and status == "done":
             status, error = "error", f"{lost} event(s) could not be packaged (saved under {self.evidence_cfg.output_dir}/_failed); re-run to retry"

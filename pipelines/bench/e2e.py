@@ -55,7 +55,8 @@ class E2ERun:
 def run_e2e(job: E2EJob, barrier=None) -> E2ERun:
     """FileSource -> CameraPipeline -> evidence over the clip; meant for a fresh worker process."""
     from models.registry import Registry
-    from pipelines.engine import CameraPipeline, detectors_from_site
+    from pipelines.engine import CameraPipeline
+    from pipelines.site_models import detectors_from_site
 
     site = job.site
     camera = site.camera(job.camera_id)
@@ -64,7 +65,7 @@ def run_e2e(job: E2EJob, barrier=None) -> E2ERun:
     detector, helmet = detectors_from_site(site, [camera], registry, job.threads)
     plates = None
     if job.plates:
-        from pipelines.engine import plate_reader_from_site
+        from pipelines.site_models import plate_reader_from_site
 
         plates = plate_reader_from_site(site, registry, threads=job.threads)
     source = frame_source(job.video, camera.id, job.end_s)

@@ -1,4 +1,4 @@
-"""`epolice eval detect|violations|plates|riders`: accuracy against labelled data, as text or one JSON object.
+"""`epolice eval detect|violations|plates|riders|scenes`: accuracy against labelled data, as text or one JSON object.
 
 Each command checks its inputs (one error line each), calls one evaluation in ``pipelines.eval``
 and prints its report.
@@ -109,15 +109,25 @@ def eval_detect(
 
 @eval_app.command("violations")
 def eval_violations(
-    video: Path = typer.Option(..., "--video", help="Recorded video to run the engine on."),
-    site: Path = typer.Option(..., "--site", help="Site YAML (zones in the video's pixels)."),
-    truth: Path = typer.Option(..., "--truth", help="Ground-truth YAML: events by rule, time span, box."),
+    video: Optional[Path] = typer.Option(None, "--video", help="Recorded video to run the engine on."),
+    site: Optional[Path] = typer.Option(None, "--site", help="Site YAML (zones in the video's pixels)."),
+    truth: Optional[Path] = typer.Option(None, "--truth", help="Ground-truth YAML: events by rule, time span, box."),
+    suite: Optional[Path] = typer.Option(
+        None, "--suite", help="A rendered scenario suite (epolice eval scenes --out DIR) instead of one video."
+    ),
+    mode: list[str] = typer.Option(
+        [], "--mode", help="Suite modes to run: calibrated, uncalibrated, no_lanes (repeat; default all)."
+    ),
     camera: Optional[str] = typer.Option(None, "--camera", help="Camera id in the site file (default: the first)."),
     slack: float = typer.Option(2.0, "--slack", help="Seconds of tolerance when matching time spans."),
     threads: Optional[int] = ThreadsOpt,
     as_json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
 ) -> None:
-    """Per-rule precision and recall of the violation engine on one video."""
+    """Per-rule precision and recall of the violation engine on one video, or on the scenario suite."""
+    if suite is not None:
+        return _eval_suite(suite, mode, threads, as_json)
+    if video is None or site is None or truth is None:
+        raise fail("give --video, --site and --truth, or --suite DIR")
     from models.registry import ModelMissingError
     from pipelines.eval.violations import TruthError, load_truth, run_video, score
     from vision.sources.ffmpeg.errors import DecodeError
@@ -158,6 +168,52 @@ def eval_violations(
     )
     for w in stats.get("decode_warnings", []):
         typer.echo(f"video ok, with {w}")
+
+
+def _eval_suite(suite: Path, modes: list[str], threads: Optional[int], as_json: bool) -> None:
+    from models.registry import ModelMissingError
+    from pipelines.config import SiteConfigError
+    from pipelines.eval.scenes.report import suite_lines, suite_report
+    from pipelines.eval.scenes.suite import MODES, run_suite
+
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise fail(f"unknown --mode {unknown[0]!r}; expected one of {', '.join(MODES)}")
+
+    def progress(res) -> None:  # noqa: ANN001
+        if not as_json:
+            bad = any(s.fp or s.fn for s in res.scores.values())
+            typer.echo(f"  {res.mode:<12} {res.split:<8} {'WRONG' if bad else 'ok':<5} {res.name}", err=True)
+
+    try:
+        results = run_suite(suite, tuple(modes) or MODES, threads=threads, progress=progress)
+    except (FileNotFoundError, ModelMissingError, SiteConfigError, ValueError) as exc:
+        raise fail(str(exc))
+    report = suite_report(results)
+    if as_json:
+        typer.echo(json.dumps(_json_safe({"suite": str(suite), **report}), ensure_ascii=False))
+        return
+    for line in suite_lines(report):
+        typer.echo(line)
+
+
+@eval_app.command("scenes")
+def eval_scenes(
+    out: Path = typer.Option(..., "--out", help="Folder to render the scenario suite into."),
+    data: Path = typer.Option(Path("../shared/data"), "--data", help="The shared data folder (videos, cctv crops)."),
+    only: list[str] = typer.Option([], "--only", help="Render only these scenes (repeat)."),
+) -> None:
+    """Render the scenario suite (perspective scenes on the real clips' backgrounds, a truth file each)."""
+    from pipelines.eval.scenes.suite import write_suite
+
+    for need in (data / "videos", data / "cctv" / "train"):
+        if not need.is_dir():
+            raise fail(f"{need} not found; pass --data with the shared data folder")
+    try:
+        names = write_suite(out, data, list(only) or None, progress=lambda n: typer.echo(f"  rendered {n}", err=True))
+    except ValueError as exc:
+        raise fail(str(exc))
+    typer.echo(f"{len(names)} scenes in {out}; score them with: epolice eval violations --suite {out}")
 
 
 def _figure_lines(title: str, figures: dict) -> list[str]:
@@ -274,34 +330,60 @@ def eval_riders(
     truth: Path = typer.Option(..., "--truth", help="riders.jsonl: one labelled motorcycle box per line."),
     site: Optional[Path] = typer.Option(None, "--site", help="Site YAML whose models/rules/engine/tracker sections to use (default: built-in defaults)."),
     frame: Optional[list[str]] = typer.Option(None, "--frame", help="Only images with this file name (repeatable), e.g. frame1125.jpg."),
+    part: Optional[str] = typer.Option(None, "--part", help="Only one part of the fixed split: tune or held_out (default: both)."),
+    heading: Optional[list[str]] = typer.Option(
+        None, "--heading", help="WxH=DEG: traffic direction in frames of that size (0 = right, 90 = down), for rider roles (repeatable)."
+    ),
     helmet_conf: Optional[float] = typer.Option(None, "--helmet-conf", min=0.001, max=1.0, help="Override models.helmet_conf (helmet-model threshold)."),
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence", min=0.001, max=1.0, help="Override rules.helmet.min_confidence."),
+    min_head_px: Optional[float] = typer.Option(None, "--min-head-px", min=1.0, help="Override engine.judge.min_head_px."),
+    head_classifier: Optional[str] = typer.Option(
+        None, "--head-classifier", help="Override models.head_classifier ('none': the helmet model reads head regions)."
+    ),
+    single_crops: bool = typer.Option(
+        False, "--single-crops", help="One helmet-model call per rider region instead of packed tiles (engine.heads.tile: false), to compare."
+    ),
     threads: Optional[int] = ThreadsOpt,
     show_bikes: bool = typer.Option(False, "--bikes", help="Also list every labelled bike with what was seen on it."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object with the same figures."),
 ) -> None:
-    """Rider-count accuracy, passenger-violation and no-helmet detection per labelled bike, ms per vehicle."""
+    """Judged share, helmets per rider and per bike, rider counts, roles and cost, tuning and held-out parts apart."""
     from models.registry import ModelMissingError
     from pipelines.config import CameraConfig, SiteConfig
-    from pipelines.engine import detectors_from_site
-    from pipelines.eval.riders import RiderTruthError, evaluate, image_path, load_rider_truth
+    from pipelines.eval.rider_truth import PARTS, RiderTruthError, image_path, load_rider_truth
+    from pipelines.eval.riders import evaluate
+    from pipelines.site_models import detectors_from_site
 
     if not images.is_dir():
         raise fail(f"--images: {images} is not a folder")
+    if part is not None and part not in PARTS:
+        raise fail(f"--part: {part!r}; expected one of {', '.join(PARTS)}")
+    headings: dict[tuple[int, int], float] = {}
+    for text in heading or []:
+        try:
+            size, deg = text.split("=")
+            w, h = (int(v) for v in size.lower().split("x"))
+            headings[(w, h)] = float(deg) % 360
+        except ValueError:
+            raise fail(f"--heading: {text!r}; expected WxH=DEG, e.g. 1920x1080=210")
     try:
         rows = load_rider_truth(truth)
     except RiderTruthError as exc:
         raise fail(str(exc))
     site_cfg = load_site_or_exit(site) if site else SiteConfig(id="eval", cameras=[CameraConfig(id="eval", source="-", frame_size=(1, 1))])
-    if frame:
-        wanted = set(frame)
-        rows = [r for r in rows if Path(r.file).name in wanted]
-        if not rows:
-            raise fail(f"--frame: none of {', '.join(sorted(wanted))} is labelled in {truth}")
+    wanted = set(frame) if frame else None
+    if wanted and not any(Path(r.file).name in wanted for r in rows):
+        raise fail(f"--frame: none of {', '.join(sorted(wanted))} is labelled in {truth}")
     if helmet_conf is not None:
         site_cfg.models.helmet_conf = helmet_conf
     if min_confidence is not None:
         site_cfg.rules.helmet.min_confidence = min_confidence
+    if min_head_px is not None:
+        site_cfg.engine.judge.min_head_px = min_head_px
+    if head_classifier is not None:
+        site_cfg.models.head_classifier = None if head_classifier == "none" else head_classifier
+    if single_crops:
+        site_cfg.engine.heads.tile = False
     try:  # cheap checks before the models load
         for name in sorted({r.file for r in rows}):
             image_path(images, name)
@@ -312,7 +394,7 @@ def eval_riders(
     camera = site_cfg.cameras[0].model_copy(update={"rules": ["helmet", "passengers"]})
     try:
         detector, helmet = detectors_from_site(site_cfg.model_copy(update={"cameras": [camera]}), threads=threads)
-        report = evaluate(rows, images, site_cfg, detector, helmet)
+        report = evaluate(rows, images, site_cfg, detector, helmet, headings, wanted, part)
     except ModelMissingError as exc:
         raise fail(str(exc))
     except (FileNotFoundError, ValueError) as exc:
@@ -323,30 +405,43 @@ def eval_riders(
     if as_json:
         typer.echo(json.dumps(_json_safe(data)))
         return
-    r = report
+    _print_riders(report, data if show_bikes else None)
+
+
+def _print_riders(r, data: Optional[dict]) -> None:  # noqa: ANN001 - a RiderEvalReport
     typer.echo(
-        f"{r.images} images, {r.labelled_boxes} labelled bikes, {r.judgeable} judgeable, {r.matched} matched to a detected "
-        f"two-wheeler, helmet model looked at {r.helmet_checked} (helmet_conf {r.helmet_conf}, min_confidence {r.min_confidence})"
+        f"{r.images} images, {r.labelled_boxes} labelled bikes, {r.judgeable} judgeable (helmet_conf {r.helmet_conf}, "
+        f"min_confidence {r.min_confidence}, min_head_px {r.min_head_px}, {'packed tiles' if r.tiles else 'single crops'})"
     )
-    typer.echo(f"rider count: exact {_num(r.count_exact, 3)}, within 1 {_num(r.count_within_1, 3)}")
-    for label, row in r.count_confusion.items():
-        typer.echo(f"  {label} labelled: " + ", ".join(f"{n} counted {k}" for k, n in row.items()))
-    for name, s in (("passengers (riders > %d)" % r.max_people, r.passengers), ("bikes with a rider without helmet", r.no_helmet_bikes)):
-        typer.echo(
-            f"{name}: {s['positives']} labelled; tp {s['tp']} fp {s['fp']} fn {s['fn']}; "
-            f"precision {_num(s['precision'], 3)} recall {_num(s['recall'], 3)}"
-        )
-    typer.echo("riders by labelled helmet class -> read as (most favourable pairing):")
-    for label, row in r.rider_confusion.items():
-        typer.echo(f"  {label:<10} " + "  ".join(f"{k} {v:>3}" for k, v in row.items()))
-    typer.echo(f"  heads beyond the labelled riders: {r.extra_heads}")
+    for part, p in r.parts.items():
+        if not p["bikes"]:
+            continue
+        typer.echo(f"== {part}: {p['bikes']} bikes, {p['matched']} matched to a detected two-wheeler, helmet model looked at {p['helmet_checked']}")
+        typer.echo(f"  judged riders: {p['judged_riders']} of {p['labelled_riders']} labelled (share {_num(p['judged_share'], 3)}); "
+                   f"judged bikes {p['judged_bikes']}")
+        nr, nb = p["no_helmet_riders"], p["no_helmet_bikes"]
+        typer.echo(f"  no-helmet riders (judged): tp {nr['tp']} fp {nr['fp']} fn {nr['fn']}; precision {_num(nr['precision'], 3)} "
+                   f"recall {_num(nr['recall'], 3)}")
+        typer.echo(f"  bikes with a rider without helmet: {nb['positives']} labelled; tp {nb['tp']} fp {nb['fp']} fn {nb['fn']}; "
+                   f"precision {_num(nb['precision'], 3)} recall {_num(nb['recall'], 3)}")
+        typer.echo(f"  rider count: exact {_num(p['count_exact'], 3)} (judged bikes {_num(p['count_exact_judged'], 3)}), "
+                   f"within 1 {_num(p['count_within_1'], 3)}; role accuracy {_num(p['role_accuracy'], 3)} on {p['role_bikes']} bikes")
+        for label, row in p["rider_confusion"].items():
+            typer.echo(f"    {label:<10} " + "  ".join(f"{k} {v:>3}" for k, v in row.items()))
+        s = p["passengers"]
+        typer.echo(f"  passengers (riders > {r.max_people}): {s['positives']} labelled; tp {s['tp']} fp {s['fp']} fn {s['fn']}")
+        for cam, c in r.cameras.get(part, {}).items():
+            nr = c["no_helmet_riders"]
+            typer.echo(f"  camera {cam}: {c['bikes']} bikes, judged share {_num(c['judged_share'], 3)}, no-helmet riders "
+                       f"tp {nr['tp']} fp {nr['fp']} fn {nr['fn']}, count exact (judged bikes) {_num(c['count_exact_judged'], 3)}")
     typer.echo(
         f"cost: detector {r.detect_ms_per_image:.0f} ms/image; attributes {r.attributes_ms_per_vehicle:.0f} ms per ridden vehicle; "
         f"helmet model {r.helmet_ms_per_vehicle:.0f} ms per vehicle looked at ({r.helmet_vehicles} vehicles in {r.helmet_calls} calls)"
     )
     for note in r.notes:
         typer.echo(f"note: {note}")
-    if show_bikes:
-        for b in data["bikes"]:
-            heads = ", ".join(("H" if h["helmet"] else "N") + f"{h['confidence']:.2f}" for h in b["heads"]) or "-"
-            typer.echo(f"  {b['file']} {b['bbox']} riders {b['riders']} {b['helmets']} -> count {b['count']} persons {b['persons']} heads {heads}")
+    for b in (data or {}).get("bikes", []):
+        short = {"helmet": "H", "no_helmet": "N", "not_judgeable": "?"}
+        heads = ", ".join(f"{short[h['status']]}{h['confidence']:.2f}/{h['size_px']:.0f}px/{h['source'][0]}{('/' + h['role'][0]) if h['role'] else ''}"
+                          for h in b["heads"]) or "-"
+        typer.echo(f"  [{b['part']}] {b['file']} {b['bbox']} riders {b['riders']} {b['helmets']} -> count {b['count']} persons {b['persons']} heads {heads}")

@@ -46,8 +46,8 @@ def _build_worker(
     """Everything ``run`` needs, each failure one clean error line (site, camera, key, model, Redis, store)."""
     from evidence.signing import KeyFileError, Signer
     from models.registry import ModelMissingError
-    from pipelines.engine import detectors_from_site
     from pipelines.live.worker import LiveWorker, live_cameras
+    from pipelines.site_models import detectors_from_site
 
     site = load_site_or_exit(site_path)
     live = _live_config(site, live_config, spool_dir)
@@ -65,7 +65,7 @@ def _build_worker(
         detector, helmet = detectors_from_site(site, cams, threads=threads)
         plates = None
         if any(site.rules_for(c) or c.capture_lines for c in cams):
-            from pipelines.engine import plate_reader_from_site
+            from pipelines.site_models import plate_reader_from_site
 
             plates = plate_reader_from_site(site, threads=threads)
     except ModelMissingError as exc:

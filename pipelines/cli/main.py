@@ -8,6 +8,7 @@ from pipelines.cli import (  # noqa: F401  (imported for their registrations)
     models_cmd,
     detect_cmd,
     eval_cmd,
+    calibrate_cmd,
     keys_cmd,
     evidence_cmd,
     records_cmd,

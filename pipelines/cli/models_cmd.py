@@ -86,3 +86,76 @@ def model_path(name: str) -> None:
         typer.echo(registry.path(name))
     except (ModelMissingError, KeyError) as exc:
         raise fail(str(exc).strip("'\""))
+
+
+@models_app.command("train-head")
+def train_head(
+    images: Path = typer.Option(..., "--images", help="CCTV image folder (the riders truth's `file` paths resolve under it)."),
+    truth: Path = typer.Option(..., "--truth", help="riders_train.jsonl; only its tuning part is used."),
+    helmet_set: Optional[Path] = typer.Option(None, "--helmet-set", help="YOLO helmet heads folder (images/, labels/) to add."),
+    name: str = typer.Option("head_cls_cctv", "--name", help="Registry name of the classifier to train."),
+    export_python: Optional[str] = typer.Option(
+        None, "--export-python", envvar="EPOLICE_EXPORT_PYTHON", help="Python with torch (the export venv)."
+    ),
+    epochs: int = typer.Option(60, "--epochs", min=1),
+    force: bool = typer.Option(False, "--force", help="Train again even if a verified file is present."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1),
+) -> None:
+    """Train the small head classifier on labelled heads of the tuning part and register it (sha256 sidecar)."""
+    import tempfile
+
+    from models.fetch import FetchError
+    from models.fetch import train_head as train
+    from models.registry import ModelMissingError, Registry
+    from pipelines.config import CameraConfig, SiteConfig
+    from pipelines.eval.head_set import build_head_set
+    from pipelines.eval.rider_truth import RiderTruthError, load_rider_truth
+    from pipelines.site_models import detectors_from_site
+
+    registry = Registry()
+    if not force:
+        try:
+            typer.echo(f"{name}: {registry.path(name)} (already present)")
+            return
+        except ModelMissingError:
+            pass
+    try:
+        rows = load_rider_truth(truth)
+    except RiderTruthError as exc:
+        raise fail(str(exc))
+    site = SiteConfig(id="train", cameras=[CameraConfig(id="train", source="-", frame_size=(1, 1), rules=["helmet"])])
+    manifest = registry.manifest(name)
+    try:
+        detector, helmet = detectors_from_site(site, registry=registry, threads=threads)
+        heads = build_head_set(rows, images, helmet_set, site, detector, helmet, manifest.input.width or 32,
+                               float(manifest.params.get("context", 2.0)))
+        with tempfile.TemporaryDirectory(prefix="epolice-heads-") as tmp:
+            data = Path(tmp) / "heads.npz"
+            heads.save(data)
+            result = train(registry, name, data, export_python, epochs)
+    except (ModelMissingError, FetchError, ValueError, FileNotFoundError) as exc:
+        raise fail(str(exc))
+    typer.echo(f"heads: {heads.sources}")
+    typer.echo(f"{name}: {result.path} ({result.source}, sha256 {result.sha256[:12]})")
+
+
+@models_app.command("add")
+def add(
+    path: Path = typer.Argument(..., help="ONNX detector file (e.g. exported by ultralytics)."),
+    name: str = typer.Option(..., "--name", help="Registry name for it (cameras name it in extra_detectors)."),
+    classes: str = typer.Option(..., "--classes", help="Domain class per model class: 'tricycle,tractor,e_bike' or '0=tricycle,2=e_bike'."),
+    licence: str = typer.Option("site model", "--licence", help="Licence or provenance recorded in the manifest."),
+) -> None:
+    """Register a site's own ONNX detector: copy it, write its manifest with the sha256 and the class map."""
+    from models.add import add_model, parse_classes
+    from models.registry import Registry
+
+    if not path.is_file():
+        raise fail(f"{path}: no such file")
+    try:
+        manifest = add_model(Registry(), path, name, parse_classes(classes), licence)
+    except ValueError as exc:
+        raise fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - onnxruntime cannot read it: one line, no traceback
+        raise fail(f"{path}: not a readable ONNX model ({exc.__class__.__name__})")
+    typer.echo(f"{manifest.name}: {manifest.file} ({manifest.output_layout}, classes {manifest.class_map}, sha256 {manifest.sha256[:12]})")

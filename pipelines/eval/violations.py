@@ -9,6 +9,7 @@ same vehicle counts as a false positive.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class TruthEvent(StrictModel):
     start_s: float = Field(ge=0, description="seconds from the start of the video")
     end_s: float = Field(ge=0)
     box: tuple[float, float, float, float] = Field(description="approximate [x1, y1, x2, y2] of the vehicle, frame pixels")
+    speed_kmh: float | None = Field(None, gt=0, description="the vehicle's steady speed over the event, when known")
     note: str = ""
 
     @model_validator(mode="after")
@@ -172,13 +174,22 @@ def score(events: list[SpanEvent], truth: TruthFile, slack_s: float = 2.0, min_i
     return EvalReport(scores, events, matches)
 
 
-def run_video(video: str | Path, site, camera_id: str | None = None, registry=None, threads: int | None = None):
-    """Run the engine over a recorded video; returns (events on the video's time axis, stats dict)."""
-    from pipelines.engine import CameraPipeline, detectors_from_site
+def run_video(
+    video: str | Path, site, camera_id: str | None = None, registry=None, threads: int | None = None,
+    detectors=None, cache: dict | None = None,
+):
+    """Run the engine over a recorded video; returns (events on the video's time axis, stats dict).
+
+    ``detectors``: (detector, helmet detector) already loaded; ``cache``: detections by frame
+    seq, filled on the first run and reused by the next ones (the suite runs each scene in
+    several modes; only the rules and tracks differ between them).
+    """
+    from pipelines.engine import CameraPipeline
+    from pipelines.site_models import detectors_from_site
     from vision.sources.file import FileSource
 
     camera = site.camera(camera_id) if camera_id else site.cameras[0]
-    detector, helmet = detectors_from_site(site, [camera], registry, threads)
+    detector, helmet = detectors or detectors_from_site(site, [camera], registry, threads)
     pipe = CameraPipeline(camera, site, detector, helmet)
     source = FileSource(video, camera.id)
     if tuple(source.size) != tuple(camera.frame_size):
@@ -191,7 +202,14 @@ def run_video(video: str | Path, site, camera_id: str | None = None, registry=No
     for frame in source.frames():
         if first is None:
             first = frame
-        events += pipe.process(frame)
+        if cache is None or not pipe.needs_detection(frame):
+            events += pipe.process(frame)
+            continue
+        if frame.seq not in cache:
+            t0 = time.perf_counter()
+            cache[frame.seq] = detector.detect([frame.image])[0]
+            pipe.stats.detect_s += time.perf_counter() - t0
+        events += pipe.on_detections(frame, cache[frame.seq])
     events += pipe.flush()
     if first is None:
         raise ValueError(f"video {video} has no decodable frames")

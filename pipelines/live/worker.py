@@ -38,6 +38,7 @@ from pipelines.config import CameraConfig, SiteConfig
 from pipelines.engine import BoxDetector, CameraPipeline, TrackPlateReader
 from pipelines.handoff.frames import CameraEvidence
 from pipelines.handoff.queue import EvidenceQueue
+from pipelines.handoff.rider_counts import RiderCounts
 from pipelines.handoff.writer import EvidenceWriter
 from pipelines.live.bus import EventBus
 from pipelines.live.config import LiveConfig
@@ -144,6 +145,9 @@ class LiveWorker:
             on_done=self._evidence_done, max_in_flight=live.evidence_max_in_flight,
         )
         self.handoff = EvidenceQueue(evidence_cfg, self.evidence, grace_s=EVIDENCE_GRACE_S)
+        # judged riders per camera and hour (helmet-wearing rate), straight to a store this worker holds;
+        # with Redis alone they are not carried (yet)
+        self.rider_counts = RiderCounts(f"live:{self.worker_id}:{self.started:%Y%m%dT%H%M%S}")
         self._tick_period = 1.0 / max(c.detect_fps for c in self.camera_configs.values())
         self._next_tick = 0.0
         self._threads: list[threading.Thread] = []
@@ -287,7 +291,18 @@ class LiveWorker:
                 if self.checkpoint is not None:
                     self.checkpoint.submit(cam.evidence.pipeline.take_passes())
         self.handoff.service()
+        self._write_rider_counts(cams)
         return len(batch)
+
+    def _write_rider_counts(self, cams: list[_Camera], force: bool = False) -> None:
+        if not hasattr(self.store, "put_rider_counts"):
+            return
+        for cam in cams:
+            self.rider_counts.take(cam.config.id, cam.evidence.pipeline)
+        try:
+            self.rider_counts.write(self.store, self.site.id, force=force)
+        except Exception:  # noqa: BLE001 - statistics must never stop the site; retried on the next write
+            log.exception("rider counts not written")
 
     def _guard(self, cam: _Camera, fn: Callable[[], object]) -> object:
         try:
@@ -340,6 +355,7 @@ class LiveWorker:
         log.info("worker stopping", extra={"worker": self.worker_id})
         cams = self._snapshot_cams()
         self.handoff.service(force=True)
+        self._write_rider_counts(cams, force=True)
         stoppers = [threading.Thread(target=c.source.stop, daemon=True) for c in cams]
         for t in stoppers:
             t.start()

@@ -8,6 +8,8 @@ of site/camera identity is what lets rules be pure functions tested on synthetic
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -18,7 +20,9 @@ from pydantic import Field, field_validator, model_validator
 
 from evidence.config import ViolationCode
 from evidence.event import Box, KeyFrame, PlateFacts, ViolationEvent
+from models.domain import VEHICLE_CLASSES
 from models.strict import StrictModel
+from pipelines.rules.lanes import Lane
 from vision.geometry import Polygon
 from vision.track_history import TrackHistory, TrackPoint
 
@@ -81,6 +85,7 @@ class Zone:
     polygon: Polygon
     allowed: tuple[TimeWindow, ...] = ()
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    lanes: tuple[Lane, ...] = ()  # directional lanes inside the zone (pipelines.rules.lanes)
 
     def contains(self, x: float, y: float) -> bool:
         return self.polygon.contains_point(x, y)
@@ -129,12 +134,18 @@ class Decision:
     end: TrackPoint
     key_frames: tuple[KeyFrameRef, ...]
     facts: dict[str, float | int | str | bool | list[float] | list[int] | list[str]]
+    path: tuple[tuple[float, float], ...] = ()  # the vehicle's ground point over the event, image pixels (for the overlay)
 
     @classmethod
     def of(cls, rule: str, history: TrackHistory, start: TrackPoint, end: TrackPoint, key_frames: Sequence[KeyFrameRef],
-           facts: dict[str, Any]) -> "Decision":
-        """A decision about the track of ``history`` (its id and class), from ``start`` to ``end``."""
-        return cls(rule, history.track_id, history.class_name, start, end, tuple(key_frames), facts)
+           facts: dict[str, Any], path: Sequence[tuple[float, float]] = ()) -> "Decision":
+        """A decision about the track of ``history`` (its id and class), from ``start`` to ``end``.
+
+        When the camera is calibrated the facts gain the speed (km/h, median over the event) and
+        the distance travelled (metres). ``path`` is drawn on the composite (at most ``PATH_POINTS``).
+        """
+        facts = {**facts, **motion_facts(history, start.t, end.t)}
+        return cls(rule, history.track_id, history.class_name, start, end, tuple(key_frames), facts, thin_path(path))
 
     def to_event(
         self,
@@ -160,16 +171,47 @@ class Decision:
                 for k in self.key_frames
             ],
             facts=dict(self.facts),
+            path=[(round(x, 1), round(y, 1)) for x, y in self.path],
             plate=plate,
             model_versions=dict(model_versions or {}),
             source=source,
         )
 
 
+PATH_POINTS = 64
+
+
+def thin_path(path: Sequence[tuple[float, float]], most: int = PATH_POINTS) -> tuple[tuple[float, float], ...]:
+    """At most ``most`` points of ``path``, evenly spaced in order, first and last kept."""
+    pts = [(float(x), float(y)) for x, y in path]
+    if len(pts) <= most:
+        return tuple(pts)
+    return tuple(pts[round(i * (len(pts) - 1) / (most - 1))] for i in range(most))
+
+
+def motion_facts(history: TrackHistory, t0: float, t1: float) -> dict[str, float]:
+    """Speed (km/h, median) and distance (m) on the road between t0 and t1; empty when not calibrated."""
+    pts = [p for p in history.points if t0 <= p.t <= t1 and p.detected and p.ground_m is not None]
+    speeds = sorted(p.speed_m for p in pts if p.speed_m is not None)
+    if len(pts) < 2 or not speeds:
+        return {}
+    # steps while moving only: a parked car's jitter is no distance
+    distance = sum(math.dist(a.ground_m, b.ground_m) for a, b in zip(pts, pts[1:]) if b.heading_m is not None)  # type: ignore[arg-type]
+    return {"speed_kmh": round(3.6 * statistics.median(speeds), 1), "distance_m": round(distance, 1)}
+
+
 class RuleConfig(StrictModel):
     """Common to every rule section."""
 
     enabled: bool = Field(True, description="run this rule on every camera of the site")
+
+
+class VehicleRuleConfig(RuleConfig):
+    """A rule about how vehicles move or stand; bicycles are left out (no plate to fine)."""
+
+    classes: list[str] = Field(
+        default_factory=lambda: sorted(VEHICLE_CLASSES - {"bicycle"}), description="vehicle classes checked"
+    )
 
 
 def point_at(history: TrackHistory, seq: int) -> TrackPoint | None:

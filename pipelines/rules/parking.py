@@ -2,7 +2,9 @@
 
 Dwell is read from the track's long-term trail (one point per engine trail tick, about a second),
 walking back from now while the vehicle's smoothed ground point stays inside the zone and within
-``max_move`` of where it is now. The walk stops at:
+``max_move`` of where it is now (box heights; on a calibrated camera ``max_move_m`` metres on the
+road, so "still" means the same near and far; ``max_move_px`` stays the floor either way, because
+detector jitter is in pixels). The walk stops at:
 - a point outside the zone, or farther than ``max_move`` (it was driving, then stopped);
 - a gap in the trail longer than ``max_gap_s`` (too long unseen to be sure it is the same stay);
 - the end of the latest allowed window (e.g. night parking allowed until 07:00: dwell restarts).
@@ -22,20 +24,17 @@ from typing import Sequence
 from pydantic import Field
 
 from evidence.config import ViolationCode
-from models.domain import VEHICLE_CLASSES
-from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, RuleSpec, Zone
+from pipelines.rules.base import Decision, KeyFrameRef, RuleSpec, VehicleRuleConfig, Zone
 from vision.track_history import TrackHistory, TrackPoint
 
 MIN_EVIDENCE_SPAN_S = 10.0
 
 
-class ParkingConfig(RuleConfig):
-    classes: list[str] = Field(
-        default_factory=lambda: sorted(VEHICLE_CLASSES - {"bicycle"}), description="vehicle classes checked"
-    )
+class ParkingConfig(VehicleRuleConfig):
     min_dwell_s: float = Field(60.0, gt=0, description="T: seconds nearly still inside the zone before it fires")
     max_move: float = Field(0.5, ge=0, description="'nearly still': within this many box heights of the current spot")
     max_move_px: float = Field(6.0, ge=0, description="... and never less than this many pixels (detector jitter)")
+    max_move_m: float = Field(1.0, ge=0, description="calibrated cameras: 'nearly still' is within this many metres")
     max_gap_s: float = Field(30.0, gt=0, description="longest unseen gap inside one stay (occlusion by traffic)")
     key_frames: int = Field(3, ge=3, description="panoramas in the record, spread evenly over the dwell")
 
@@ -56,15 +55,29 @@ def dwell(history: TrackHistory, zone: Zone, cfg: ParkingConfig) -> list[TrackPo
         return []
     height = max(now.box[3] - now.box[1], 1.0)
     radius = max(cfg.max_move * height, cfg.max_move_px)
+
+    def still(p: TrackPoint) -> bool:
+        px = math.hypot(p.ground[0] - now.ground[0], p.ground[1] - now.ground[1])
+        if now.ground_m is not None and p.ground_m is not None:
+            return px <= cfg.max_move_px or math.dist(p.ground_m, now.ground_m) <= cfg.max_move_m
+        return px <= radius
+
     stay = [now]
     for p in reversed(trail[:-1]):
         if p.wall < since or stay[-1].t - p.t > cfg.max_gap_s:
             break
-        if not zone.contains(*p.ground) or math.hypot(p.ground[0] - now.ground[0], p.ground[1] - now.ground[1]) > radius:
+        if not zone.contains(*p.ground) or not still(p):
             break
         stay.append(p)
     stay.reverse()
     return stay
+
+
+def _displacement_m(stay: list[TrackPoint]) -> dict[str, float]:
+    last = stay[-1].ground_m
+    if last is None or any(p.ground_m is None for p in stay):
+        return {}
+    return {"max_displacement_m": round(max(math.dist(p.ground_m, last) for p in stay), 2)}  # type: ignore[arg-type]
 
 
 def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: ParkingConfig) -> Decision | None:
@@ -94,6 +107,7 @@ def evaluate(history: TrackHistory, zones: Sequence[Zone], cfg: ParkingConfig) -
                 "max_displacement_px": round(
                     max(math.hypot(p.ground[0] - stay[-1].ground[0], p.ground[1] - stay[-1].ground[1]) for p in stay), 1
                 ),
+                **_displacement_m(stay),
             },
         )
     return None

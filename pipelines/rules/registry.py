@@ -14,10 +14,10 @@ from pydantic import Field, create_model
 
 from evidence.config import ViolationCode
 from models.strict import StrictModel
-from pipelines.rules import helmet, parking, passengers, u_turn
+from pipelines.rules import helmet, parking, passengers, u_turn, wrong_way
 from pipelines.rules.base import RuleSpec
 
-RULES: tuple[RuleSpec, ...] = (helmet.SPEC, passengers.SPEC, u_turn.SPEC, parking.SPEC)
+RULES: tuple[RuleSpec, ...] = (helmet.SPEC, passengers.SPEC, u_turn.SPEC, parking.SPEC, wrong_way.SPEC)
 
 RULE_NAMES: tuple[str, ...] = tuple(spec.name for spec in RULES)
 RuleName = Literal[RULE_NAMES]  # type: ignore[valid-type]  # a Literal built from the registry

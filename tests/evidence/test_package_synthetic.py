@@ -272,3 +272,49 @@ def test_synthetic_complete_but_unpublished_temp_folder_does_not_verify(tmp_path
     info.path.rename(tmp)
     res = verify_package(tmp, load_public_key(pub))
     assert not res.ok and [p.kind for p in res.problems] == ["unreadable"] and "unfinished write" in res.problems[0].detail
+
+
+def test_synthetic_composite_draws_the_path_with_arrows(tmp_path: Path, keys):
+    """A U-turn's path (frame pixels, in time order) is drawn on the panoramas and kept in the manifest."""
+    from evidence.composite import PATH_COLOR
+
+    signer, _ = keys
+    path = [(200.0, 650.0), (640.0, 640.0), (1000.0, 560.0), (1100.0, 400.0), (900.0, 250.0), (300.0, 200.0)]
+    base = event(rule="u_turn", facts={"heading_change_deg": 178.0, "speed_kmh": 14.6})
+
+    def cyan_share(ev, name: str) -> float:
+        info = write_package(synthetic_input(ev), config(tmp_path / name), signer)
+        comp = np.asarray(Image.open(info.path / "composite.jpg").convert("RGB")).astype(int)
+        near = np.all(np.abs(comp - np.array(PATH_COLOR)) < 60, axis=2)
+        return float(near.mean()), info
+
+    with_path, info = cyan_share(base.model_copy(update={"path": path}), "with")
+    without, _ = cyan_share(base, "without")
+    assert without < 1e-4 < with_path
+    manifest = Manifest.model_validate_json((info.path / MANIFEST).read_bytes())
+    assert [tuple(p) for p in manifest.record["path"]] == path
+
+
+def test_synthetic_helmet_composite_boxes_each_head_red_without_helmet(tmp_path: Path, keys):
+    """Per-rider overlay: on the panel showing the look the riders were read in, each head is boxed,
+    red without a helmet, green with one, and labelled with the role."""
+    signer, _ = keys
+    ev = event(rule="helmet", times_s=(0.0, 1.0, 2.0), facts={
+        "rider_status": ["no_helmet", "helmet"], "rider_roles": ["driver", "passenger"],
+        "rider_heads": [520.0, 310.0, 560.0, 350.0, 600.0, 312.0, 640.0, 352.0], "rider_look_seq": 0,
+    })
+    seq = ev.key_frames[0].seq
+    ev = ev.model_copy(update={"facts": {**ev.facts, "rider_look_seq": seq}})
+    info = write_package(synthetic_input(ev), config(tmp_path), signer)
+    from evidence.composite import HEAD_COLORS, rider_marks
+
+    marks = rider_marks(ev.facts, seq)
+    assert [m.label for m in marks] == ["驾驶人未戴头盔", "乘客戴头盔"] and marks[0].color == HEAD_COLORS["no_helmet"]
+    assert rider_marks(ev.facts, seq + 1) == []  # other frames show other positions: no marks
+
+    def green(path):  # the helmet mark's colour; nothing else in these pictures is green
+        comp = np.asarray(Image.open(path / "composite.jpg").convert("RGB")).astype(int)
+        return int(((comp[:, :, 1] > 160) & (comp[:, :, 0] < 100) & (comp[:, :, 2] < 130)).sum())
+
+    plain = write_package(synthetic_input(event(rule="helmet", times_s=(0.0, 1.0, 2.0), facts={}, track_id=8)), config(tmp_path), signer)
+    assert green(info.path) > 50 and green(plain.path) == 0

@@ -59,7 +59,7 @@ def test_config_good_site_loads(tmp_path):
     zones = site.zones_for(cam)
     assert [z.kind for z in zones] == ["no_parking", "no_u_turn"]
     assert zones[0].contains(50, 50) and not zones[0].contains(150, 50)
-    assert site.rules_for(cam) == {"helmet", "passengers", "u_turn", "parking"}
+    assert site.rules_for(cam) == {"helmet", "passengers", "u_turn", "parking", "wrong_way"}
 
 
 def test_config_repo_site_files_load():
@@ -75,7 +75,7 @@ def test_config_repo_site_files_load():
         (with_change("cameras.0.zones.0.polygon", [[10, 10], [700, 10], [100, 80]]),
          "cameras.0.zones.0.polygon.1", "outside the 640x352 frame"),
         (with_change("cameras.0.zones.0.polygon", [[10, 10], [20, 20]]), "cameras.0.zones.0.polygon", "at least 3"),
-        (with_change("cameras.0.zones.0.kind", "no_parkng"), "cameras.0.zones.0.kind", "'no_parking' or 'no_u_turn'"),
+        (with_change("cameras.0.zones.0.kind", "no_parkng"), "cameras.0.zones.0.kind", "'no_parking', 'no_u_turn' or 'road'"),
         (with_change("rules.speeding", {}), "rules.speeding", "unknown rule 'speeding'"),
         (with_change("rules.parking.min_dwell_s", -5), "rules.parking.min_dwell_s", "greater than 0"),
         (with_change("rules.parking.colour", "red"), "rules.parking.colour", "unknown field"),
@@ -137,6 +137,71 @@ def test_rule_tables_come_from_the_registry():
     assert set(site.evidence.codes) == set(RULE_NAMES) == set(site.review.rule_labels)
     assert site.evidence.code_for("parking").code == "10390" and site.evidence.code_for("u_turn").code == "1044"
     assert site.review.rule_labels["parking"] == {"zh": "违法停车", "en": "Illegal parking"}
+
+
+CALIBRATED = copy.deepcopy(GOOD)
+CALIBRATED["cameras"][0]["calibration"] = {
+    "points": [
+        {"image": [281.8, 291.3], "ground": [0.0, 10.0]},
+        {"image": [499.8, 280.4], "ground": [4.0, 10.0]},
+        {"image": [234.3, 168.9], "ground": [0.0, 35.0]},
+        {"image": [302.6, 167.9], "ground": [4.0, 35.0]},
+        {"image": [516.9, 226.6], "ground": [7.0, 15.0]},
+    ]
+}
+CALIBRATED["cameras"][0]["zones"][1]["lanes"] = [
+    {"id": "up", "polygon": [[250, 150], [350, 150], [350, 290], [250, 290]], "direction": [[300, 280], [300, 160]]},
+    {"id": "down", "polygon": [[350, 150], [399, 150], [399, 290], [350, 290]], "direction": [[375, 160], [375, 280]]},
+]
+CALIBRATED["cameras"][0]["zones"][1]["polygon"] = [[240, 140], [400, 140], [400, 300], [240, 300]]
+
+
+def calibrated(path: str, value, delete: bool = False) -> dict:
+    global GOOD
+    saved, GOOD = GOOD, CALIBRATED
+    try:
+        return with_change(path, value, delete)
+    finally:
+        GOOD = saved
+
+
+def test_config_calibrated_camera_loads_with_metres():
+    site = parse_site(CALIBRATED)
+    cam = site.cameras[0]
+    view = cam.view()
+    assert view.frame_size == (640, 352) and view.homography is not None
+    assert view.homography.ground_point(281.8, 291.3) == pytest.approx((0.0, 10.0), abs=0.05)
+    road = site.zones_for(cam)[1]
+    assert [lane.lane_id for lane in road.lanes] == ["up", "down"]
+    assert all(lane.ground_direction is not None for lane in road.lanes)
+    assert parse_site(GOOD).cameras[0].view().homography is None
+
+
+@pytest.mark.parametrize(
+    "data, path, expected",
+    [
+        (calibrated("cameras.0.calibration.points", [{"image": [1, 1], "ground": [0, 0]}] * 3),
+         "cameras.0.calibration.points", "at least 4 points"),
+        (calibrated("cameras.0.calibration.points", [{"image": [10 * i, 100], "ground": [i, 2 * i + (i > 2)]} for i in range(5)]),
+         "cameras.0.calibration.points", "image points are (nearly) collinear"),
+        (calibrated("cameras.0.calibration.points.2", {"image": [234.3, 168.9], "ground": [0.0, 60.0]}),
+         "cameras.0.calibration.points", "reprojection error"),
+        (calibrated("cameras.0.calibration.points.4", {"image": [801.4, 265.4], "ground": [10.5, 10.0]}),
+         "cameras.0.calibration.points.4.image", "outside the 640x352 frame"),
+        (calibrated("cameras.0.calibration.max_error_px", 0), "cameras.0.calibration.max_error_px", "greater than 0"),
+        (calibrated("cameras.0.calibration.points.0.pixel", [1, 2]), "cameras.0.calibration.points.0.pixel", "unknown field"),
+        (calibrated("cameras.0.zones.1.lanes.0.direction", [[300, 280]]), "cameras.0.zones.1.lanes.0.direction", "at least 2"),
+        (calibrated("cameras.0.zones.1.lanes.0.direction", [[300, 280], [300, 280]]),
+         "cameras.0.zones.1.lanes.0.direction", "the same"),
+        (calibrated("cameras.0.zones.1.lanes.1.id", "up"), "cameras.0.zones.1.lanes.1.id", "duplicate lane id"),
+        (calibrated("cameras.0.zones.1.lanes.0.direction", [[300, 280], [300, 60]]),
+         "cameras.0.zones.1.lanes.0.direction.1", "above the calibrated horizon"),
+        (calibrated("cameras.0.zones.1.lanes.0.polygon", [[250, 150], [650, 150], [350, 290]]),
+         "cameras.0.zones.1.lanes.0.polygon.1", "outside the 640x352 frame"),
+    ],
+)
+def test_config_bad_calibration_names_the_field(data, path, expected):
+    test_config_errors_name_the_field(data, path, expected)
 
 
 def test_config_site_declares_its_local_province_for_the_plate_reader():

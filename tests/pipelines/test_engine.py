@@ -228,8 +228,12 @@ class CountingPlateReader:
                          crop=np.full((20, 60, 3), 200, np.uint8))
 
 
+# the synthetic frames are flat grey and their heads about 18 px: judge them anyway
+SMALL_FLAT_HEADS = {"judge": {"min_head_px": 8, "min_sharpness": 0}}
+
+
 def test_engine_synthetic_helmet_batched_and_once_per_track():
-    s = site(zones=[], rules={"helmet": {"k": 3, "n": 5}})
+    s = site(zones=[], rules={"helmet": {"k": 3, "n": 5}}, engine=SMALL_FLAT_HEADS)
     vehicles = bikes(2)
     det = ScriptedDetector(vehicles, rider)
     heads = HeadModel()
@@ -241,6 +245,7 @@ def test_engine_synthetic_helmet_batched_and_once_per_track():
     assert all(e.facts["no_helmet_votes"] >= 3 for e in helmet)
     assert max(heads.batches) == 2  # both bikes' crops in one model call
     assert sum(heads.batches) <= 2 * s.rules.helmet.max_checks
+    assert all(e.facts["rider_status"] == ["no_helmet"] and e.facts["rider_look"] == ["model"] for e in helmet)
     assert all(e.plate is not None and e.plate.text == "沪A12345" for e in helmet)
     assert len(plates.calls) == 2 and all(1 <= n <= s.engine.plate_crops for n in plates.calls)
     assert all(e.plate.status == "confirmed" for e in helmet)
@@ -302,7 +307,7 @@ def test_plate_facts_carry_status_and_candidates_synthetic(read, status, text, c
 
 
 def test_plate_reader_from_site_reads_with_the_site_plates_section():
-    from pipelines.engine import plate_reader_from_site
+    from pipelines.site_models import plate_reader_from_site
     from tests.vision.plates.test_reader_real import require_plate_models
 
     require_plate_models()

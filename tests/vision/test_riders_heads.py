@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipelines.eval.riders import BikeResult, _rider_pairs, score_bikes
+from pipelines.eval.riders import BikeResult, rider_pairs, score_bikes
 from vision.detections import Detections
 from vision.riders import (
     HeadCropConfig,
@@ -113,22 +113,25 @@ def test_riders_synthetic_regions_cover_riders_or_extend_up():
 @pytest.mark.parametrize(
     "labels, heads, pairs, extra",
     [
-        (["helmet", "no_helmet"], [False, True], [("helmet", "helmet"), ("no_helmet", "no_helmet")], 0),  # order-free
-        (["no_helmet", "no_helmet", "no_helmet"], [False], [("no_helmet", "no_helmet"), ("no_helmet", "missed"), ("no_helmet", "missed")], 0),
-        (["helmet"], [False, True], [("helmet", "helmet")], 1),
-        (["unclear", "no_helmet"], [True], [("no_helmet", "helmet"), ("unclear", "missed")], 0),  # definite labels first
+        (["helmet", "no_helmet"], ["no_helmet", "helmet"], [("helmet", "helmet"), ("no_helmet", "no_helmet")], 0),  # order-free
+        (["no_helmet", "no_helmet", "no_helmet"], ["no_helmet"], [("no_helmet", "no_helmet"), ("no_helmet", "missed"), ("no_helmet", "missed")], 0),
+        (["helmet"], ["no_helmet", "helmet"], [("helmet", "helmet")], 1),
+        (["unclear", "no_helmet"], ["helmet"], [("no_helmet", "helmet"), ("unclear", "missed")], 0),  # definite labels first
+        (["no_helmet", "helmet"], ["not_judgeable", "helmet"], [("helmet", "helmet"), ("no_helmet", "not_judgeable")], 0),
     ],
 )
 def test_riders_synthetic_rider_pairing(labels, heads, pairs, extra):
-    got, more = _rider_pairs(labels, heads)
+    got, more = rider_pairs(labels, heads)
     assert sorted(got) == sorted(pairs) and more == extra
 
 
 def _bike(riders, helmets, persons, heads, checked=True):
+    """heads: (H | N | S, confidence); S = a head too small to judge."""
     if persons is None:
         return BikeResult("f.jpg", (0, 0, 1, 1), riders, tuple(helmets), None)
     obs = RiderObservation(
-        0, 0.0, persons, tuple(HeadObservation(h == "H", c, (0, 0, 1, 1)) for h, c in heads), heads_checked=checked
+        0, 0.0, persons, tuple(HeadObservation(h == "H", c, (0, 0, 1, 1), reason="small" if h == "S" else "") for h, c in heads),
+        heads_checked=checked,
     )
     return BikeResult("f.jpg", (0, 0, 1, 1), riders, tuple(helmets), obs)
 
@@ -143,19 +146,24 @@ def test_riders_synthetic_score_bikes():
         _bike(1, ["unclear"], 1, [("N", 0.9)]),  # unclear: not scored per bike
         _bike(1, ["helmet"], 1, [("N", 0.9)], checked=False),  # helmet model never looked: not scored
         _bike(2, ["helmet", "helmet"], None, []),  # no detected bike matched
+        _bike(1, ["no_helmet"], 1, [("S", 0.9)]),  # too small to judge: counted, never scored
     ]
     s = score_bikes(bikes, min_confidence=0.5, max_people=2)
-    assert s["count_exact"] == pytest.approx(5 / 7)  # unmatched bike excluded; 3 riders seen as 1, 1 as 3
-    assert s["count_within_1"] == pytest.approx(5 / 7)
+    assert s["count_exact"] == pytest.approx(6 / 8)  # unmatched bike excluded; 3 riders seen as 1, 1 as 3
+    assert s["count_within_1"] == pytest.approx(6 / 8)
     assert s["count_confusion"]["3"] == {"1": 1}
     assert (s["passengers"]["tp"], s["passengers"]["fp"], s["passengers"]["fn"], s["passengers"]["positives"]) == (0, 1, 1, 1)
-    nh = s["no_helmet_bikes"]
-    assert (nh["tp"], nh["fp"], nh["fn"], nh["positives"]) == (1, 1, 1, 2)
-    assert nh["precision"] == pytest.approx(0.5) and nh["recall"] == pytest.approx(0.5)
-    assert s["helmet_checked"] == 6
-    assert s["rider_confusion"]["no_helmet"] == {"helmet": 0, "no_helmet": 2, "missed": 2}
-    assert s["rider_confusion"]["helmet"] == {"helmet": 3, "no_helmet": 1, "missed": 0}
-    assert s["rider_confusion"]["unclear"] == {"helmet": 0, "no_helmet": 1, "missed": 0}
+    nh = s["no_helmet_bikes"]  # the small head accuses no one: a missed positive
+    assert (nh["tp"], nh["fp"], nh["fn"], nh["positives"]) == (1, 1, 2, 3)
+    assert s["helmet_checked"] == 7
+    # a no-helmet head below min_confidence reads as helmet (no accusation)
+    assert s["rider_confusion"]["no_helmet"] == {"helmet": 1, "no_helmet": 1, "not_judgeable": 1, "missed": 2}
+    assert s["rider_confusion"]["helmet"] == {"helmet": 3, "no_helmet": 1, "not_judgeable": 0, "missed": 0}
+    assert s["rider_confusion"]["unclear"] == {"helmet": 0, "no_helmet": 1, "not_judgeable": 0, "missed": 0}
+    nr = s["no_helmet_riders"]  # per judged rider: tp, fp (helmet read as no-helmet), fn (no-helmet read as helmet)
+    assert (nr["tp"], nr["fp"], nr["fn"]) == (1, 1, 1)
+    # judged share over every labelled rider (unmatched and unlooked bikes included)
+    assert (s["labelled_riders"], s["judged_riders"]) == (13, 7) and s["judged_share"] == pytest.approx(7 / 13)
 
 
 def test_riders_synthetic_region_off_the_frame_is_skipped():

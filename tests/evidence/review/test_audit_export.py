@@ -8,6 +8,7 @@ import io
 import json
 import re
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -192,10 +193,18 @@ def test_synthetic_dashboard_figures(env: Env):
     assert by_rule == {"parking": (1, 1), "helmet": (1, 0)}
     by_cam = {r["camera_id"]: r["rate"] for r in stats["approval_by_camera"]}
     assert by_cam == {"cam-01": 1.0, "cam-02": 0.0}
-    # helmet record: riders 2, one without helmet -> 1 helmeted of 2 judged at site-001
-    assert stats["helmet_rate_by_site"] == [{"site_id": "site-001", "helmeted": 1, "judged": 2, "records": 1, "rate": 0.5}]
+    # the helmet-wearing rate counts every judged rider (rider_counts), not the riders of violations
+    assert stats["helmet_rate_by_camera"] == [] and stats["helmet_rate_by_camera_hour"] == []
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    env.store.put_rider_counts("site-001", "cam-01", "batch:seg-1", {hour: (2, 1, 3)})
+    env.store.put_rider_counts("site-001", "cam-01", "batch:seg-1", {hour: (2, 1, 3)})  # a re-run segment replaces its rows
+    env.store.put_rider_counts("site-001", "cam-01", "live:w1", {hour: (2, 2, 0)})
+    stats = sam.get("/api/stats").json()
+    assert stats["helmet_rate_by_camera"] == [{"camera_id": "cam-01", "helmeted": 3, "judged": 4, "unjudged": 3, "rate": 0.75}]
+    assert stats["helmet_rate_by_camera_hour"] == [
+        {"camera_id": "cam-01", "hour": hour.isoformat(), "helmeted": 3, "judged": 4, "unjudged": 3, "rate": 0.75}]
     page = sam.get("/dashboard").text
-    assert page.count("<svg") == 4 and "头盔佩戴率" in page and "50.0%" in page
+    assert page.count("<svg") == 4 and "头盔佩戴率" in page and "75.0%" in page and "(3/4)" in page
 
 
 def test_synthetic_charts_escape_labels():

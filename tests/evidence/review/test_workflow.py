@@ -7,6 +7,7 @@ import csv
 import io
 import re
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -334,7 +335,9 @@ def test_synthetic_queue_two_person_and_figures_on_both_backends(tmp_path: Path,
         assert _decide(sam, e.ids[0], {"decision": "approve"})[1]["status"] == "approved"
         stats = sam.get("/api/stats").json()
         assert {(d["reviewer"], d["approved"]) for d in stats["per_day"]} == {("rita", 2), ("sam", 1)}
-        assert stats["helmet_rate_by_site"][0]["rate"] == 0.5
+        hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        e.store.put_rider_counts("site-001", "cam-01", "batch:seg-1", {hour: (4, 3, 1)})
+        assert sam.get("/api/stats").json()["helmet_rate_by_camera"][0]["rate"] == 0.75
         csv_text = sam.get("/stats.csv").content.decode("utf-8-sig")
         rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(csv_text))}
         assert (rows[e.ids[0]]["decision"], rows[e.ids[0]]["decided_by"], rows[e.ids[0]]["second_reviewer"]) == ("approve", "rita", "sam")

@@ -23,10 +23,10 @@ from evidence.signing import Signer, generate_keypair, load_public_key
 from evidence.store import RecordStore
 from pipelines.cli.main import app
 from pipelines.config import parse_site
-from pipelines.engine import detectors_from_site
 from pipelines.live.config import LiveConfig
 from pipelines.live.status import status_key
 from pipelines.live.worker import LiveWorker
+from pipelines.site_models import detectors_from_site
 from tests.conftest import require
 from tests.support.live import wait_for
 from tests.support.models import registry, require_model  # noqa: F401  (fixture)

@@ -100,3 +100,28 @@ def test_parking_synthetic_disabled_and_wrong_class():
     obs = sc.Vehicle(sc.park_path(40)).observations(5.0)
     cfg = parking.ParkingConfig(min_dwell_s=20)
     assert sc.replay(obs, lambda h: parking.evaluate(h, [ZONE], cfg), class_name="person")[0] is None
+
+
+def test_parking_synthetic_calibrated_stillness_is_in_metres():
+    """On a calibrated camera a car creeping 3 m far up the road (a few pixels) is not parked, and one
+    jittering in place is; the record carries the displacement in metres."""
+    from pipelines.eval.scenes.paths import PathBuilder
+    from pipelines.eval.scenes.render import GroundVehicle
+    from pipelines.eval.scenes.stages import STREET
+    from vision.calibration import CameraView, Homography
+
+    cam = STREET.camera
+    view = CameraView((cam.width, cam.height), Homography(cam.image_to_ground(), cam.ground_to_image()))
+    zone = Zone("far", "no_parking", Polygon.of([[200, 150], [420, 150], [420, 240], [200, 240]]), (), TZ)
+    cfg = parking.ParkingConfig(min_dwell_s=20)
+
+    def run(route, jitter):
+        obs = GroundVehicle(route, cam, jitter_px=jitter, seed=3).observations(5.0)
+        return sc.replay(obs, lambda h: parking.evaluate(h, [zone], cfg), view=view)[0]
+
+    still = run(PathBuilder((1.5, 30.0), heading=270).wait(30).build(), 1.0)
+    assert still is not None and still.facts["max_displacement_m"] < 1.0
+    creeping = PathBuilder((1.5, 30.0), heading=270)
+    for _ in range(10):
+        creeping.forward(0.4, 0.4).wait(2.0)  # 4 m in 30 s: a queue, not a parked car
+    assert run(creeping.build(), 0.0) is None

@@ -72,3 +72,54 @@ def test_u_turn_synthetic_not_applicable(zones, cfg, class_name):
 def test_u_turn_synthetic_gap_tolerance_is_configurable():
     # with a generous gap limit, the lost-and-refound pair joins (which is why the default is short)
     assert run(sc.lost_refound_path(), cfg=u_turn.UTurnConfig(max_gap_s=5.0)) is not None
+
+
+# -- perspective: the scenario suite's drives on the street and lot cameras ------------------------
+from pipelines.eval.scenes.catalogue import all_scenes  # noqa: E402
+
+SCENES = {s.name: s for s in all_scenes()}
+U_TURNS = [n for n, s in SCENES.items() if any(t.rule == "u_turn" for t in s.truth)]
+NOT_U_TURNS = [n for n, s in SCENES.items() if not any(t.rule == "u_turn" for t in s.truth)]
+
+
+def run_drive(name, calibrated, lanes=True, cfg=None, jitter=1.0):
+    obs, zones, view = sc.catalogue_drive(name, calibrated, lanes, jitter_px=jitter)
+    cfg = cfg or u_turn.UTurnConfig()
+    return sc.replay(obs, lambda h: u_turn.evaluate(h, zones, cfg), view=view)[0]
+
+
+@pytest.mark.parametrize("calibrated, lanes", [(True, True), (False, True), (False, False)])
+@pytest.mark.parametrize("name", U_TURNS)
+def test_u_turn_synthetic_perspective_u_turns_fire(name, calibrated, lanes):
+    """U-turns of several radii and speeds, both ways, and three-point turnarounds, with jitter."""
+    decision = run_drive(name, calibrated, lanes)
+    assert decision is not None
+    assert decision.facts["plane"] == ("metres" if calibrated else "box_heights")
+    assert (("speed_kmh" in decision.facts) and ("distance_m" in decision.facts)) == calibrated
+    assert len(decision.path) >= 4 and [k.role for k in decision.key_frames] == ["approach", "turn", "exit"]
+
+
+@pytest.mark.parametrize("calibrated, lanes", [(True, True), (False, True), (False, False)])
+@pytest.mark.parametrize("name", NOT_U_TURNS)
+def test_u_turn_synthetic_perspective_others_do_not_fire(name, calibrated, lanes):
+    """Turns (a right turn into the driveway looks like a reversal in the image), lane changes,
+    three-point parking, reversing along the lane, wrong-way drives and a parked car never fire."""
+    decision = run_drive(name, calibrated, lanes)
+    assert decision is None, decision.facts
+
+
+def test_u_turn_synthetic_perspective_heading_change_is_judged_on_the_road():
+    """In the image this U-turn turns by about 150 degrees; on the road (either plane) by about 180."""
+    for calibrated in (True, False):
+        decision = run_drive("uturn_north_r3_10kmh", calibrated, lanes=False, jitter=0.0)
+        assert decision is not None and decision.facts["heading_change_deg"] >= 150
+
+
+def test_u_turn_synthetic_lanes_also_judge():
+    """Entered in a northbound lane, left driving in a southbound one: a U-turn by lanes even when
+    the heading threshold is out of reach; without lanes the same drive does not fire."""
+    strict = u_turn.UTurnConfig(min_turn_deg=179.9)
+    by_lanes = run_drive("uturn_north_r3.5_15kmh", calibrated=False, lanes=True, cfg=strict)
+    assert by_lanes is not None and by_lanes.facts["judged_by"] == "lanes"
+    assert (by_lanes.facts["entry_lane"], by_lanes.facts["exit_lane"]) == ("N1", "S1")
+    assert run_drive("uturn_north_r3.5_15kmh", calibrated=False, lanes=False, cfg=strict) is None

@@ -1,7 +1,7 @@
 """Second admin for role grants, a keyed audit chain, unguessable export ids.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02
 
 - ``review_users.created_by`` / ``approved_by``: an account an admin makes in the app stays
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 
 
 def upgrade() -> None:
