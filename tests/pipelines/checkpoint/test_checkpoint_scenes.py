@@ -12,7 +12,8 @@ from evidence.checkpoint.passes import PassStore
 from evidence.store import RecordStore
 from pipelines.checkpoint.sink import CheckpointSink
 from pipelines.config import parse_site
-from pipelines.engine import CameraPipeline, plate_reader_from_site
+from pipelines.engine import CameraPipeline
+from pipelines.site_models import plate_reader_from_site
 from tests.conftest import require
 from tests.support.checkpoint import CLIP_VEHICLES, checkpoint_scene, checkpoint_site_doc, entry
 from tests.support.models import registry, require_model, yolov5n_detector  # noqa: F401  (fixtures)

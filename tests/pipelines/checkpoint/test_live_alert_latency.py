@@ -12,8 +12,8 @@ docs/benchmarks.md: detection ~0.6 s and a plate read ~1.5 s there)."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 import time
+from datetime import datetime
 from pathlib import Path
 
 from evidence.checkpoint import watchlist
@@ -21,9 +21,9 @@ from evidence.signing import Signer, generate_keypair
 from evidence.store import RecordStore
 from pipelines.checkpoint.sink import CheckpointSink
 from pipelines.config import parse_site
-from pipelines.engine import detectors_from_site, plate_reader_from_site
 from pipelines.live.config import LiveConfig
 from pipelines.live.worker import LiveWorker
+from pipelines.site_models import detectors_from_site, plate_reader_from_site
 from tests.support.checkpoint import CLIP_VEHICLES, SECRET, Receiver, checkpoint_scene, checkpoint_site_doc, entry, write_clip
 from tests.support.live import wait_for
 from tests.support.models import registry, require_model  # noqa: F401  (fixture)
