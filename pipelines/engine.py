@@ -29,8 +29,10 @@ from typing import Protocol, Sequence
 import cv2
 import numpy as np
 
+from evidence.checkpoint.images import PassCapture
 from evidence.event import PlateCandidateFacts, PlateFacts, ViolationEvent
 from models.domain import CLASS_ID, RIDDEN_CLASSES
+from pipelines.checkpoint.recorder import PassRecorder
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.rider_tally import RiderTally, rider_tally
 from pipelines.ring_buffer import RingBuffer
@@ -172,6 +174,7 @@ class CameraPipeline:
         self.rider_tallies: list[RiderTally] = []  # ended tracks' riders; a runner takes and clears them
         # event_key -> plate crop, until the hand-off packages the event (the track may be gone by then)
         self._plate_crops: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.passes = PassRecorder(camera, site, to_metres=None, model_versions=self.model_versions)  # checkpoint mode
 
     # -- frame-level API ---------------------------------------------------------------------
     def needs_detection(self, frame: Frame) -> bool:
@@ -210,6 +213,7 @@ class CameraPipeline:
                 self._tally(self._extras.pop(tid, None))
                 self._first_look.pop(tid, None)
             self._fired = {key for key in self._fired if key[1] not in gone}
+            self.passes.forget(gone)
         self.last_tracks = tracked
         t1 = time.perf_counter()
         self.stats.track_s += t1 - t0
@@ -219,7 +223,10 @@ class CameraPipeline:
         self.stats.attributes_s += t2 - t1
 
         ids = set(int(i) for i in tracked.tracker_id)
-        events = self._run_rules([tr for tr in self.tracker.tracks if tr.track_id in ids], trail_tick=tick)
+        live = [tr for tr in self.tracker.tracks if tr.track_id in ids]
+        if self.passes:  # the camera has capture lines
+            self.passes.observe(frame, live, lambda tid: self._plate(tid)[0])
+        events = self._run_rules(live, trail_tick=tick)
         self.stats.rules_s += time.perf_counter() - t2
         return events
 
@@ -265,11 +272,15 @@ class CameraPipeline:
         """The plate crop read for the event's track (handed over once: the package keeps it)."""
         return self._plate_crops.pop(event.event_key, None)
 
+    def take_passes(self) -> list[PassCapture]:
+        """Checkpoint mode: the passes made since the last call (none without capture lines)."""
+        return self.passes.take()
+
     # -- attributes --------------------------------------------------------------------------
     def _attributes(self, frame: Frame, dets: Detections, tracked: Detections, tick: bool) -> None:
         if not len(tracked):
             return
-        if tick:
+        if tick or self.passes:  # a checkpoint camera reads a plate at the crossing: keep fresh crops
             self._collect_crops(frame, tracked)
         persons = dets.of_class("person")
         person_vel = self._track_persons(frame, persons)
@@ -403,18 +414,23 @@ class CameraPipeline:
         self.stats.events += len(events)
         return events
 
-    def _event(self, d: Decision) -> ViolationEvent:
-        extra = self._extras.setdefault(d.track_id, _TrackExtras())
+    def _plate(self, track_id: int) -> tuple[PlateFacts | None, np.ndarray | None]:
+        """The track's plate and plate crop, read once per track (a pass and a violation share it)."""
+        extra = self._extras.setdefault(track_id, _TrackExtras())
         if self.plate_reader is not None and extra.plate is None and extra.crops:
             t0 = time.perf_counter()
             read = self.plate_reader.read_track([c for _, c in extra.crops])
             extra.plate, extra.plate_crop = plate_facts(read), read.crop
             self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
+        return extra.plate, extra.plate_crop
+
+    def _event(self, d: Decision) -> ViolationEvent:
+        plate, plate_crop = self._plate(d.track_id)
         d = replace(d, key_frames=self._held(d.key_frames))
-        event = d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions, source=self.source_id)
-        if extra.plate_crop is not None and extra.plate_crop.size:
-            self._plate_crops[event.event_key] = extra.plate_crop
+        event = d.to_event(self.site.id, self.camera.id, plate=plate, model_versions=self.model_versions, source=self.source_id)
+        if plate_crop is not None and plate_crop.size:
+            self._plate_crops[event.event_key] = plate_crop
             while len(self._plate_crops) > PLATE_CROPS_KEPT:
                 self._plate_crops.popitem(last=False)
         return event

@@ -33,6 +33,7 @@ from evidence.config import EvidenceConfig
 from evidence.export import record_problems
 from evidence.signing import Signer, keyring_with
 from evidence.store.records import NewRecord
+from pipelines.checkpoint.sink import CheckpointSink
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.engine import BoxDetector, CameraPipeline, TrackPlateReader
 from pipelines.handoff.frames import CameraEvidence
@@ -95,6 +96,7 @@ class LiveWorker:
         worker_id: str | None = None,
         metrics_port: int | None = None,
         metrics_host: str = "127.0.0.1",
+        checkpoint: CheckpointSink | None = None,
     ) -> None:
         if redis_client is None and store is None:
             raise ValueError("a live worker needs a record store, or Redis to publish records to")
@@ -149,6 +151,7 @@ class LiveWorker:
         self._tick_period = 1.0 / max(c.detect_fps for c in self.camera_configs.values())
         self._next_tick = 0.0
         self._threads: list[threading.Thread] = []
+        self.checkpoint = checkpoint  # checkpoint mode: passes stored, matched and alerted off the main loop
 
     # -- records -----------------------------------------------------------------------------------
     def _deliver(self, record: NewRecord) -> bool:
@@ -285,6 +288,8 @@ class LiveWorker:
                     self.metrics.violations.labels(cam_id, ev.rule).inc()
                     log.info("violation", extra={"camera": cam_id, "rule": ev.rule, "track": ev.track_id, "event_key": ev.event_key})
                     self.handoff.add(cam.evidence, ev, frame.pts)
+                if self.checkpoint is not None:
+                    self.checkpoint.submit(cam.evidence.pipeline.take_passes())
         self.handoff.service()
         self._write_rider_counts(cams)
         return len(batch)
@@ -331,6 +336,9 @@ class LiveWorker:
             self._spawn(lambda: self.housekeeper.run(self._stop), "housekeeping")
             if self.writer is not None:
                 self._spawn(lambda: self.writer.run(self._stop), "record-writer")
+        if self.checkpoint is not None:
+            self._spawn(lambda: self.checkpoint.run(self._stop), "checkpoint-passes")
+            self._spawn(lambda: self.checkpoint.dispatcher.run(self._stop), "alert-dispatch")
         log.info(
             "worker started",
             extra={"worker": self.worker_id, "site": self.site.id, "cameras": ",".join(sorted(self.camera_configs)), "redis": self.redis is not None},
@@ -354,6 +362,8 @@ class LiveWorker:
         unfinished = self.evidence.shutdown(self.live.shutdown_grace_s)
         for t in stoppers:
             t.join(10)
+        if self.checkpoint is not None:
+            self.checkpoint.dispatcher.wake.set()
         for t in self._threads:
             t.join(5)
         if self.bus is not None:
