@@ -20,10 +20,12 @@ import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from evidence.checkpoint.config import PassesConfig
 from evidence.config import EvidenceConfig, StoreConfig
 from evidence.review.config import ReviewConfig
 from evidence.timezone import TimeZoneName
 from models.strict import StrictModel
+from pipelines.checkpoint.config import CaptureLineConfig, CheckpointConfig
 from pipelines.live.config import LiveConfig
 from pipelines.road_config import CalibrationConfig, ZoneConfig
 from pipelines.rules.base import RuleSpec, Zone
@@ -72,6 +74,8 @@ class CameraConfig(StrictModel):
     frame_size: tuple[int, int] = Field(description="[width, height] of the decoded frame; zones must lie inside")
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleName] | None = Field(None, description="rules run on this camera; None = every enabled rule")
+    capture_lines: list[CaptureLineConfig] = Field(
+        default_factory=list, description="checkpoint mode: a vehicle crossing one of these its way makes a pass record")
     calibration: CalibrationConfig | None = Field(None, description="road-plane calibration; rules then measure in metres")
     extra_detectors: list[str] = Field(
         default_factory=list, description="registry names of site models run beside models.detector on this camera "
@@ -148,6 +152,14 @@ class CameraConfig(StrictModel):
                             raise ValueError(f"zones.{i}.lanes.{k}.{part}.{j}: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
         if self.calibration is not None:
             self._calibration_fits()
+        lines: set[str] = set()
+        for i, line in enumerate(self.capture_lines):
+            if line.id in lines:
+                raise ValueError(f"capture_lines.{i}.id: duplicate line id {line.id!r}")
+            lines.add(line.id)
+            for j, (x, y) in enumerate(line.points):
+                if not (0 <= x <= w and 0 <= y <= h):
+                    raise ValueError(f"capture_lines.{i}.points.{j}: point ({x:g}, {y:g}) is outside the {w}x{h} frame")
         return self
 
     def _calibration_fits(self) -> None:
@@ -251,6 +263,8 @@ class SiteConfig(StrictModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    passes: PassesConfig = Field(default_factory=PassesConfig, description="checkpoint mode: pass pictures and retention")
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="watchlist matching, clones, alerts")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> "SiteConfig":
@@ -270,6 +284,12 @@ class SiteConfig(StrictModel):
                 raise ValueError(
                     f"cameras.{i}.{field}: the {', '.join(heads)} rule reads rider heads at the camera's full resolution; "
                     f"analyse the main stream at full size (analysis: full, no detect_source) or drop the rule from this camera"
+                )
+            if cam.capture_lines and not cam.analysis_is_full:  # pass pictures are the frame of the crossing
+                field = "detect_source" if cam.detect_source is not None else "analysis"
+                raise ValueError(
+                    f"cameras.{i}.{field}: capture lines take the pass pictures from the analysed frame at the camera's full "
+                    f"resolution; analyse the main stream at full size (analysis: full, no detect_source) or drop the capture lines"
                 )
         return self
 

@@ -28,20 +28,23 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
 
+from evidence.checkpoint.images import PassCapture
 from evidence.event import PlateFacts, ViolationEvent
 from models.domain import CLASS_ID, RIDDEN_CLASSES
+from pipelines.checkpoint.recorder import PassRecorder
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.detect_region import detect_region
 from pipelines.plate_facts import plate_facts
 from pipelines.rider_tally import RiderTally, rider_tally
 from pipelines.rules.base import Decision
 from pipelines.site_models import extra_detectors_for
+from pipelines.stage_stats import StageStats
 from vision.detections import Detections, box_iou
 from vision.frame import Frame
 from vision.motion import MotionGate
@@ -66,30 +69,6 @@ class TrackPlateReader(Protocol):
 
 
 PLATE_CROPS_KEPT = 512  # plate crops of events not yet packaged (the hand-off holds at most 256 by default)
-@dataclass
-class StageStats:
-    """Seconds spent per stage (decode is the source's), for benchmarks and health."""
-
-    frames: int = 0
-    detect_frames: int = 0
-    gated_frames: int = 0  # due for detection, skipped by the motion gate (tracks predicted)
-    detect_s: float = 0.0
-    track_s: float = 0.0
-    attributes_s: float = 0.0
-    rules_s: float = 0.0
-    helmet_crops: int = 0  # vehicles the helmet model looked at
-    helmet_calls: int = 0  # helmet-model inferences (crops are packed several to one input)
-    plate_reads: int = 0
-    events: int = 0
-    helmet_s: float = 0.0  # part of attributes_s spent in the helmet model
-    plates_s: float = 0.0  # part of rules_s spent reading plates (once per event, in _event)
-
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
-
-    def ms_per_frame(self) -> dict[str, float]:
-        n = max(self.frames, 1)
-        return {k: 1000.0 * getattr(self, f"{k}_s") / n for k in ("detect", "track", "attributes", "rules")}
 
 
 @dataclass
@@ -166,6 +145,7 @@ class CameraPipeline:
         self.rider_tallies: list[RiderTally] = []  # ended tracks' riders; a runner takes and clears them
         # event_key -> plate crop, until the hand-off packages the event (the track may be gone by then)
         self._plate_crops: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.passes = PassRecorder(camera, site, to_metres=None, model_versions=self.model_versions)  # checkpoint mode
 
     # -- frame-level API ---------------------------------------------------------------------
     def needs_detection(self, frame: Frame) -> bool:
@@ -238,6 +218,7 @@ class CameraPipeline:
                 self._tally(self._extras.pop(tid, None))
                 self._first_look.pop(tid, None)
             self._fired = {key for key in self._fired if key[1] not in gone}
+            self.passes.forget(gone)
         self.last_tracks = tracked
         t1 = time.perf_counter()
         self.stats.track_s += t1 - t0
@@ -247,7 +228,10 @@ class CameraPipeline:
         self.stats.attributes_s += t2 - t1
 
         ids = set(int(i) for i in tracked.tracker_id)
-        events = self._run_rules([tr for tr in self.tracker.tracks if tr.track_id in ids], trail_tick=tick)
+        live = [tr for tr in self.tracker.tracks if tr.track_id in ids]
+        if self.passes:  # the camera has capture lines
+            self.passes.observe(frame, live, lambda tid: self._plate(tid)[0])
+        events = self._run_rules(live, trail_tick=tick)
         self.stats.rules_s += time.perf_counter() - t2
         return events
 
@@ -286,11 +270,16 @@ class CameraPipeline:
         """The plate crop read for the event's track (handed over once: the package keeps it)."""
         return self._plate_crops.pop(event.event_key, None)
 
+    def take_passes(self) -> list[PassCapture]:
+        """Checkpoint mode: the passes made since the last call (none without capture lines)."""
+        return self.passes.take()
+
     # -- attributes --------------------------------------------------------------------------
     def _attributes(self, frame: Frame, dets: Detections, tracked: Detections, tick: bool) -> None:
         if not len(tracked):
             return
-        if tick and frame.size == tuple(self.camera.frame_size):
+        # crops only from full-size frames; a checkpoint camera reads a plate at the crossing: keep fresh crops
+        if (tick or self.passes) and frame.size == tuple(self.camera.frame_size):
             self._collect_crops(frame, tracked)
         persons = dets.of_class("person")
         person_vel = self._track_persons(frame, persons)
@@ -426,17 +415,22 @@ class CameraPipeline:
         self.stats.events += len(events)
         return events
 
-    def _event(self, d: Decision) -> ViolationEvent:
-        extra = self._extras.setdefault(d.track_id, _TrackExtras())
+    def _plate(self, track_id: int) -> tuple[PlateFacts | None, np.ndarray | None]:
+        """The track's plate and plate crop, read once per track (a pass and a violation share it)."""
+        extra = self._extras.setdefault(track_id, _TrackExtras())
         if self.plate_reader is not None and extra.plate is None and extra.crops:
             t0 = time.perf_counter()
             read = self.plate_reader.read_track([c for _, c in extra.crops])
             extra.plate, extra.plate_crop = plate_facts(read), read.crop
             self.stats.plates_s += time.perf_counter() - t0
             self.stats.plate_reads += 1
-        event = d.to_event(self.site.id, self.camera.id, plate=extra.plate, model_versions=self.model_versions, source=self.source_id)
-        if extra.plate_crop is not None and extra.plate_crop.size:
-            self._plate_crops[event.event_key] = extra.plate_crop
+        return extra.plate, extra.plate_crop
+
+    def _event(self, d: Decision) -> ViolationEvent:
+        plate, plate_crop = self._plate(d.track_id)
+        event = d.to_event(self.site.id, self.camera.id, plate=plate, model_versions=self.model_versions, source=self.source_id)
+        if plate_crop is not None and plate_crop.size:
+            self._plate_crops[event.event_key] = plate_crop
             while len(self._plate_crops) > PLATE_CROPS_KEPT:
                 self._plate_crops.popitem(last=False)
         return event

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import insert, select
 
-from evidence.review import audit, routes_admin, routes_export, routes_review, routes_session, web
+from evidence.review import audit, routes_admin, routes_checkpoint, routes_export, routes_review, routes_session, web
 from evidence.review.audit_seal import open_seal
 from evidence.review.config import ReviewSettings
 from evidence.review.workflow import WorkflowError
@@ -51,7 +51,7 @@ def create_app(settings: ReviewSettings, store: RecordStore | None = None) -> Fa
     app = FastAPI(title="epolice review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (routes_session, routes_review, routes_export, routes_admin):
+    for module in (routes_session, routes_review, routes_export, routes_admin, routes_checkpoint):
         app.include_router(module.router)
     app.add_exception_handler(web.NotSignedIn, web.not_signed_in)
     app.add_exception_handler(web.Forbidden, web.forbidden)

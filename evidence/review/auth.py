@@ -47,13 +47,15 @@ class Permission(str, Enum):
     STATS = "stats"  # dashboard, statistics CSV
     EXPORT = "export"  # build packages for the national platform (marks records exported, irreversibly)
     ADMIN = "admin"  # users, reason codes, audit log
+    CHECKPOINT = "checkpoint"  # checkpoint mode: watchlist management, alerts, pass pictures
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "reviewer": frozenset({Permission.ANY, Permission.REVIEW}),
-    "supervisor": frozenset({Permission.ANY, Permission.REVIEW, Permission.SECOND_REVIEW, Permission.STATS}),
+    "supervisor": frozenset({Permission.ANY, Permission.REVIEW, Permission.SECOND_REVIEW, Permission.STATS,
+                             Permission.CHECKPOINT}),
     "exporter": frozenset({Permission.ANY, Permission.EXPORT}),
-    "admin": frozenset({Permission.ANY, Permission.ADMIN, Permission.STATS}),
+    "admin": frozenset({Permission.ANY, Permission.ADMIN, Permission.STATS, Permission.CHECKPOINT}),
 }
 
 # Parameters per RFC 9106's second recommended option, as argon2-cffi's defaults.

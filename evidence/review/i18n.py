@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Literal
 
+from evidence.review.i18n_checkpoint import CHECKPOINT_MESSAGES
+
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 
@@ -406,6 +408,9 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "common.no": "No",
     },
 }
+
+for _lang, _messages in CHECKPOINT_MESSAGES.items():
+    MESSAGES[_lang].update(_messages)
 
 
 def translate(lang: Language, key: str, **values: object) -> str:

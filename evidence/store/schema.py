@@ -1,6 +1,7 @@
 """Every table in the record store's database, as it stands at the head revision (what queries are
 written against): the records and their decisions log, and the reviewer app's own ``review_*``
-tables (accounts, sessions, reason codes, audit chain, exports), all on one ``metadata``.
+tables (accounts, sessions, reason codes, audit chain, exports), and checkpoint mode's passes,
+watchlist, alerts and alert deliveries, all on one ``metadata``.
 
 The Alembic history in ``evidence/store/alembic/versions`` builds exactly this; a test compares the
 two (``alembic.autogenerate.compare_metadata``). Change a table here and add a revision there.
@@ -210,4 +211,106 @@ exports = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("token", sa.String(64), nullable=True),  # 0005: the download's id in URLs: random, never sequential
     sa.Index("ix_review_exports_token", "token", unique=True),
+)
+
+# -- checkpoint mode (卡口): every vehicle's pass, the watchlist, alerts and their deliveries ----------
+
+# Passes are the volume table: on PostgreSQL it is partitioned by day (partitions are made as days
+# arrive and dropped whole by the purge, see evidence.checkpoint.passes); on SQLite it is one table
+# with the same indexes. The key includes the time because a partitioned table's must.
+passes = sa.Table(
+    "passes",
+    metadata,
+    sa.Column("pass_key", sa.String(32), primary_key=True),
+    sa.Column("pass_time", UTCDateTime, primary_key=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("line_id", sa.String(64), nullable=False),
+    sa.Column("lane", sa.String(32), nullable=False),
+    sa.Column("direction", sa.String(64), nullable=False),
+    sa.Column("track_id", sa.BigInteger, nullable=False),
+    sa.Column("plate", sa.String(16), nullable=True),  # confirmed text, else the first candidate
+    sa.Column("plate_status", sa.String(16), nullable=False),
+    sa.Column("plate_color", sa.String(16), nullable=False),
+    sa.Column("plate_candidates", JSONType, nullable=True),
+    sa.Column("vehicle_class", sa.String(32), nullable=False),
+    sa.Column("speed_kmh", sa.Float, nullable=True),
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
+    sa.Column("panorama", JSONType, nullable=True),  # {path, sha256, width, height}
+    sa.Column("vehicle", JSONType, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("plate_status IN ('confirmed','unconfirmed','unreadable')", name="ck_passes_plate_status"),
+    sa.Index("ix_passes_plate_time", "plate", "pass_time"),
+    sa.Index("ix_passes_time", "pass_time"),
+    sa.Index("ix_passes_camera_time", "camera_id", "pass_time"),
+    sa.Index("ix_passes_site_time", "site_id", "pass_time"),
+    postgresql_partition_by="RANGE (pass_time)",
+)
+
+watchlist = sa.Table(
+    "watchlist",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plate", sa.String(16), nullable=False),  # a plate, or a pattern with * and ?
+    sa.Column("is_pattern", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("valid_from", UTCDateTime, nullable=True),
+    sa.Column("valid_until", UTCDateTime, nullable=True),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),  # removed entries stay (alerts point at them), inactive
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=True),
+    sa.Index("ix_watchlist_plate", "plate"),
+    sa.Index("ix_watchlist_active", "active"),
+)
+
+alerts = sa.Table(
+    "checkpoint_alerts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("alert_key", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("pass_key", sa.String(32), nullable=False),
+    sa.Column("pass_time", UTCDateTime, nullable=False),
+    sa.Column("other_pass_key", sa.String(32), nullable=True),
+    sa.Column("other_pass_time", UTCDateTime, nullable=True),
+    sa.Column("entry_id", sa.Integer, sa.ForeignKey("watchlist.id", name="fk_checkpoint_alerts_entry"), nullable=True),
+    sa.Column("site_id", sa.String(64), nullable=False),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("plate", sa.String(16), nullable=True),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("match", sa.String(16), nullable=False),
+    sa.Column("matched_text", sa.String(16), nullable=True),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("details", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=True),
+    sa.Column("updated_by", sa.String(64), nullable=True),
+    sa.Column("row_version", sa.Integer, nullable=False, server_default="1"),
+    sa.UniqueConstraint("alert_key", name="uq_checkpoint_alerts_key"),
+    sa.CheckConstraint("state IN ('open','acknowledged','dispatched','closed')", name="ck_checkpoint_alerts_state"),
+    sa.Index("ix_checkpoint_alerts_state_time", "state", "created_at"),
+    sa.Index("ix_checkpoint_alerts_plate", "plate"),
+)
+
+deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", BigId, sa.ForeignKey("checkpoint_alerts.id", name="fk_alert_deliveries_alert"), nullable=False),
+    sa.Column("target", sa.String(64), nullable=False),  # a webhook's name, or "redis"
+    sa.Column("state", sa.String(16), nullable=False),  # pending | delivered | dead (the dead letters)
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),  # a dispatcher is sending it (several may run)
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("delivered_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("alert_id", "target", name="uq_alert_deliveries_alert_target"),
+    sa.CheckConstraint("state IN ('pending','delivered','dead')", name="ck_alert_deliveries_state"),
+    sa.Index("ix_alert_deliveries_due", "state", "next_at"),
 )

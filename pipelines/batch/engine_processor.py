@@ -64,6 +64,11 @@ class EngineProcessor:
             failed_dir=Path(self.evidence_cfg.output_dir) / "_failed", threads=evidence_threads,
         )
         self.handoff = EvidenceQueue(self.evidence_cfg, self.writer)
+        self.checkpoint = None  # checkpoint mode: passes stored and matched as the clip is read
+        if any(c.capture_lines for c in self.site.cameras):
+            from pipelines.checkpoint.sink import CheckpointSink
+
+            self.checkpoint = CheckpointSink.from_site(self.site, self.store.engine)
 
     def _deliver(self, record) -> bool:  # noqa: ANN001 - NewRecord; runs on an evidence thread
         added = self.store.add(record)
@@ -109,6 +114,9 @@ class EngineProcessor:
 
         def hand_off(events, pts: float) -> None:  # noqa: ANN001 - ViolationEvents
             nonlocal dropped
+            passes = [p for p in pipeline.take_passes() if window.owns((p.event.pass_time - origin).total_seconds())]
+            if passes and self.checkpoint is not None:
+                self.checkpoint.handle(passes)
             for ev in events:
                 if not window.owns((ev.start_time - origin).total_seconds()):
                     dropped += 1  # the neighbouring segment records it
@@ -143,6 +151,8 @@ class EngineProcessor:
         )
 
     def close(self) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint.dispatcher.run_once()  # what is due now; the rest waits in the store's outbox
         self.writer.shutdown(timeout=60)
         self.store.close()
 

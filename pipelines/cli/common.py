@@ -9,17 +9,28 @@ import inspect
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from evidence.config import EvidenceConfig, StoreConfig
     from evidence.store import RecordStore
     from pipelines.config import SiteConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Fmt(str, Enum):
+    """Output format of the listing commands (`records list`, `passes list`)."""
+
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -49,6 +60,19 @@ def store_errors(url: str) -> Iterator[None]:
         raise fail(str(exc)) from None
     except Exception as exc:  # unreachable server, bad URL: one line, no traceback
         raise fail(f"cannot open record store {url}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def parse_time(value: Optional[str], name: str) -> Optional["datetime"]:
+    """ISO 8601 from an option; a time without zone is taken in this machine's local zone."""
+    from datetime import datetime
+
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{name}: {value!r} is not an ISO 8601 time (e.g. 2024-05-01T08:00+08:00)") from None
+    return t if t.tzinfo is not None else t.astimezone()
 
 
 def open_store(cfg: "StoreConfig", *, must_exist: bool = False) -> "RecordStore":

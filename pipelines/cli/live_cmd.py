@@ -64,17 +64,26 @@ def _build_worker(
     try:
         detector, helmet = detectors_from_site(site, cams, threads=threads)
         plates = None
-        if any(site.rules_for(c) for c in cams):
+        if any(site.rules_for(c) or c.capture_lines for c in cams):
             from pipelines.site_models import plate_reader_from_site
 
             plates = plate_reader_from_site(site, threads=threads)
     except ModelMissingError as exc:
         raise fail(str(exc)) from None
-    store = open_store(site.store) if (client is None or writer) else None
+    checkpoint = any(c.capture_lines for c in cams)
+    store = open_store(site.store) if (client is None or writer or checkpoint) else None
+    sink = None
+    if checkpoint:
+        from pipelines.checkpoint.sink import CheckpointSink
+
+        try:
+            sink = CheckpointSink.from_site(site, store.engine, client)
+        except ValueError as exc:  # a webhook secret missing from the environment
+            raise fail(str(exc)) from None
     return LiveWorker(
         site, live, detector, evidence_cfg=site.evidence, signer=signer, cameras=chosen, helmet_detector=helmet,
         plate_reader=plates, store=store, redis_client=client, run_writer=writer, worker_id=worker_id,
-        metrics_port=metrics_port, metrics_host=metrics_host,
+        metrics_port=metrics_port, metrics_host=metrics_host, checkpoint=sink,
     )
 
 

@@ -12,6 +12,8 @@ from pipelines.cli import (  # noqa: F401  (imported for their registrations)
     keys_cmd,
     evidence_cmd,
     records_cmd,
+    passes_cmd,
+    watchlist_cmd,
     live_cmd,
     review_cmd,
     process_cmd,

@@ -9,24 +9,26 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from datetime import datetime
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from pipelines.cli.app import records_app
-from pipelines.cli.common import DbOpt, EvidenceSiteOpt, PrintJsonOpt, existing_store, fail, trusted_key, with_options
+from pipelines.cli.common import (
+    DbOpt,
+    EvidenceSiteOpt,
+    Fmt,
+    PrintJsonOpt,
+    existing_store,
+    fail,
+    parse_time,
+    trusted_key,
+    with_options,
+)
 
 if TYPE_CHECKING:
     from evidence.store import RecordQuery
-
-
-class Fmt(str, Enum):
-    table = "table"
-    jsonl = "jsonl"
-    csv = "csv"
 
 
 @dataclass(frozen=True)
@@ -42,17 +44,6 @@ class RecordFilter:
     until: Optional[str] = typer.Option(None, "--until", help="start time < this (ISO 8601)")
 
 
-def _time(value: Optional[str], name: str) -> Optional[datetime]:
-    """ISO 8601; a time without zone is taken in this machine's local zone."""
-    if value is None:
-        return None
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        raise fail(f"{name}: {value!r} is not an ISO 8601 time (e.g. 2024-05-01T08:00+08:00)")
-    return t if t.tzinfo is not None else t.astimezone()
-
-
 def _query(f: RecordFilter, limit: Optional[int]) -> "RecordQuery":
     from pydantic import ValidationError
 
@@ -60,7 +51,7 @@ def _query(f: RecordFilter, limit: Optional[int]) -> "RecordQuery":
 
     try:
         return RecordQuery(site_id=f.site_id, camera_id=f.camera, rule=f.rule, status=f.status, plate=f.plate,
-                           since=_time(f.since, "--since"), until=_time(f.until, "--until"), limit=limit)
+                           since=parse_time(f.since, "--since"), until=parse_time(f.until, "--until"), limit=limit)
     except ValidationError as exc:
         e = exc.errors()[0]
         raise fail(f"--{e['loc'][0]}: {e['msg']}")

@@ -37,6 +37,7 @@ from evidence.export import record_problems
 from evidence.signing import Signer, keyring_with
 from evidence.store.records import NewRecord
 from pipelines.camera_feed import LiveFeed, live_feed
+from pipelines.checkpoint.sink import CheckpointSink
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.engine import BoxDetector, CameraPipeline, TrackPlateReader
 from pipelines.handoff.frames import CameraEvidence
@@ -103,6 +104,7 @@ class LiveWorker:
         worker_id: str | None = None,
         metrics_port: int | None = None,
         metrics_host: str = "127.0.0.1",
+        checkpoint: CheckpointSink | None = None,
     ) -> None:
         if redis_client is None and store is None:
             raise ValueError("a live worker needs a record store, or Redis to publish records to")
@@ -157,6 +159,7 @@ class LiveWorker:
         self._tick_period = 1.0 / max(c.detect_fps for c in self.camera_configs.values())
         self._next_tick = 0.0
         self._threads: list[threading.Thread] = []
+        self.checkpoint = checkpoint  # checkpoint mode: passes stored, matched and alerted off the main loop
 
     # -- records -----------------------------------------------------------------------------------
     def _deliver(self, record: NewRecord) -> bool:
@@ -296,6 +299,8 @@ class LiveWorker:
                     self.metrics.violations.labels(cam_id, ev.rule).inc()
                     log.info("violation", extra={"camera": cam_id, "rule": ev.rule, "track": ev.track_id, "event_key": ev.event_key})
                     self.handoff.add(cam.evidence, ev, frame.pts)
+                if self.checkpoint is not None:
+                    self.checkpoint.submit(cam.evidence.pipeline.take_passes())
         self.handoff.service()
         self._write_rider_counts(cams)
         return len(batch)
@@ -342,6 +347,9 @@ class LiveWorker:
             self._spawn(lambda: self.housekeeper.run(self._stop), "housekeeping")
             if self.writer is not None:
                 self._spawn(lambda: self.writer.run(self._stop), "record-writer")
+        if self.checkpoint is not None:
+            self._spawn(lambda: self.checkpoint.run(self._stop), "checkpoint-passes")
+            self._spawn(lambda: self.checkpoint.dispatcher.run(self._stop), "alert-dispatch")
         log.info(
             "worker started",
             extra={"worker": self.worker_id, "site": self.site.id, "cameras": ",".join(sorted(self.camera_configs)), "redis": self.redis is not None},
@@ -369,6 +377,8 @@ class LiveWorker:
             t.join(10)
         for c in cams:
             c.feed.recording.close()
+        if self.checkpoint is not None:
+            self.checkpoint.dispatcher.wake.set()
         for t in self._threads:
             t.join(5)
         if self.bus is not None:

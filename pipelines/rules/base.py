@@ -20,6 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from evidence.config import ViolationCode
 from evidence.event import Box, KeyFrame, PlateFacts, ViolationEvent
+from models.domain import VEHICLE_CLASSES
 from models.strict import StrictModel
 from pipelines.rules.lanes import Lane
 from vision.geometry import Polygon
@@ -203,6 +204,14 @@ class RuleConfig(StrictModel):
     """Common to every rule section."""
 
     enabled: bool = Field(True, description="run this rule on every camera of the site")
+
+
+class VehicleRuleConfig(RuleConfig):
+    """A rule about how vehicles move or stand; bicycles are left out (no plate to fine)."""
+
+    classes: list[str] = Field(
+        default_factory=lambda: sorted(VEHICLE_CLASSES - {"bicycle"}), description="vehicle classes checked"
+    )
 
 
 def point_at(history: TrackHistory, seq: int) -> TrackPoint | None:

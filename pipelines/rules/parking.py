@@ -24,17 +24,13 @@ from typing import Sequence
 from pydantic import Field
 
 from evidence.config import ViolationCode
-from models.domain import VEHICLE_CLASSES
-from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, RuleSpec, Zone
+from pipelines.rules.base import Decision, KeyFrameRef, RuleSpec, VehicleRuleConfig, Zone
 from vision.track_history import TrackHistory, TrackPoint
 
 MIN_EVIDENCE_SPAN_S = 10.0
 
 
-class ParkingConfig(RuleConfig):
-    classes: list[str] = Field(
-        default_factory=lambda: sorted(VEHICLE_CLASSES - {"bicycle"}), description="vehicle classes checked"
-    )
+class ParkingConfig(VehicleRuleConfig):
     min_dwell_s: float = Field(60.0, gt=0, description="T: seconds nearly still inside the zone before it fires")
     max_move: float = Field(0.5, ge=0, description="'nearly still': within this many box heights of the current spot")
     max_move_px: float = Field(6.0, ge=0, description="... and never less than this many pixels (detector jitter)")

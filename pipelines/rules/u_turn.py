@@ -26,18 +26,14 @@ from typing import Sequence
 from pydantic import Field
 
 from evidence.config import ViolationCode
-from models.domain import VEHICLE_CLASSES
-from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, RuleSpec, Zone
+from pipelines.rules.base import Decision, KeyFrameRef, RuleSpec, VehicleRuleConfig, Zone
 from pipelines.rules.lanes import Lane, lane_at, opposite
 from pipelines.rules.motion import Path, Step, angle_between, bodies, mean_direction, plane_path
 from vision.geometry import heading_deg
 from vision.track_history import TrackHistory, TrackPoint
 
 
-class UTurnConfig(RuleConfig):
-    classes: list[str] = Field(
-        default_factory=lambda: sorted(VEHICLE_CLASSES - {"bicycle"}), description="vehicle classes checked"
-    )
+class UTurnConfig(VehicleRuleConfig):
     min_turn_deg: float = Field(150.0, gt=90, le=180, description="change of facing between entry and exit, on the road")
     segment_s: float = Field(1.0, gt=0, description="entry/exit facings are averaged over this long")
     max_gap_s: float = Field(1.0, gt=0, description="a detection gap longer than this splits the path")

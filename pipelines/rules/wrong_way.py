@@ -22,8 +22,7 @@ from typing import Sequence
 from pydantic import Field
 
 from evidence.config import ViolationCode
-from models.domain import VEHICLE_CLASSES
-from pipelines.rules.base import Decision, KeyFrameRef, RuleConfig, RuleSpec, Zone
+from pipelines.rules.base import Decision, KeyFrameRef, RuleSpec, VehicleRuleConfig, Zone
 from pipelines.rules.lanes import lane_at
 from pipelines.rules.motion import Path, Step, bodies, plane_path
 from vision.track_history import TrackHistory
@@ -31,10 +30,7 @@ from vision.track_history import TrackHistory
 RECENT_S = 30.0  # how far back a track's gear is followed
 
 
-class WrongWayConfig(RuleConfig):
-    classes: list[str] = Field(
-        default_factory=lambda: sorted(VEHICLE_CLASSES - {"bicycle"}), description="vehicle classes checked"
-    )
+class WrongWayConfig(VehicleRuleConfig):
     against_deg: float = Field(135.0, gt=90, le=180, description="travel at least this far from the lane's direction is against it")
     min_duration_s: float = Field(1.0, gt=0, description="seconds of travel against the lane before it fires")
     min_distance_m: float = Field(8.0, ge=0, description="calibrated: metres travelled against the lane")

@@ -29,7 +29,8 @@ def _permission(route: APIRoute) -> Permission | None:
 
 
 def _concrete(path: str, env: Env) -> str:
-    values = {"record_id": str(env.ids[0]), "kind": "composite", "export_id": "1", "token": "x" * 32, "user_id": "1", "code": "duplicate"}
+    values = {"record_id": str(env.ids[0]), "kind": "composite", "export_id": "1", "token": "x" * 32, "user_id": "1", "code": "duplicate",
+              "alert_id": "1", "entry_id": "1", "pass_key": "0" * 32, "picture": "panorama"}
     out = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
     assert "{" not in out, f"no sample value for a parameter of {path}: add one to the test"
     return out
