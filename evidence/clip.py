@@ -1,12 +1,17 @@
-"""The short H.264 clip: ring-buffer frames piped raw into FFmpeg (libx264, yuv420p, +faststart).
+"""Encoding clips, for the two cases that need it: frames without a bitstream of their own (piped raw
+into libx264), and a site that asks for text burned into the camera's clip (``evidence.clip_overlay``).
 
-yuv420p and faststart make the file play in browsers and on the review platform as it downloads.
+Clips are otherwise the camera's own packets, copied (see ``vision.sources.ffmpeg.cut``). yuv420p and
+faststart make an encoded file play in browsers and on the review platform as it downloads.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
@@ -85,3 +90,35 @@ def encode_clip(frames: Sequence[np.ndarray], fps: float, out: Path, crf: int = 
     with ClipWriter(out, (w, h), fps, crf, preset) as writer:
         for f in frames:
             writer.write(f)
+
+
+def burn_overlay(
+    src: Path, out: Path, lines: Sequence[str], start: datetime, tz: str, font: Path, crf: int = 23, preset: str = "veryfast"
+) -> None:
+    """Re-encode ``src`` with ``lines`` and a running capture clock (``start`` is the wall time of its
+    first frame, shown in ``tz``) in a bar at the top left."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise ClipError("ffmpeg not found on PATH (apt-get install ffmpeg)")
+    with tempfile.TemporaryDirectory(prefix="overlay-") as tmp:
+        text = Path(tmp) / "lines.txt"
+        # drawtext expands %{...} in the file: the clock is the frame's pts after the first frame's epoch time
+        clock = "%{pts:localtime:" + f"{start.timestamp():.3f}" + "}"
+        text.write_text("\n".join([clock, *(line.replace("%", "%%") for line in lines)]), encoding="utf-8")
+        draw = (
+            f"drawtext=fontfile={_escape(font)}:textfile={_escape(text)}:x=12:y=12:fontsize=h/36:line_spacing=6:"
+            "fontcolor=white:box=1:boxcolor=black@0.55:boxborderw=8"
+        )
+        cmd = [
+            ffmpeg, "-v", "error", "-nostdin", "-y", "-i", str(src), "-map", "0:v:0", "-an", "-vf", draw,
+            "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+            "-threads", "2", "-map_metadata", "-1", str(out),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, env={**os.environ, "TZ": tz}, check=False)
+    if proc.returncode != 0 or not out.exists():
+        raise ClipError(f"ffmpeg failed burning the overlay into the clip: {proc.stderr.decode(errors='replace').strip()[-500:]}")
+
+
+def _escape(path: Path) -> str:
+    """A path as a filter option value (ffmpeg's filter-graph escaping of \\ : and ')."""
+    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")

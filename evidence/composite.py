@@ -155,6 +155,8 @@ class Panel:
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
     """Break ``text`` into lines no wider than ``width`` pixels (character-wise: CJK has no spaces)."""
+    if font.getlength(text) <= width:  # the usual case: one measurement instead of one per character
+        return [text] if text else []
     out, cur = [], ""
     for ch in text:
         if font.getlength(cur + ch) > width and cur:
@@ -173,9 +175,14 @@ def _fit(image: np.ndarray, w: int, h: int, box: Box) -> tuple[Image.Image, Box,
     scale = min(w / iw, h / ih)
     nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
     resized = image if (nw, nh) == (iw, ih) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LANCZOS4)
-    canvas = Image.new("RGB", (w, h), LETTERBOX)
+    # PIL unpacks BGR itself (no converted copy of a full-resolution frame)
+    picture = Image.frombuffer("RGB", (nw, nh), np.ascontiguousarray(resized).tobytes(), "raw", "BGR", 0, 1)
     ox, oy = (w - nw) // 2, (h - nh) // 2
-    canvas.paste(Image.fromarray(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)), (ox, oy))
+    if (nw, nh) == (w, h):
+        canvas = picture
+    else:
+        canvas = Image.new("RGB", (w, h), LETTERBOX)
+        canvas.paste(picture, (ox, oy))
     moved = Box(x1=box.x1 * scale + ox, y1=box.y1 * scale + oy, x2=box.x2 * scale + ox, y2=box.y2 * scale + oy)
     return canvas, moved, scale, ox, oy
 

@@ -44,7 +44,8 @@ class EvidenceConfig(StrictModel):
     font_face: str | None = DEFAULT_FONT_FACE  # face name inside a .ttc; None = first face
     clip_before_s: float = Field(default=5.0, ge=0)  # ring-buffer seconds the engine hands over before the event
     clip_after_s: float = Field(default=5.0, ge=0)
-    clip_crf: int = Field(default=23, ge=0, le=51)  # libx264 quality
+    clip_overlay: bool = False  # burn capture time and event text into the clip (re-encodes it; off: the camera's packets, copied)
+    clip_crf: int = Field(default=23, ge=0, le=51)  # libx264 quality (clips that are encoded)
     clip_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"  # libx264 speed/size trade
     signing_key: Path = Path("keys/evidence.key")  # Ed25519 private key (PEM, mode 0600), from `epolice keys new`
     verify_key: Path | None = None  # public key for verification; default: signing_key with suffix .pub

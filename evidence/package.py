@@ -1,14 +1,15 @@
 """Turn one ViolationEvent into a signed evidence package on disk.
 
-The engine calls ``write_package(PackageInput(...), cfg, signer)`` with the event, the full-resolution
-frames of its key frames, the ring-buffer frames for the clip and the camera's context. The package:
+The hand-off calls ``write_package(PackageInput(...), cfg, signer)`` with the event, the
+full-resolution frames of its key frames (decoded from the camera's own bitstream), the clip (a file
+stream-copied from that bitstream, or frames to encode) and the camera's context. The package:
 
     <output_dir>/<site_id>/<YYYY-MM-DD>/<event_key>/
         panorama_1_<role>.jpg ...   key frames at full resolution, untouched (no drawing)
         closeup.jpg                 the vehicle cropped with a margin and upscaled
         plate.jpg                   the plate the reader read, as captured with some context (when read)
         composite.jpg               违法图片合成: 3 panoramas + close-up, each under an information bar
-        clip.mp4                    H.264 clip, N s before and after
+        clip.mp4                    the camera's own H.264/H.265, N s before and after, cut at keyframes
         manifest.json               sha256 of every file + the record's fields
         manifest.sig                Ed25519 signature over manifest.json
 
@@ -32,7 +33,7 @@ import numpy as np
 from pydantic import ConfigDict, Field
 
 from evidence.atomic import make_temp_dir, publish_dir, sweep_stale_temps, write_durable
-from evidence.clip import encode_clip
+from evidence.clip import burn_overlay, encode_clip
 from evidence.composite import (
     ROLE_NAMES,
     Panel,
@@ -70,10 +71,23 @@ class CaptureContext(StrictModel):
 
 @dataclass(frozen=True)
 class ClipFrames:
-    """Consecutive BGR frames from the camera's ring buffer, N s before to N s after the event."""
+    """Consecutive BGR frames, N s before to N s after the event, to be encoded (sources without a
+    bitstream of their own)."""
 
     frames: Sequence[np.ndarray]
     fps: float
+
+
+@dataclass(frozen=True)
+class ClipFile:
+    """A finished MP4 clip (the camera's packets, stream-copied) at ``path``; the package takes the
+    file over (moved in, or copied when ``keep``)."""
+
+    path: Path
+    width: int
+    height: int
+    keep: bool = False
+    start: datetime | None = None  # wall time of its first frame (the running clock of a burned-in overlay)
 
 
 @dataclass(frozen=True)
@@ -81,7 +95,7 @@ class PackageInput:
     event: ViolationEvent
     key_images: Mapping[int, np.ndarray]  # KeyFrame.seq -> full-resolution BGR frame
     context: CaptureContext
-    clip: ClipFrames | None = None
+    clip: ClipFrames | ClipFile | None = None
     plate_image: np.ndarray | None = None  # BGR: the plate as captured, from the frame the reader chose
 
 
@@ -148,8 +162,10 @@ def validate_input(inp: PackageInput, cfg: EvidenceConfig) -> list[str]:
             warnings.append(
                 f"panorama {w}x{h} is below the GA/T 832 minimum {cfg.min_panorama_width}x{cfg.min_panorama_height}; stored at camera resolution, not upscaled"
             )
-    if inp.clip is None or not inp.clip.frames:
+    if inp.clip is None or (isinstance(inp.clip, ClipFrames) and not inp.clip.frames):
         warnings.append("no clip frames were handed over; package has no clip.mp4")
+    elif isinstance(inp.clip, ClipFile) and not inp.clip.path.is_file():
+        raise PackageError(f"clip file {inp.clip.path} is missing")
     if ev.plate is None or ev.plate.text is None:
         reason = ev.plate.reason if ev.plate and ev.plate.reason else "not read"
         state = "unconfirmed" if ev.plate is not None and ev.plate.status == "unconfirmed" else "unreadable"
@@ -234,10 +250,19 @@ def _build(inp: PackageInput, cfg: EvidenceConfig, signer: Signer, tmp: Path, wa
     buf = io.BytesIO()
     sheet.save(buf, format="JPEG", quality=cfg.jpeg_quality)
     _stage(tmp, "composite.jpg", buf.getvalue(), staged, kind="composite", width=sheet.width, height=sheet.height)
-    if inp.clip is not None and inp.clip.frames:
-        clip_path = tmp / "clip.mp4"
+    clip_path = tmp / "clip.mp4"
+    if isinstance(inp.clip, ClipFile) and cfg.clip_overlay:
+        top = kfs[0]
+        lines = _overlay_lines(inp, cfg, top, f"{ctx.device_id}")[1:]
+        burn_overlay(inp.clip.path, clip_path, lines, inp.clip.start or top.wall_time, ctx.timezone, cfg.font_path, cfg.clip_crf, cfg.clip_preset)
+        w, h = inp.clip.width, inp.clip.height
+    elif isinstance(inp.clip, ClipFile):
+        (shutil.copyfile if inp.clip.keep else shutil.move)(inp.clip.path, clip_path)
+        w, h = inp.clip.width, inp.clip.height
+    elif inp.clip is not None and inp.clip.frames:
         encode_clip(inp.clip.frames, inp.clip.fps, clip_path, cfg.clip_crf, cfg.clip_preset)
         h, w = inp.clip.frames[0].shape[:2]
+    if clip_path.exists():
         staged.entries.append(FileEntry(name="clip.mp4", kind="clip", sha256=sha256_file(clip_path),
                                         size=clip_path.stat().st_size, width=w + w % 2, height=h + h % 2))
     record = ev.model_dump(mode="json")

@@ -20,6 +20,20 @@ import sys
 from pathlib import Path
 
 
+def letterbox_tensor(img, size: int):  # noqa: ANN001, ANN201 - BGR image -> 1x3xSxS float32 RGB in [0, 1]
+    """The model input YOLO preprocessing makes of a BGR image: letterboxed (pad 114), RGB, /255, NCHW."""
+    import cv2
+    import numpy as np
+
+    h, w = img.shape[:2]
+    r = min(size / h, size / w)
+    nh, nw = round(h * r), round(w * r)
+    canvas = np.full((size, size, 3), 114, np.uint8)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    canvas[top : top + nh, left : left + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0)
+
+
 def legacy_aattn_forward(self, x):
     """The fork's AAttn arithmetic on separate ``qk``/``v`` convolutions (CPU path), as reference."""
     import torch
@@ -162,13 +176,7 @@ def check(weights: str, onnx_path: Path, image: str, imgsz: int) -> float:
         img = cv2.imread(image)
     if img is None:
         raise SystemExit(f"cannot read {image}")
-    h, w = img.shape[:2]
-    r = min(imgsz / h, imgsz / w)
-    nh, nw = round(h * r), round(w * r)
-    canvas = np.full((imgsz, imgsz, 3), 114, np.uint8)
-    top, left = (imgsz - nh) // 2, (imgsz - nw) // 2
-    canvas[top : top + nh, left : left + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    x = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+    x = letterbox_tensor(img, imgsz)
     net = YOLO(weights).model.float().eval()
     for m in _legacy_aattn_modules(net):
         m.forward = types.MethodType(legacy_aattn_forward, m)

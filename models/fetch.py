@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.manifest import DirSource, HubSource, ModelManifest, TrainSource, WheelSource
+from models.manifest import DerivedSource, DirSource, HubSource, ModelManifest, TrainSource, WheelSource
 from models.registry import (
     SIDECAR_SUFFIX,
     ModelMissingError,
@@ -33,6 +33,7 @@ from models.registry import (
 ENV_EXPORT_PYTHON = "EPOLICE_EXPORT_PYTHON"
 ENV_CONVERT_CHECK_IMAGES = "EPOLICE_CONVERT_CHECK_IMAGES"
 EXPORT_SCRIPT = Path(__file__).with_name("export_onnx.py")
+DERIVE_SCRIPT = Path(__file__).with_name("derive_onnx.py")
 TRAIN_HEAD_SCRIPT = Path(__file__).with_name("train_head.py")
 CONVERT_SCRIPT = Path(__file__).with_name("convert_caffe.py")
 _EXPORT_NEEDS = {
@@ -208,6 +209,26 @@ def _export_and_install(
         return _install(registry, manifest, out, f"{label}, exported by {Path(python).name}{note}", None)
 
 
+def _derive_and_install(registry: Registry, manifest: ModelManifest, source: DerivedSource, export_python: str | None) -> FetchResult:
+    """Run ``derive_onnx.py`` on the base model (which must be fetched already) in the export interpreter."""
+    try:
+        base = registry.path(source.base)
+    except ModelMissingError as exc:
+        raise FetchError(f"{manifest.name} is made from {source.base}, which is missing: {exc}") from None
+    python = _resolve_export_python(export_python, manifest)
+    base_size = registry.manifest(source.base).input.width or 640
+    with tempfile.TemporaryDirectory(prefix="epolice-derive-") as tmp:
+        out = Path(tmp) / manifest.file
+        cmd = [python, str(DERIVE_SCRIPT), "--base", str(base), "--base-size", str(base_size), "--out", str(out)]
+        if source.resize:
+            cmd += ["--resize", str(source.resize), "--check"]
+        if source.quantize:
+            shared = Path(os.environ.get("EPOLICE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+            cmd += ["--quantize", source.quantize, "--calibration", str(shared / (source.calibration or ""))]
+        _run_tool(manifest.name, python, cmd, tmp, out, f"deriving from {source.base}")
+        return _install(registry, manifest, out, f"derived from {source.base} by {Path(python).name}", None)
+
+
 def fetch(
     registry: Registry,
     name: str,
@@ -240,6 +261,8 @@ def fetch(
                 return _from_wheel(registry, manifest, source, export_python)
             if isinstance(source, HubSource) and online:
                 return _export_and_install(registry, manifest, source.name, f"hub {source.name}", export_python)
+            if isinstance(source, DerivedSource):
+                return _derive_and_install(registry, manifest, source, export_python)
             if isinstance(source, TrainSource):
                 problems.append(f"trained here, not fetched: run {source.command}")
         except FetchError as exc:

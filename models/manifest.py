@@ -78,6 +78,18 @@ class HubSource(StrictModel):
     name: str
 
 
+class DerivedSource(StrictModel):
+    """Made from another registry model by ``models/derive_onnx.py`` in the export interpreter (it needs
+    ``onnx``): the same YOLOv5 network at a smaller static input, or a static INT8 copy calibrated on
+    images from the shared data."""
+
+    kind: Literal["derived"] = "derived"
+    base: str  # registry name of the model it is made from
+    resize: int | None = None  # new static input size (YOLOv5 graphs)
+    quantize: Literal["int8"] | None = None
+    calibration: str | None = None  # folder of calibration images, relative to the shared data directory
+
+
 class TrainSource(StrictModel):
     """Trained here from the labelled data (``epolice models train-head``); weights are never committed."""
 
@@ -85,7 +97,7 @@ class TrainSource(StrictModel):
     command: str  # the command that trains and registers it
 
 
-Source = Annotated[Union[DirSource, WheelSource, HubSource, TrainSource], Field(discriminator="kind")]
+Source = Annotated[Union[DirSource, WheelSource, HubSource, DerivedSource, TrainSource], Field(discriminator="kind")]
 
 
 class ExportRecipe(StrictModel):
@@ -135,6 +147,11 @@ class ModelManifest(StrictModel):
     @property
     def needs_export(self) -> bool:
         return self.export is not None
+
+    @property
+    def made_here(self) -> bool:
+        """Exported, derived or trained on this machine: verified by the sidecar written when it was made."""
+        return self.needs_export or self.trained or any(isinstance(s, DerivedSource) for s in self.sources)
 
     @property
     def trained(self) -> bool:

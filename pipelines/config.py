@@ -11,7 +11,9 @@ errors naming the field.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -25,12 +27,12 @@ from evidence.timezone import TimeZoneName
 from models.strict import StrictModel
 from pipelines.checkpoint.config import CaptureLineConfig, CheckpointConfig
 from pipelines.live.config import LiveConfig
-from pipelines.rules.base import RuleSpec, TimeWindow, Zone
-from pipelines.rules.lanes import Lane
-from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, ZoneKind, default_codes, rule_labels
-from vision.calibration import CalibrationError, CameraView, Homography
-from vision.geometry import Polygon
+from pipelines.road_config import CalibrationConfig, ZoneConfig
+from pipelines.rules.base import RuleSpec, Zone
+from pipelines.rules.registry import RULE_NAMES, RULES, RuleName, RulesConfig, default_codes, rule_labels
+from vision.calibration import CameraView, Homography
 from vision.heads import HeadJudgeConfig
+from vision.motion import MotionConfig
 from vision.plates.reader import PlateReaderConfig
 from vision.riders import HeadCropConfig, RiderAssociationConfig
 from vision.tracker import TrackerConfig
@@ -46,103 +48,26 @@ class Location(StrictModel):
     longitude: float | None = Field(None, ge=-180, le=180)
 
 
-def _simple_polygon(value: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    if len(value) < 3:
-        raise ValueError(f"a polygon needs at least 3 [x, y] points, got {len(value)}")
-    poly = Polygon.of(value)
-    crossing = poly.self_intersection()
-    if crossing is not None:
-        i, j = crossing
-        raise ValueError(f"polygon is self-intersecting (edge {i} crosses edge {j}); list the vertices in order")
-    if poly.area <= 0:
-        raise ValueError("polygon has zero area")
-    return value
+
+LIVE_PREFIXES = ("rtsp://", "rtsps://")
+ASPECT_TOLERANCE = 0.02  # relative difference of width/height ratios still taken as the same picture
 
 
-class LaneConfig(StrictModel):
-    id: str = Field(min_length=1)
-    polygon: list[tuple[float, float]] = Field(description="the lane's area in image pixels")
-    direction: list[tuple[float, float]] = Field(
-        description="the lane's centre line in the direction of travel, image pixels (at least 2 points)"
-    )
-
-    _simple = field_validator("polygon")(_simple_polygon)
-
-    @field_validator("direction")
-    @classmethod
-    def _line(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if len(value) < 2:
-            raise ValueError(f"a direction line needs at least 2 [x, y] points in the direction of travel, got {len(value)}")
-        for i, (a, b) in enumerate(zip(value, value[1:])):
-            if a == b:
-                raise ValueError(f"points {i} and {i + 1} are the same; a direction needs distinct points")
-        return value
-
-
-class ZoneConfig(StrictModel):
-    id: str = Field(min_length=1)
-    kind: ZoneKind
-    polygon: list[tuple[float, float]] = Field(description="vertices in image pixels of the camera's frame")
-    allowed: list[TimeWindow] = Field(
-        default_factory=list, description="times when the restricted act is allowed (e.g. night parking)"
-    )
-    lanes: list[LaneConfig] = Field(default_factory=list, description="directional lanes (U-turn by lanes, wrong-way)")
-
-    _simple = field_validator("polygon")(_simple_polygon)
-
-    @model_validator(mode="after")
-    def _lane_ids(self) -> "ZoneConfig":
-        ids = [lane.id for lane in self.lanes]
-        for i, lane_id in enumerate(ids):
-            if lane_id in ids[:i]:
-                raise ValueError(f"lanes.{i}.id: duplicate lane id {lane_id!r}")
-        return self
-
-    def to_zone(self, tz: ZoneInfo, homography: Homography | None = None) -> Zone:
-        lanes = tuple(
-            Lane(
-                lane.id, Polygon.of(lane.polygon), np.asarray(lane.direction, dtype=np.float64),
-                None if homography is None else homography.to_ground(lane.direction),
-            )
-            for lane in self.lanes
-        )
-        return Zone(self.id, self.kind, Polygon.of(self.polygon), tuple(self.allowed), tz, lanes)
-
-
-class CalibrationPoint(StrictModel):
-    image: tuple[float, float] = Field(description="[x, y] pixel in the camera's frame")
-    ground: tuple[float, float] = Field(description="[x, y] position of the same spot on the road, metres")
-
-
-class CalibrationConfig(StrictModel):
-    """Road-plane calibration: at least 4 image points (no three on a line) with their positions in metres."""
-
-    max_error_px: float = Field(3.0, gt=0, description="largest allowed rms reprojection error, pixels")
-    points: list[CalibrationPoint] = Field(description="image points and their road positions in metres")
-
-    @field_validator("points")
-    @classmethod
-    def _fits(cls, value: list[CalibrationPoint], info) -> list[CalibrationPoint]:  # noqa: ANN001
-        try:
-            hom = Homography.fit([p.image for p in value], [p.ground for p in value])
-        except CalibrationError as exc:
-            raise ValueError(str(exc)) from None
-        err = hom.reprojection_error([p.image for p in value], [p.ground for p in value])
-        limit = info.data.get("max_error_px", 3.0)
-        if err.rms_px > limit:
-            raise ValueError(
-                f"reprojection error {err.rms_px:.1f} px rms exceeds max_error_px {limit:g} (worst: point {err.worst}, "
-                f"{err.max_px:.1f} px); one of the points' image or ground position is wrong"
-            )
-        return value
-
-    def homography(self) -> Homography:
-        return Homography.fit([p.image for p in self.points], [p.ground for p in self.points])
+def same_aspect(a: tuple[int, int], b: tuple[int, int], tolerance: float = ASPECT_TOLERANCE) -> bool:
+    return abs(a[0] / a[1] - b[0] / b[1]) <= tolerance * (b[0] / b[1])
 
 
 class CameraConfig(StrictModel):
     id: str = Field(min_length=1)
-    source: str = Field(min_length=1, description="file path or rtsp:// URL")
+    source: str = Field(min_length=1, description="file path or rtsp:// URL; recorded (stream copy) for evidence")
+    detect_source: str | None = Field(
+        None, description="rtsp:// sub-stream the detector reads instead of `source`, which is then only recorded"
+    )
+    analysis: Literal["full"] | tuple[int, int] = Field(
+        "full",
+        description="size of the frames the detector and tracker see: `full` (frame_size; the sub-stream's own width "
+        "with detect_source) or [width, height] (smaller is cheaper; plates are then read from the panoramas)",
+    )
     detect_fps: float = Field(5.0, gt=0, le=60, description="detector runs this often; tracks are predicted between")
     direction: str = Field("", description="direction of travel the camera watches, e.g. 'northbound'")
     lane: str | None = None
@@ -168,6 +93,46 @@ class CameraConfig(StrictModel):
         if value[0] <= 0 or value[1] <= 0:
             raise ValueError("width and height must be positive")
         return value
+
+    @property
+    def live(self) -> bool:
+        return self.source.lower().startswith(LIVE_PREFIXES)
+
+    @property
+    def analysis_is_full(self) -> bool:
+        """The analysis frames carry every pixel of ``frame_size`` (crops for heads and plates come from them)."""
+        return self.detect_source is None and (self.analysis == "full" or tuple(self.analysis) == tuple(self.frame_size))
+
+    def analysis_size(self, native: tuple[int, int] | None = None) -> tuple[int, int] | None:
+        """The analysis frame size: ``analysis`` when given, ``frame_size`` when full; None for a
+        sub-stream at its own size, known only once it is probed (``native``, scaled to the frame's shape)."""
+        if self.analysis != "full":
+            return (int(self.analysis[0]), int(self.analysis[1]))
+        if self.detect_source is None:
+            return (int(self.frame_size[0]), int(self.frame_size[1]))
+        if native is None:
+            return None
+        w = int(native[0])
+        return w, max(2, int(round(w * self.frame_size[1] / self.frame_size[0] / 2)) * 2)
+
+    @model_validator(mode="after")
+    def _analysis_fits(self) -> "CameraConfig":
+        if self.analysis != "full":
+            w, h = self.analysis
+            if w < 32 or h < 32 or w % 2 or h % 2:
+                raise ValueError(f"analysis: [{w}, {h}] must be even sizes of at least 32 px")
+            if self.detect_source is None and (w > self.frame_size[0] or h > self.frame_size[1]):
+                raise ValueError(f"analysis: [{w}, {h}] is larger than frame_size {list(self.frame_size)}; use `full`")
+            if not same_aspect((w, h), self.frame_size):
+                raise ValueError(f"analysis: [{w}, {h}] has another shape than frame_size {list(self.frame_size)} (zones would not map)")
+        if self.detect_source is not None:
+            if not self.detect_source.lower().startswith(LIVE_PREFIXES):
+                raise ValueError("detect_source: must be an rtsp:// or rtsps:// URL (a camera's sub-stream)")
+            if not self.live:
+                raise ValueError("detect_source: only a live camera (source rtsp://) has a sub-stream; recorded files are analysed directly")
+            if self.detect_source == self.source:
+                raise ValueError("detect_source: is the same URL as source; leave it out to analyse the main stream")
+        return self
 
     @model_validator(mode="after")
     def _zones_fit(self) -> "CameraConfig":
@@ -237,12 +202,22 @@ class ModelsConfig(StrictModel):
 
 
 class EngineConfig(StrictModel):
-    ring_seconds: float = Field(12.0, gt=0, description="recent frames kept in full for evidence (per camera)")
+    ring_seconds: float = Field(
+        12.0, gt=0, description="how far back evidence of moving vehicles reaches (recorded footage is kept this long, plus the margin)"
+    )
+    footage_margin_s: float = Field(
+        30.0, ge=0, description="recorded footage is kept this much longer than evidence needs (events waiting to be packaged)"
+    )
     trail_interval_s: float = Field(1.0, gt=0, description="one long-term trail point (and kept panorama) this often")
     trail_keep_s: float | None = Field(
         None, gt=0, description="how long kept panoramas live; default: parking min_dwell_s + 60 s"
     )
     plate_crops: int = Field(3, ge=1, le=10, description="best vehicle crops kept per track for the plate reader")
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="skip detection on frames where nothing moves (batch and live)")
+    detect_region: Literal["frame", "zones"] = Field(
+        "frame", description="zones: on a camera whose rules all act in zones, detect only in the zones' bounding box (plus a margin)"
+    )
+    region_margin: float = Field(0.25, ge=0, le=2, description="the zones' bounding box grown by this share of its size on every side")
     riders: RiderAssociationConfig = Field(default_factory=RiderAssociationConfig)
     heads: HeadCropConfig = Field(default_factory=HeadCropConfig, description="how rider crops are shown to the helmet model")
     judge: HeadJudgeConfig = Field(default_factory=HeadJudgeConfig, description="when a head can be judged; heads from person boxes")
@@ -301,6 +276,24 @@ class SiteConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _heads_at_full_resolution(self) -> "SiteConfig":
+        for i, cam in enumerate(self.cameras):
+            heads = [s.name for s in self.specs_for(cam) if s.needs_heads]
+            if heads and self.models.helmet and not cam.analysis_is_full:
+                field = "detect_source" if cam.detect_source is not None else "analysis"
+                raise ValueError(
+                    f"cameras.{i}.{field}: the {', '.join(heads)} rule reads rider heads at the camera's full resolution; "
+                    f"analyse the main stream at full size (analysis: full, no detect_source) or drop the rule from this camera"
+                )
+            if cam.capture_lines and not cam.analysis_is_full:  # pass pictures are the frame of the crossing
+                field = "detect_source" if cam.detect_source is not None else "analysis"
+                raise ValueError(
+                    f"cameras.{i}.{field}: capture lines take the pass pictures from the analysed frame at the camera's full "
+                    f"resolution; analyse the main stream at full size (analysis: full, no detect_source) or drop the capture lines"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _rule_tables(self) -> "SiteConfig":
         self.evidence = evidence_with_rules(self.evidence)
         self.review = review_with_rules(self.review, prefix="review.")
@@ -331,6 +324,22 @@ class SiteConfig(StrictModel):
     def rule_config(self, name: str):  # noqa: ANN201 - the rule's own config model
         return getattr(self.rules, name)
 
+    def footage_keep_s(self, camera: CameraConfig) -> float:
+        """How long a camera's recorded footage must reach back: the evidence window of its rules
+        (moving: ``ring_seconds``; stationary: ``trail_keep_s`` for parking's first panorama), the
+        clip, plus the margin."""
+        eng, ev = self.engine, self.evidence
+        window = max(eng.ring_seconds, ev.clip_before_s + ev.clip_after_s)
+        if any(spec.on_trail_tick for spec in self.specs_for(camera)):
+            window = max(window, self.trail_keep_s)
+        return window + eng.footage_margin_s
+
+    @property
+    def trail_keep_s(self) -> float:
+        """How long kept panoramas of a parking dwell live (default: parking min_dwell_s + 60 s)."""
+        eng = self.engine
+        return eng.trail_keep_s if eng.trail_keep_s is not None else self.rules.parking.min_dwell_s + 60.0
+
 
 def _describe(err: dict) -> str:
     """One line per pydantic error: dotted field path, then what was wrong/expected."""
@@ -341,7 +350,7 @@ def _describe(err: dict) -> str:
             msg = msg[len(prefix) :]
     # validators on a parent report a sub-path first ("zones.1.polygon.3: ...")
     head, sep, rest = msg.partition(": ")
-    if sep and " " not in head and "." in head:
+    if sep and re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*", head):
         loc += head.split(".")
         msg = rest
     if err["type"] == "extra_forbidden":

@@ -3,14 +3,19 @@
 Driven frame by frame and holding only its own camera's state, so a live worker or a batch
 runner can drive many cameras in one process. Per frame:
 
-    ring buffer <- frame
     detection frame (detect_fps):  detector -> tracker -> riders/helmet -> rules -> events
     other frames:                  tracker prediction only (tracks interpolate between detections)
+
+Frames are analysis frames: the sources hand over only the detection schedule's frames
+(``source_selects``), at the camera's analysis size. Boxes, tracks, zones, rule decisions and
+evidence boxes are all in the camera's configured ``frame_size`` pixels; detections on a smaller
+frame are mapped up on arrival. The engine holds no frames: evidence pixels come from the camera's
+own bitstream (``vision.sources.footage``) when an event is packaged.
 
 A runner that batches the detector across cameras uses the split API::
 
     due = [(p, f) for p, f in pairs if p.needs_detection(f)]
-    dets = detector.detect([f.image for _, f in due])
+    dets = detector.detect([p.detection_image(f) for p, f in due])
     for (p, f), d in zip(due, dets): events += p.on_detections(f, d)
     for p, f in others: p.on_frame(f)
 
@@ -23,23 +28,26 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
 
 from evidence.checkpoint.images import PassCapture
-from evidence.event import PlateCandidateFacts, PlateFacts, ViolationEvent
+from evidence.event import PlateFacts, ViolationEvent
 from models.domain import CLASS_ID, RIDDEN_CLASSES
 from pipelines.checkpoint.recorder import PassRecorder
 from pipelines.config import CameraConfig, SiteConfig
+from pipelines.detect_region import detect_region
+from pipelines.plate_facts import plate_facts
 from pipelines.rider_tally import RiderTally, rider_tally
-from pipelines.ring_buffer import RingBuffer
-from pipelines.rules.base import Decision, KeyFrameRef
+from pipelines.rules.base import Decision
 from pipelines.site_models import extra_detectors_for
+from pipelines.stage_stats import StageStats
 from vision.detections import Detections, box_iou
 from vision.frame import Frame
+from vision.motion import MotionGate
 from vision.nms import merge_models
 from vision.plates.reader import PlateRead
 from vision.rider_looks import read_riders
@@ -61,47 +69,6 @@ class TrackPlateReader(Protocol):
 
 
 PLATE_CROPS_KEPT = 512  # plate crops of events not yet packaged (the hand-off holds at most 256 by default)
-_PLATE_COLORS = ("blue", "yellow", "green", "white", "black")
-
-
-def _color(color: str) -> str:
-    return color if color in _PLATE_COLORS else "unknown"
-
-
-def plate_facts(read: PlateRead) -> PlateFacts:
-    """A vision PlateRead as the evidence record's PlateFacts (here, so vision never imports evidence):
-    status, confirmed text (None unless confirmed), every candidate with its readers, the reason."""
-    candidates = tuple(
-        PlateCandidateFacts(text=c.text, color=_color(c.color), readers=c.readers, confidence=round(min(max(c.confidence, 0.0), 1.0), 4))
-        for c in read.candidates
-    )
-    return PlateFacts(text=read.text, color=_color(read.color), agreement=round(float(read.agreement), 4), reason=read.reason,
-                      reads=read.reads, status=read.status, candidates=candidates)
-
-
-@dataclass
-class StageStats:
-    """Seconds spent per stage (decode is the source's), for benchmarks and health."""
-
-    frames: int = 0
-    detect_frames: int = 0
-    detect_s: float = 0.0
-    track_s: float = 0.0
-    attributes_s: float = 0.0
-    rules_s: float = 0.0
-    helmet_crops: int = 0  # vehicles the helmet model looked at
-    helmet_calls: int = 0  # helmet-model inferences (crops are packed several to one input)
-    plate_reads: int = 0
-    events: int = 0
-    helmet_s: float = 0.0  # part of attributes_s spent in the helmet model
-    plates_s: float = 0.0  # part of rules_s spent reading plates (once per event, in _event)
-
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
-
-    def ms_per_frame(self) -> dict[str, float]:
-        n = max(self.frames, 1)
-        return {k: 1000.0 * getattr(self, f"{k}_s") / n for k in ("detect", "track", "attributes", "rules")}
 
 
 @dataclass
@@ -133,10 +100,13 @@ class CameraPipeline:
         detector: BoxDetector | None = None,
         helmet_detector: BoxDetector | None = None,
         plate_reader: TrackPlateReader | None = None,
+        source_selects: bool = False,
         extra_detectors: Sequence[BoxDetector] | None = None,
         source_id: str = "",
     ) -> None:
-        """``source_id``: the footage's identity (a file's content key), part of every event's key."""
+        """``source_selects``: the source hands over only the frames due for detection (FFmpeg selects
+        them at ``detect_fps``), so every frame is a detection frame. ``source_id``: the footage's
+        identity (a file's content key), part of every event's key."""
         self.camera = camera
         # site models named by the camera, merged into the main detector's output on every detection frame
         self.extra_detectors = list(extra_detectors) if extra_detectors is not None else extra_detectors_for(camera, site)
@@ -154,10 +124,10 @@ class CameraPipeline:
         self.person_tracker = ByteTracker(site.tracker.model_copy(update={"classes": ["person"]})) if "passengers" in self.rules else None
         people_classes = set(site.rules.passengers.max_people) if "passengers" in self.rules else set()
         self._rider_ids = np.array(sorted(CLASS_ID[c] for c in RIDDEN_CLASSES | people_classes), np.int32)
-        eng = site.engine
-        keep = eng.trail_keep_s if eng.trail_keep_s is not None else site.rules.parking.min_dwell_s + 60.0
-        stationary = any(spec.on_trail_tick for spec in self.specs)
-        self.ring = RingBuffer(eng.ring_seconds, keep_seconds=keep if stationary else 0.0)
+        self.source_selects = source_selects
+        self.gate = MotionGate(site.engine.motion)
+        self.region = detect_region(camera, site, self.specs)  # frame_size pixels, or None: the whole frame
+        self._region_origin: dict[int, tuple[float, float]] = {}  # seq -> crop origin in that frame's pixels
         self.stats = StageStats()
         self.interval = 1.0 / camera.detect_fps
         self.model_versions: dict[str, str] = {}
@@ -166,6 +136,7 @@ class CameraPipeline:
             if isinstance(version, str):
                 self.model_versions[role] = version
         self.last_tracks = Detections.empty()  # tracked boxes at the latest frame (detected or predicted)
+        self.last_tick_seq: int | None = None  # the latest trail-tick frame (kept panoramas of in-memory footage)
         self._next_detect_t: float | None = None
         self._last_trail_t = float("-inf")
         self._extras: dict[int, _TrackExtras] = {}
@@ -178,23 +149,47 @@ class CameraPipeline:
 
     # -- frame-level API ---------------------------------------------------------------------
     def needs_detection(self, frame: Frame) -> bool:
-        """True when this frame is due for the detector (detect_fps on the frame's own clock)."""
-        return self._next_detect_t is None or frame.pts >= self._next_detect_t - 1e-6
+        """True when this frame is due for the detector (detect_fps on the frame's own clock; every
+        frame when the source selects them) and the motion gate (``engine.motion``) lets it through.
+        Call once per frame: the gate keeps the last detected frame to compare with."""
+        due = self.source_selects or self._next_detect_t is None or frame.pts >= self._next_detect_t - 1e-6
+        if not due:
+            return False
+        if self.gate.should_detect(frame.image, frame.pts):
+            return True
+        self.stats.gated_frames += 1
+        return False
 
     def on_frame(self, frame: Frame) -> None:
-        """A frame the detector skips: keep it for evidence and move tracks by prediction."""
+        """A frame the detector skips (off schedule, or motion-gated): move tracks by prediction."""
         self.stats.frames += 1
-        self.ring.push(frame)
         t0 = time.perf_counter()
         self.last_tracks = self.tracker.predict(frame.pts)
         self.stats.track_s += time.perf_counter() - t0
 
+    def detection_image(self, frame: Frame) -> np.ndarray:
+        """What the detector looks at for this frame: the whole frame, or the zones' region of it
+        (``engine.detect_region``); ``on_detections`` takes boxes in this image's pixels."""
+        if self.region is None:
+            return frame.image
+        ix1, iy1, ix2, iy2 = self._region_pixels(frame)
+        self._region_origin = {frame.seq: (ix1, iy1)}
+        return frame.image[iy1:iy2, ix1:ix2]
+
+    def _region_pixels(self, frame: Frame) -> tuple[int, int, int, int]:
+        sx, sy = self.scale_of(frame)
+        x1, y1, x2, y2 = self.region
+        return int(x1 / sx), int(y1 / sy), int(np.ceil(x2 / sx)), int(np.ceil(y2 / sy))
+
+    def scale_of(self, frame: Frame) -> tuple[float, float]:
+        """(x, y) factors from this frame's pixels to the camera's ``frame_size`` pixels."""
+        w, h = frame.size
+        fw, fh = self.camera.frame_size
+        return fw / w, fh / h
+
     def on_detections(self, frame: Frame, dets: Detections) -> list[ViolationEvent]:
-        """A detection frame: track, read attributes, run the rules; returns new events."""
-        if self.extra_detectors:
-            t0 = time.perf_counter()
-            dets = merge_models([dets] + [d.detect([frame.image])[0] for d in self.extra_detectors], self.site.models.detector_iou)
-            self.stats.detect_s += time.perf_counter() - t0
+        """A detection frame (``dets`` in the pixels of ``detection_image(frame)``): track, read
+        attributes, run the rules; returns new events."""
         self.stats.frames += 1
         self.stats.detect_frames += 1
         nxt = (self._next_detect_t if self._next_detect_t is not None else frame.pts) + self.interval
@@ -202,7 +197,17 @@ class CameraPipeline:
         tick = frame.pts - self._last_trail_t >= self.site.engine.trail_interval_s - 1e-6
         if tick:
             self._last_trail_t = frame.pts
-        self.ring.push(frame, keep=tick)
+            self.last_tick_seq = frame.seq
+        origin = self._region_origin.pop(frame.seq, None)
+        if self.extra_detectors:  # site models look at the same image as the main detector did
+            t0 = time.perf_counter()
+            ix1, iy1, ix2, iy2 = self._region_pixels(frame) if origin is not None else (0, 0, None, None)
+            image = frame.image[iy1:iy2, ix1:ix2]
+            dets = merge_models([dets] + [d.detect([image])[0] for d in self.extra_detectors], self.site.models.detector_iou)
+            self.stats.detect_s += time.perf_counter() - t0
+        if origin is not None and len(dets):  # detected on the zones' region: back to the whole frame
+            dets = Detections(dets.xyxy + np.array([*origin, *origin], np.float32), dets.confidence, dets.class_id, dets.tracker_id, dets.data)
+        dets = dets.scaled(*self.scale_of(frame))
         wall = frame.wall_time.timestamp()
 
         t0 = time.perf_counter()
@@ -238,7 +243,7 @@ class CameraPipeline:
         if self.detector is None:
             raise RuntimeError("CameraPipeline.process needs a detector; a batching runner calls on_detections")
         t0 = time.perf_counter()
-        dets = self.detector.detect([frame.image])[0]
+        dets = self.detector.detect([self.detection_image(frame)])[0]
         self.stats.detect_s += time.perf_counter() - t0
         return self.on_detections(frame, dets)
 
@@ -255,18 +260,11 @@ class CameraPipeline:
         self._fired.clear()
         return events
 
-    # -- evidence access ---------------------------------------------------------------------
-    def frame(self, seq: int) -> Frame | None:
-        return self.ring.get(seq)
-
-    def frames_for(self, event: ViolationEvent) -> dict[int, Frame]:
-        """The key frames of an event still held by the ring buffer, by seq."""
-        out: dict[int, Frame] = {}
-        for kf in event.key_frames:
-            f = self.ring.get(kf.seq)
-            if f is not None:
-                out[kf.seq] = f
-        return out
+    @property
+    def crops_from_frames(self) -> bool:
+        """Plates are read from crops of the analysis frames only when they carry the camera's full
+        ``frame_size``; otherwise from the full-resolution panoramas when the event is packaged."""
+        return self.camera.analysis_is_full
 
     def plate_crop_for(self, event: ViolationEvent) -> np.ndarray | None:
         """The plate crop read for the event's track (handed over once: the package keeps it)."""
@@ -280,7 +278,8 @@ class CameraPipeline:
     def _attributes(self, frame: Frame, dets: Detections, tracked: Detections, tick: bool) -> None:
         if not len(tracked):
             return
-        if tick or self.passes:  # a checkpoint camera reads a plate at the crossing: keep fresh crops
+        # crops only from full-size frames; a checkpoint camera reads a plate at the crossing: keep fresh crops
+        if (tick or self.passes) and frame.size == tuple(self.camera.frame_size):
             self._collect_crops(frame, tracked)
         persons = dets.of_class("person")
         person_vel = self._track_persons(frame, persons)
@@ -298,7 +297,8 @@ class CameraPipeline:
         t0 = time.perf_counter()
         classifier = getattr(self.helmet_detector, "classifier", self.helmet_detector) if self.reads_heads else None
         looks = read_riders(
-            frame.image, vehicles, persons, heads, checked, frame.seq, frame.pts, classifier, eng.riders, eng.judge, headings, motion
+            frame.image, vehicles, persons, heads, checked, frame.seq, frame.pts, classifier, eng.riders, eng.judge, headings, motion,
+            scale=self.scale_of(frame),
         )
         self.stats.helmet_s += time.perf_counter() - t0
         self.stats.helmet_calls += looks.model_calls
@@ -345,7 +345,7 @@ class CameraPipeline:
         if self.helmet_detector is None or not self.reads_heads:
             return Detections.empty(), checked
         eng = self.site.engine
-        regions = rider_regions(vehicles.xyxy, persons, frame.size, eng.riders, eng.heads)
+        regions = rider_regions(vehicles.xyxy, persons, self.camera.frame_size, eng.riders, eng.heads)
         due = []
         for i in range(len(vehicles)):
             tid = int(vehicles.tracker_id[i])
@@ -369,12 +369,13 @@ class CameraPipeline:
         if not due:
             return Detections.empty(), checked
         t0 = time.perf_counter()
-        looks = look_for_heads(frame.image, regions[due], self.helmet_detector, eng.heads)
+        sx, sy = self.scale_of(frame)
+        looks = look_for_heads(frame.image, regions[due] / np.array([sx, sy, sx, sy], np.float32), self.helmet_detector, eng.heads)
         self.stats.helmet_s += time.perf_counter() - t0
         self.stats.helmet_crops += len(due)
         self.stats.helmet_calls += looks.model_calls
         checked[due] = True
-        return looks.heads, checked
+        return looks.heads.scaled(sx, sy), checked
 
     def _collect_crops(self, frame: Frame, tracked: Detections) -> None:
         """Keep each track's best few crops (large and sharp, box plus a margin) for the plate reader."""
@@ -427,7 +428,6 @@ class CameraPipeline:
 
     def _event(self, d: Decision) -> ViolationEvent:
         plate, plate_crop = self._plate(d.track_id)
-        d = replace(d, key_frames=self._held(d.key_frames))
         event = d.to_event(self.site.id, self.camera.id, plate=plate, model_versions=self.model_versions, source=self.source_id)
         if plate_crop is not None and plate_crop.size:
             self._plate_crops[event.event_key] = plate_crop
@@ -435,16 +435,5 @@ class CameraPipeline:
                 self._plate_crops.popitem(last=False)
         return event
 
-    def _held(self, refs: tuple[KeyFrameRef, ...]) -> tuple[KeyFrameRef, ...]:
-        """Point each key frame at a frame the ring buffer still holds (the nearest one if needed)."""
-        out = []
-        for ref in refs:
-            frame = self.ring.nearest(ref.seq)
-            if frame is None or frame.seq == ref.seq:
-                out.append(ref)
-            else:
-                out.append(KeyFrameRef(frame.seq, frame.wall_time.timestamp(), ref.role, ref.box))
-        return tuple(out)
 
-
-__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader", "RiderTally"]
+__all__ = ["CameraPipeline", "StageStats", "BoxDetector", "TrackPlateReader", "RiderTally", "detect_region", "plate_facts"]

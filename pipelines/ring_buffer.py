@@ -1,4 +1,8 @@
-"""Recent frames of one camera, so evidence can show what happened before a rule fired.
+"""Recent frames of one camera held in memory, for frame sources without a bitstream of their own.
+
+Live cameras and recorded files keep evidence in their compressed stream (``vision.sources.footage``);
+frames made in memory (synthetic scenes, tests, a custom source) have none, and ``MemoryFootage``
+keeps them here instead, answering the same questions (stills at times, a clip, encoded).
 
 Two tiers, both bounded in time:
 - ``recent``: every frame of the last ``seconds`` (the approach and turn of a U-turn, the helmet
@@ -11,11 +15,16 @@ Frames are looked up by their sequence number, the key ``KeyFrame.seq`` carries.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from evidence.clip import encode_clip
 from vision.frame import Frame
+from vision.sources.footage import ClipCut
+from vision.sources.stills import Still
 
 
 class RingBuffer:
@@ -76,3 +85,46 @@ class RingBuffer:
     def clear(self) -> None:
         self._recent.clear()
         self._kept.clear()
+
+
+class MemoryFootage:
+    """``vision.sources.footage.Footage`` over a RingBuffer: frames pushed by the runner, the clip encoded."""
+
+    def __init__(self, seconds: float, keep_seconds: float = 0.0, crf: int = 23, preset: str = "veryfast") -> None:
+        self.ring = RingBuffer(seconds, keep_seconds)
+        self.crf, self.preset = crf, preset
+        self._last_pts = float("-inf")
+
+    def push(self, frame: Frame, keep: bool = False) -> None:
+        self.ring.push(frame, keep)
+        self._last_pts = frame.pts
+
+    def available_until(self) -> float:
+        return self._last_pts
+
+    def hold(self, t0: float) -> int | None:
+        return None
+
+    def release(self, token: int | None) -> None:
+        pass
+
+    def stills(self, times: Sequence[float]) -> dict[float, Still]:
+        held = [(f.pts, f.seq) for f in self.ring._recent] + [(stub.pts, seq) for seq, (stub, _) in self.ring._kept.items()]
+        out: dict[float, Still] = {}
+        for t in times:
+            if not held:
+                break
+            _, seq = min(held, key=lambda ps: abs(ps[0] - t))
+            frame = self.ring.get(seq)
+            if frame is not None and frame.image.size:
+                out[t] = Still(frame.pts, frame.image)
+        return out
+
+    def clip(self, t0: float, t1: float, out: Path) -> ClipCut | None:
+        frames = [f for f in self.ring.between(t0, t1) if f.image.size]
+        if len(frames) < 2:
+            return None
+        span = frames[-1].pts - frames[0].pts
+        fps = max(1.0, (len(frames) - 1) / span) if span > 0 else 1.0
+        encode_clip([f.image for f in frames], fps, out, self.crf, self.preset)
+        return ClipCut(out, frames[0].pts, frames[-1].pts)

@@ -93,6 +93,13 @@ class Detections:
     def of_class(self, *names: str) -> "Detections":
         return self[np.isin(self.class_id, [CLASS_ID[n] for n in names])]
 
+    def scaled(self, sx: float, sy: float) -> "Detections":
+        """The same boxes in pixels of another size of the same picture (x times ``sx``, y times ``sy``)."""
+        if sx == 1.0 and sy == 1.0:
+            return self
+        xyxy = self.xyxy * np.array([sx, sy, sx, sy], np.float32)
+        return Detections(xyxy, self.confidence, self.class_id, self.tracker_id, dict(self.data))
+
     @property
     def area(self) -> np.ndarray:
         return (self.xyxy[:, 2] - self.xyxy[:, 0]) * (self.xyxy[:, 3] - self.xyxy[:, 1])

@@ -17,7 +17,7 @@ others are passengers; with no known direction the roles stay empty.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -137,12 +137,16 @@ def read_riders(
     judge: HeadJudgeConfig | None = None,
     headings: Sequence[float | None] | None = None,
     motion: tuple[np.ndarray, np.ndarray] | None = None,
+    scale: tuple[float, float] = (1.0, 1.0),
 ) -> RiderLooks:
     """One ``RiderObservation`` per vehicle (see the module doc). ``model_heads``: the helmet model's
     heads in frame pixels for the ``checked`` vehicles; ``classifier``: the helmet model, for head
     regions derived from person boxes (None: only model heads are read); ``motion``: (vehicle
     velocities, person velocities) in pixels per second, with ``persons.tracker_id`` the person
-    tracks, for the co-motion facts (``vision.co_motion``); None: no co-motion facts."""
+    tracks, for the co-motion facts (``vision.co_motion``); None: no co-motion facts. ``scale``: frame
+    pixels per ``image`` pixel (an analysis frame smaller than the camera's frame): pixels are read
+    at the boxes scaled down, sizes stay in frame pixels."""
+    to_image = np.array([1 / scale[0], 1 / scale[1]] * 2, np.float32)
     assoc = assoc or RiderAssociationConfig()
     judge = judge or HeadJudgeConfig()
     m = len(vehicles)
@@ -178,7 +182,7 @@ def read_riders(
                 mine += [_Slot(model_heads.xyxy[orphan_index[h]], int(orphan_index[h]), False) for h in orphan_sets[i].heads]
         slots.append(_distinct(mine, model_heads.confidence))
     regions = [s.box for mine in slots for s in mine if s.model_head is None]
-    readings, calls = classify_regions(image, np.array(regions, np.float32), classifier, judge) if regions else ([], 0)
+    readings, calls = classify_regions(image, np.array(regions, np.float32) * to_image, classifier, judge) if regions else ([], 0)
     reading = iter(readings)
     names = model_heads.class_name if len(model_heads) else np.zeros(0, object)
     out: list[RiderObservation] = []
@@ -187,7 +191,8 @@ def read_riders(
         roles = roles_by_heading([s.box for s in mine], headings[i])
         for s, role in zip(mine, roles):
             box = tuple(float(v) for v in s.box)
-            q = head_quality(image, box)
+            q = head_quality(image, np.asarray(box, np.float32) * to_image)
+            q = replace(q, size_px=float(box[3] - box[1]))
             if s.model_head is None:
                 r = next(reading)
                 helmet, conf, source = r.helmet, r.confidence, "person"

@@ -33,8 +33,8 @@ class PassImageError(ValueError):
 
 @dataclass(frozen=True)
 class PassCapture:
-    """What the engine hands over for one pass: the facts and the frame of the crossing (a reference
-    into the ring buffer, not a copy)."""
+    """What the engine hands over for one pass: the facts and the analysed frame of the crossing (a
+    reference, not a copy; capture lines need full-size analysis, so it is at camera resolution)."""
 
     event: PassEvent
     panorama: np.ndarray  # HxWx3 uint8 BGR, camera resolution

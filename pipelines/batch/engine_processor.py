@@ -6,8 +6,10 @@ events wait for their clip, then key frames and clip frames from the camera's ri
 packaged by a small bounded thread pool), so batch and live records are the same. Only events this segment owns are packaged (see
 pipelines.batch.segments); records are keyed by event, so re-running a segment adds nothing.
 
-Frames are decoded straight to the camera's configured ``frame_size`` (zones are in those pixels);
-a file whose aspect ratio differs fails with a reason instead of producing misplaced zones.
+Frames are decoded at the camera's detection rate and analysis size (``pipelines.camera_feed``;
+zones are in ``frame_size`` pixels, boxes are mapped to them); evidence stills are decoded from the
+file itself at the key frames' times and the clip is copied from it. A file whose aspect ratio
+differs from ``frame_size`` fails with a reason instead of producing misplaced zones.
 """
 
 from __future__ import annotations
@@ -16,12 +18,10 @@ import logging
 import threading
 from pathlib import Path
 
-from pipelines.batch.jobs import ProgressFn, SegmentJob, SegmentResult, core_progress, new_result, open_source
+from pipelines.batch.jobs import ProgressFn, SegmentJob, SegmentResult, core_progress, new_result
 from pipelines.handoff.rider_counts import hourly
 
 log = logging.getLogger(__name__)
-
-ASPECT_TOLERANCE = 0.02
 
 
 class EngineProcessor:
@@ -78,6 +78,8 @@ class EngineProcessor:
         return True
 
     def process(self, job: SegmentJob, progress: ProgressFn) -> SegmentResult:
+        from pipelines.camera_feed import file_feed
+        from pipelines.config import same_aspect
         from pipelines.engine import CameraPipeline
         from pipelines.handoff.frames import CameraEvidence
         from vision.sources.ffmpeg.errors import DecodeError
@@ -86,14 +88,20 @@ class EngineProcessor:
         camera = self.site.camera(job.camera_id)
         width, height = camera.frame_size
         info = probe(job.path)
-        if abs(info.width / info.height - width / height) > ASPECT_TOLERANCE * (width / height):
+        if not same_aspect((info.width, info.height), (width, height)):
             return new_result(
                 job, status="failed",
                 error=f"video is {info.width}x{info.height} but camera {camera.id} is configured for {width}x{height} (zones are in those pixels)",
             )
-        source = open_source(job, clock=self.clock, size=(width, height))
-        pipeline = CameraPipeline(camera, self.site, self.detector, self.helmet, self.plates, source_id=job.file_key)
-        cam = CameraEvidence.of(pipeline, self.site)
+        d = job.decode  # --scale/--max-width do not apply: frames are at the camera's analysis size
+        feed = file_feed(
+            camera, job.path, clock=self.clock, start_time=d.start_time, hwaccel=d.hwaccel, stride=d.stride, target_fps=d.target_fps,
+            start_seconds=job.start if job.start > 0 else None, end_seconds=job.end,
+        )
+        source = feed.source
+        pipeline = CameraPipeline(camera, self.site, self.detector, self.helmet, self.plates, source_selects=feed.source_selects,
+                                  source_id=job.file_key)
+        cam = CameraEvidence.of(pipeline, self.site, feed.footage)
         window = job.window
         origin = source.clock_start.start
         with self._lock:
@@ -121,8 +129,9 @@ class EngineProcessor:
             for frame in source.frames():
                 frames += 1
                 last_pts = frame.pts
-                cam.index.add(frame.seq, frame.pts)
-                hand_off(pipeline.process(frame), frame.pts)
+                events = pipeline.process(frame)
+                cam.observe(frame)
+                hand_off(events, frame.pts)
                 self.handoff.service()
                 progress(core_progress(job, frame.pts), frames)
         except DecodeError as exc:
@@ -146,3 +155,4 @@ class EngineProcessor:
             self.checkpoint.dispatcher.run_once()  # what is due now; the rest waits in the store's outbox
         self.writer.shutdown(timeout=60)
         self.store.close()
+

@@ -1,4 +1,11 @@
-"""The end-to-end run: FileSource -> CameraPipeline -> evidence in fresh worker processes, then the detector alone."""
+"""The end-to-end run in a fresh worker process: N cameras on the clip, as a live worker runs them.
+
+Each camera is the production path (``pipelines.camera_feed.file_feed``: FFmpeg hands over the
+detection schedule's frames at the analysis size; evidence from the clip file) through its own
+``CameraPipeline`` and hand-off; the cameras share one set of models and take turns frame by frame.
+Peak memory is that of the process and every FFmpeg child, sampled. Then the detector alone, in
+the same process and sessions, on a sample of the same analysis frames.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.bench.evidence import BenchEvidence
-from pipelines.bench.figures import BenchError, TimedFrames, cpu_seconds, peak_rss_mb
-from pipelines.bench.inputs import frame_source
+from pipelines.bench.figures import BenchError, RssSampler, cpu_seconds, peak_rss_mb
 from pipelines.bench.measure import measure_detector_only
 from pipelines.config import SiteConfig
 
@@ -20,42 +26,88 @@ class E2EJob:
     site: SiteConfig
     camera_id: str
     end_s: float | None  # segment end that yields exactly the benchmarked frames
+    video_s: float  # seconds of video per camera
     threads: int | None
     plates: bool
     evidence: bool
     models_dir: Path | None
+    cameras: int = 1
+    detector_only: bool = True
 
 
 @dataclass
 class E2ERun:
-    """What one end-to-end worker measured."""
+    """What one end-to-end worker measured (all cameras together)."""
 
-    frames: int
+    cameras: int
+    frames: int  # analysis frames handed over, all cameras
+    video_s: float  # seconds of video processed, all cameras
     wall_s: float
-    cpu_s: float
-    source_wait_s: float  # main thread blocked on the next frame (decode/convert not hidden by the ffmpeg child)
-    stats: dict  # engine StageStats.as_dict()
-    evidence_s: float  # write_package time of the events of this run (inside the timed loop)
+    cpu_s: float  # process and its FFmpeg children
+    source_wait_s: float  # loop blocked on the next frame
+    stats: dict  # engine StageStats summed over cameras
+    evidence_s: float  # packaging wall time of the run's events (inside the loop)
+    evidence_cpu_s: float
     events: int
     packages: int
-    probe_ms: float | None  # per-event cost from a probe event when no event fired (outside the loop)
+    probe: tuple[float, float] | None  # (wall ms, CPU ms) of a probe package when no event fired
     evidence_note: str
-    detected_seqs: list[int]
-    peak_rss_mb: float  # of the end-to-end run, taken before the detector-only pass decodes frames into memory
+    peak_rss_mb: float  # this process (ru_maxrss)
+    peak_tree_rss_mb: float  # this process and its FFmpeg children, sampled
     model_load_s: float
-    detector_only_s: float = 0.0  # same worker, right after the end-to-end run: Detector.detect alone
+    detector_only_calls: int = 0
+    detector_only_s: float = 0.0
     detector_only_cpu_s: float = 0.0
     providers: list[str] = field(default_factory=list)
 
     @property
-    def fps(self) -> float:
-        return self.frames / self.wall_s if self.wall_s > 0 else float("inf")
+    def cpu_per_video_s(self) -> float:
+        return self.cpu_s / self.video_s if self.video_s > 0 else float("inf")
+
+    @property
+    def realtime_x(self) -> float:
+        return self.video_s / self.wall_s if self.wall_s > 0 else float("inf")
 
 
-def run_e2e(job: E2EJob, barrier=None) -> E2ERun:
-    """FileSource -> CameraPipeline -> evidence over the clip; meant for a fresh worker process."""
+class _Camera:
+    def __init__(self, job: E2EJob, index: int, detector, helmet, plates, root: Path) -> None:  # noqa: ANN001 - models
+        from pipelines.camera_feed import file_feed
+        from pipelines.engine import CameraPipeline
+
+        camera = job.site.camera(job.camera_id)
+        self.feed = file_feed(camera, job.video, hwaccel="none", end_seconds=job.end_s)
+        self.pipe = CameraPipeline(camera, job.site, detector, helmet, plates, source_selects=self.feed.source_selects)
+        self.ev = BenchEvidence(job.site, camera, self.pipe, self.feed.footage, root / f"cam{index}") if job.evidence else None
+        self.frames = iter(self.feed.source.frames())
+        self.events = 0
+        self.last_pts = 0.0
+        self.wait_s = 0.0
+
+    def step(self) -> bool:
+        """One frame through the engine and the hand-off; False at the end of the clip."""
+        t = time.perf_counter()
+        frame = next(self.frames, None)
+        self.wait_s += time.perf_counter() - t
+        if frame is None:
+            tail = self.pipe.flush()
+            self.events += len(tail)
+            if self.ev is not None:
+                self.ev.add(tail, self.last_pts)
+                self.ev.due(None)
+            return False
+        self.last_pts = frame.pts
+        new = self.pipe.process(frame)
+        self.events += len(new)
+        if self.ev is not None:
+            self.ev.cam.observe(frame)
+            self.ev.add(new, frame.pts)
+            self.ev.due(frame.pts)
+        return True
+
+
+def run_e2e(job: E2EJob) -> E2ERun:
+    """``job.cameras`` pipelines over the clip in this process; meant for a fresh worker process."""
     from models.registry import Registry
-    from pipelines.engine import CameraPipeline
     from pipelines.site_models import detectors_from_site
 
     site = job.site
@@ -68,7 +120,6 @@ def run_e2e(job: E2EJob, barrier=None) -> E2ERun:
         from pipelines.site_models import plate_reader_from_site
 
         plates = plate_reader_from_site(site, registry, threads=job.threads)
-    source = frame_source(job.video, camera.id, job.end_s)
     import numpy as np
 
     warm = np.zeros((camera.frame_size[1], camera.frame_size[0], 3), np.uint8)
@@ -77,108 +128,75 @@ def run_e2e(job: E2EJob, barrier=None) -> E2ERun:
         helmet.detect([warm[:128, :128]])
     model_load_s = time.perf_counter() - t_load
 
-    pipe = CameraPipeline(camera, site, detector, helmet, plates)
-    with tempfile.TemporaryDirectory(prefix="epolice-bench-") as tmp:
-        ev = BenchEvidence(site, camera, pipe, Path(tmp)) if job.evidence else None
-        detected: list[int] = []
-        events = 0
-        n = 0
-        last_pts = 0.0
-        if barrier is not None:
-            barrier.wait()
+    with tempfile.TemporaryDirectory(prefix="epolice-bench-") as tmp, RssSampler() as rss:
+        cams = [_Camera(job, i, detector, helmet, plates, Path(tmp)) for i in range(job.cameras)]
         cpu0, t0 = cpu_seconds(), time.perf_counter()
-        frames = TimedFrames(source)
-        for frame in frames:
-            n += 1
-            last_pts = frame.pts
-            before = pipe.stats.detect_frames
-            new = pipe.process(frame)
-            if pipe.stats.detect_frames > before:
-                detected.append(frame.seq)
-            events += len(new)
-            if ev is not None:
-                ev.cam.index.add(frame.seq, frame.pts)
-                ev.add(new, frame.pts)
-                ev.due(frame.pts)
-        tail = pipe.flush()
-        events += len(tail)
-        if ev is not None:
-            ev.add(tail, last_pts)
-            ev.due(None)
+        active = list(cams)
+        while active:
+            active = [c for c in active if c.step()]
         wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-        probe_ms = None
-        note = ""
-        if ev is None:
+        first = cams[0]
+        probe, note = None, ""
+        if first.ev is None:
             note = "evidence off (--no-evidence)"
-        elif events == 0 and ev.error is None:
-            probe_ms = ev.probe(pipe)
+        elif sum(c.events for c in cams) == 0 and first.ev.error is None:
+            probe = first.ev.probe(first.pipe)
             note = "no event fired in these frames: per-event cost from one probe event packaged after the timed loop"
-        if ev is not None and ev.error:
-            note = f"evidence failed: {ev.error}"
+        errors = [c.ev.error for c in cams if c.ev is not None and c.ev.error]
+        if errors:
+            note = f"evidence failed: {errors[0]}"
         peak = peak_rss_mb()
-    # Detector alone right after, in the same process and sessions, so both see the same machine load.
-    alone = measure_detector_only(detector, job.video, camera.id, job.end_s, set(detected))
-    return E2ERun(
-        frames=n,
-        wall_s=wall,
-        cpu_s=cpu,
-        source_wait_s=frames.wait_s,
-        stats=pipe.stats.as_dict(),
-        evidence_s=ev.seconds if ev is not None else 0.0,
-        events=events,
-        packages=ev.written if ev is not None else 0,
-        probe_ms=probe_ms,
-        evidence_note=note,
-        detected_seqs=detected,
-        peak_rss_mb=peak,
-        model_load_s=model_load_s,
-        detector_only_s=alone.wall_s,
-        detector_only_cpu_s=alone.cpu_s,
-        providers=detector.providers,
+    stats: dict = {}
+    for c in cams:
+        for k, v in c.pipe.stats.as_dict().items():
+            stats[k] = stats.get(k, 0) + v
+    run = E2ERun(
+        cameras=job.cameras, frames=int(stats.get("frames", 0)), video_s=job.video_s * job.cameras, wall_s=wall, cpu_s=cpu,
+        source_wait_s=sum(c.wait_s for c in cams), stats=stats,
+        evidence_s=sum(c.ev.seconds for c in cams if c.ev is not None), evidence_cpu_s=sum(c.ev.cpu_s for c in cams if c.ev is not None),
+        events=sum(c.events for c in cams), packages=sum(c.ev.written for c in cams if c.ev is not None), probe=probe,
+        evidence_note=note, peak_rss_mb=peak, peak_tree_rss_mb=rss.peak_mb, model_load_s=model_load_s, providers=detector.providers,
     )
+    if job.detector_only:
+        # the detector alone right after, in the same process and sessions, so both see the same machine load
+        alone = measure_detector_only(detector, job.video, camera, job.end_s, expected=max(1, run.frames // job.cameras))
+        run.detector_only_calls, run.detector_only_s, run.detector_only_cpu_s = alone.frames, alone.wall_s, alone.cpu_s
+    return run
 
 
-def _worker_main(job: E2EJob, barrier, results, index: int) -> None:
+def _worker_main(job: E2EJob, results) -> None:  # noqa: ANN001 - a multiprocessing queue
     """Entry point of a spawned worker: one E2ERun (or the error text) onto ``results``."""
     try:
-        results.put((index, run_e2e(job, barrier), None))
+        results.put((run_e2e(job), None))
     except BaseException as exc:  # noqa: BLE001 - the parent reports it as one line
-        if barrier is not None:
-            barrier.abort()
-        results.put((index, None, f"{type(exc).__name__}: {exc}"))
+        results.put((None, f"{type(exc).__name__}: {exc}"))
 
 
-def run_workers(job: E2EJob, jobs: int, timeout_s: float = 3600.0) -> list[E2ERun]:
-    """``jobs`` spawned workers run the same clip at once; each loads its models once."""
+def run_worker(job: E2EJob, timeout_s: float = 7200.0) -> E2ERun:
+    """One spawned worker process runs ``job`` (models loaded once in it); its figures come back."""
     import multiprocessing as mp
     import queue as queue_mod
 
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    barrier = ctx.Barrier(jobs) if jobs > 1 else None
-    procs = [ctx.Process(target=_worker_main, args=(job, barrier, results, i), daemon=True) for i in range(jobs)]
-    for p in procs:
-        p.start()
-    out: dict[int, E2ERun] = {}
+    proc = ctx.Process(target=_worker_main, args=(job, results), daemon=True)
+    proc.start()
     deadline = time.monotonic() + timeout_s
     try:
-        while len(out) < jobs:
+        while True:
             try:
-                index, run, error = results.get(timeout=1.0)
+                run, error = results.get(timeout=1.0)
+                break
             except queue_mod.Empty:
-                dead = [p for p in procs if p.exitcode not in (None, 0)]
-                if dead:
-                    raise BenchError(f"bench worker died with exit code {dead[0].exitcode} before reporting (out of memory?)") from None
+                if proc.exitcode not in (None, 0):
+                    raise BenchError(f"bench worker died with exit code {proc.exitcode} before reporting (out of memory?)") from None
                 if time.monotonic() > deadline:
-                    raise BenchError(f"bench workers gave no result within {timeout_s:.0f} s") from None
-                continue
-            if error is not None:
-                raise BenchError(f"bench worker {index} failed: {error}")
-            out[index] = run
+                    raise BenchError(f"bench worker gave no result within {timeout_s:.0f} s") from None
     finally:
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.terminate()
-                p.join()
-    return [out[i] for i in range(jobs)]
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+    if error is not None:
+        raise BenchError(f"bench worker failed: {error}")
+    return run

@@ -1,31 +1,27 @@
-"""`epolice bench`: what each stage of the pipeline costs on a real clip, and how close the whole
-pipeline gets to the detector alone.
+"""`epolice bench`: what a camera costs, in CPU-seconds per second of video, against the floor
+set by decoding and the detector alone; memory for one and for several cameras; evidence per event.
 
 Measured runs, each repeated ``repeat`` times (figures are mean, min, max, stdev over repeats):
 
-- **decode**: ``ffmpeg -f null`` on the same frames (demux + decode, no pixel conversion, no pipe).
-- **source**: ``FileSource`` handing the same frames over as BGR arrays, nothing done with them.
-  FileSource cannot time its own conversion (it happens inside the ffmpeg child), so
-  **convert = source - decode**: swscale yuv420p -> bgr24, the showinfo pts logging, and the
-  rawvideo pipe hand-over (W*H*3 bytes per frame) into numpy.
-- **end to end**: a fresh worker *process* (spawned, so its peak RSS is the pipeline's own) runs
-  FileSource -> CameraPipeline.process -> evidence: every event is packaged synchronously with
-  ``write_package`` once the clip's "after" frames have arrived (the live runner does this in a thread
-  pool; here it is charged to the loop). Its engine stats give detect, track, attributes, rules;
-  plate reading (once per event, inside the engine's rules pass) is moved to attributes.
-  ``--jobs N`` runs N such workers at once on the same clip (peak RSS per worker, total throughput).
-- **detector-only**: in the same worker right after its end-to-end run (same sessions, same machine
-  load), the clip decoded once into memory, then ``Detector.detect`` alone on exactly the frames the
-  engine detected (same detect_fps schedule, model, thresholds, threads).
+- **decode**: ``ffmpeg -f null`` over the clip (demux + decode, no conversion, nothing piped).
+- **decode + 640 BGR**: FFmpeg decodes every frame, scales it to 640 wide and converts it to BGR,
+  piped out and dropped: the cheapest way to feed a 640 detector every frame.
+- **source**: the engine's analysis source alone (frames of the detection schedule only, at the
+  camera's analysis size), nothing done with them.
+- **end to end**: a fresh worker process runs the production path (``pipelines.camera_feed``:
+  analysis frames -> CameraPipeline -> evidence decoded and copied from the clip file, packaged
+  inline as soon as each clip's after-window has passed). CPU is the process and its FFmpeg children.
+- **detector only**: in the same worker right after, ``Detector.detect`` alone on a sample of the
+  same analysis frames (same sessions, threads, thresholds); CPU per call times the calls per
+  second of video is what detection costs.
 
-Pipeline efficiency = end-to-end fps / detector-only fps, both counted over all frames of the clip,
-paired per repeat. On a shared machine, load from others only ever adds time, so the report also
-gives the best-of-repeats ratio (fastest end-to-end run / fastest detector-only run) and the ratio
-of CPU seconds (detector-only CPU / end-to-end CPU, ffmpeg children included), which contention
-disturbs far less than wall time.
-Evidence is reported per event and amortised per frame over the events of the run; when no event
-fires in the frames benchmarked, one probe event (three held frames, a tracked box) is packaged
-after the timed loop so the per-event cost is still measured (amortised cost is then 0).
+floor = (decode + 640 BGR) + detector only, per second of video: decoding every frame and detecting
+at the camera's rate, nothing else. The pipeline's cost against it (floor / end-to-end CPU) is the
+efficiency; streams per core = 1 / (end-to-end CPU per video second). On a shared machine others'
+load only adds time; CPU seconds are steadier than wall time, and the repeats give the range.
+
+Memory: one worker process per camera count in ``cameras`` (e.g. 1 and 4) runs that many cameras
+on the clip at once; its peak resident memory, FFmpeg children included, is reported per count.
 """
 
 from __future__ import annotations
@@ -34,134 +30,88 @@ import os
 import statistics
 from dataclasses import replace
 
-from pipelines.bench.e2e import E2EJob, E2ERun, run_workers
-from pipelines.bench.figures import BenchError, BenchLog, Figure, Timing, peak_rss_mb
+from pipelines.bench.e2e import E2EJob, E2ERun, run_worker
+from pipelines.bench.figures import BenchError, BenchLog, Figure, Timing
 from pipelines.bench.inputs import BenchOptions, exact_end
 from pipelines.bench.machine import machine_info
-from pipelines.bench.measure import measure_decode_null, measure_source
-from pipelines.bench.report import BenchReport, e2e_breakdown, stage_rows
+from pipelines.bench.measure import measure_decode_null, measure_decode_scaled, measure_source
+from pipelines.bench.report import BenchReport, evidence_figures, memory_figures, per_video_second
 from pipelines.bench.ultralytics_compare import compare
 
 
 def run_bench(opts: BenchOptions, progress: BenchLog = lambda _: None) -> BenchReport:
-    """Every measured run of the module docstring, ``opts.repeat`` times, and the report of their figures."""
+    """Every measured run of the module docstring, and the report of their figures."""
     from models.registry import Registry
     from vision.sources.ffmpeg.probe import probe
 
-    if opts.repeat < 1 or opts.jobs < 1 or opts.frames < 0:
-        raise BenchError("--repeat and --jobs must be >= 1 and --frames >= 0")
+    if opts.repeat < 1 or opts.frames < 0 or not opts.cameras or min(opts.cameras) < 1:
+        raise BenchError("--repeat and --cameras must be >= 1 and --frames >= 0")
     site, camera = opts.site, opts.site.camera(opts.camera_id)
     info = probe(opts.video)
     clip_fps = info.fps or 25.0
-    m = site.models
-    end_s, n = exact_end(opts.video, camera.id, opts.frames)
+    end_s, n = exact_end(opts.video, opts.frames)
     if n == 0:
         raise BenchError(f"no frames could be decoded from {opts.video}")
-    job = E2EJob(opts.video, site, camera.id, end_s, opts.threads, opts.plates, opts.evidence, opts.models_dir)
+    video_s = n / clip_fps
+    job = E2EJob(opts.video, site, camera.id, end_s, video_s, opts.threads, opts.plates, opts.evidence, opts.models_dir)
     load_start = tuple(round(v, 2) for v in os.getloadavg())
 
     decode_t: list[Timing] = []
+    scaled_t: list[Timing] = []
     source_t: list[Timing] = []
-    runs: list[list[E2ERun]] = []
+    runs: list[E2ERun] = []
     for r in range(opts.repeat):
-        progress(f"repeat {r + 1}/{opts.repeat}: decode (ffmpeg -f null), FileSource")
-        decode_t.append(measure_decode_null(opts.video, n))
-        source_t.append(measure_source(opts.video, camera.id, end_s))
-        progress(f"repeat {r + 1}/{opts.repeat}: end to end, then detector only, in {opts.jobs} worker process(es)")
-        runs.append(run_workers(job, opts.jobs))
-    machine = replace(machine_info(opts.threads, runs[0][0].providers), load_avg_start=load_start)
+        progress(f"repeat {r + 1}/{opts.repeat}: decode alone, decode + 640 BGR, the analysis source")
+        decode_t.append(measure_decode_null(opts.video, end_s))
+        scaled_t.append(measure_decode_scaled(opts.video, end_s, tuple(camera.frame_size)))
+        source_t.append(measure_source(opts.video, camera, end_s))
+        progress(f"repeat {r + 1}/{opts.repeat}: end to end (one camera), then the detector alone, in a fresh worker")
+        runs.append(run_worker(job))
+    by_count: dict[int, E2ERun] = {1: runs[0]}
+    for count in sorted(set(opts.cameras) - {1}):
+        progress(f"memory: {count} cameras on the clip in one worker process")
+        by_count[count] = run_worker(replace(job, cameras=count, detector_only=False))
+    machine = replace(machine_info(opts.threads, runs[0].providers), load_avg_start=load_start)
 
-    first = [rs[0] for rs in runs]  # worker 0 of each repeat: the single-pipeline figures
-    all_runs = [w for rs in runs for w in rs]
-    decode_ms = [t.ms_per_frame for t in decode_t]
-    convert_ms = [s.ms_per_frame - d.ms_per_frame for s, d in zip(source_t, decode_t)]
-    rows = stage_rows(decode_ms, convert_ms, all_runs)
-    e2e_fps = Figure.of([w.fps for w in first])
-    det_fps = Figure.of([w.frames / w.detector_only_s for w in first])
-    efficiency = Figure.of([w.detector_only_s / w.wall_s for w in first])
-    realtime = Figure.of([w.fps / clip_fps for w in first])
-    cores = Figure.of([w.cpu_s / w.wall_s for w in first])
-    per_core = Figure.of([(w.fps / clip_fps) / max(w.cpu_s / w.wall_s, 1e-9) for w in first])
-
-    events = [w.events for w in all_runs]
-    written = sum(w.packages for w in all_runs)
-    per_event = [1000.0 * w.evidence_s / w.packages for w in all_runs if w.packages]
-    probes = [w.probe_ms for w in all_runs if w.probe_ms is not None]
-    notes = sorted({w.evidence_note for w in all_runs if w.evidence_note})
-    ev_fig = Figure.of(per_event) if per_event else (Figure.of(probes) if probes else None)
-    evidence = {
-        "events_per_run": events[0],
-        "packages_written": written,
-        "ms_per_event": ev_fig.as_dict() if ev_fig else None,
-        "per_event_from": "run events" if per_event else ("probe event" if probes else "none"),
-        "amortised": "evidence ms per frame = write_package seconds of the run's events / all frames of the run",
-        "notes": notes,
-    }
-    decode = {
-        "decode_fps": Figure.of([t.fps for t in decode_t]).as_dict(),
-        "decode_cpu_ms_per_frame": Figure.of([1000.0 * t.cpu_s / max(t.frames, 1) for t in decode_t]).as_dict(),
-        "source_fps": Figure.of([t.fps for t in source_t]).as_dict(),
-        "source_cpu_ms_per_frame": Figure.of([1000.0 * t.cpu_s / max(t.frames, 1) for t in source_t]).as_dict(),
-        "method": "decode = ffmpeg -f null (no conversion); convert = FileSource rawvideo bgr24 pipe minus decode, both standalone",
-    }
-    memory = {
-        "peak_rss_mb_per_worker": Figure.of([w.peak_rss_mb for w in all_runs]).as_dict(),
-        "bench_process_peak_rss_mb": round(peak_rss_mb(), 1),
-        "note": "ru_maxrss of each spawned end-to-end worker (models, ring buffer, frames in flight), before its detector-only pass",
-    }
-    jobs = {"jobs": opts.jobs}
-    if opts.jobs > 1:
-        agg = [sum(w.frames for w in rs) / max(w.wall_s for w in rs) for rs in runs]
-        jobs.update(
-            aggregate_fps=Figure.of(agg).as_dict(),
-            aggregate_realtime_x=Figure.of([a / clip_fps for a in agg]).as_dict(),
-            per_worker_fps=Figure.of([w.fps for w in all_runs]).as_dict(),
-        )
+    rates = per_video_second(decode_t, scaled_t, source_t, runs, video_s)
     settings = {
         "video": str(opts.video),
+        "upscaled_from": str(opts.upscaled_from) if opts.upscaled_from else None,
         "clip_fps": round(clip_fps, 3),
         "frame_size": list(camera.frame_size),
+        "analysis_size": list(camera.analysis_size() or camera.frame_size),
         "frames": n,
-        "clip_seconds": round(n / clip_fps, 2),
+        "video_seconds": round(video_s, 2),
         "site": site.id,
         "camera": camera.id,
         "rules": sorted(site.rules_for(camera)),
-        "detector": m.detector,
-        "helmet_model": m.helmet if any(spec.needs_heads for spec in site.specs_for(camera)) else None,
+        "detector": site.models.detector,
+        "helmet_model": site.models.helmet if any(spec.needs_heads for spec in site.specs_for(camera)) else None,
         "plate_reader": opts.plates,
         "detect_fps": camera.detect_fps,
-        "detection_frames": len(first[0].detected_seqs),
-        "conf": m.detector_conf,
-        "iou": m.detector_iou,
+        "detection_frames": runs[0].stats.get("detect_frames", 0),
+        "conf": site.models.detector_conf,
+        "iou": site.models.detector_iou,
         "repeat": opts.repeat,
         "threads": opts.threads,
-        "model_load_s": round(statistics.fmean(w.model_load_s for w in all_runs), 2),
+        "model_load_s": round(statistics.fmean(w.model_load_s for w in runs), 2),
     }
     report = BenchReport(
         machine=machine,
         settings=settings,
-        stages=rows,
-        stage_total_ms=sum(r.ms_per_frame.mean for r in rows),
-        e2e_fps=e2e_fps,
-        e2e_ms_per_frame=Figure.of([1000.0 * w.wall_s / max(w.frames, 1) for w in first]),
-        e2e_breakdown_ms=e2e_breakdown(first),
-        detector_only_fps=det_fps,
-        efficiency=efficiency,
-        efficiency_best=e2e_fps.max / det_fps.max,
-        efficiency_cpu=Figure.of([w.detector_only_cpu_s / w.cpu_s for w in first]),
-        realtime_x=realtime,
-        cores_used=cores,
-        realtime_x_per_core=per_core,
-        decode=decode,
-        evidence=evidence,
-        memory=memory,
-        jobs=jobs,
+        rates=rates,
+        evidence=evidence_figures(runs),
+        memory=memory_figures(by_count),
+        detector_only={
+            "calls_per_run": runs[0].detector_only_calls,
+            "ms_per_call": Figure.of([1000 * w.detector_only_s / max(w.detector_only_calls, 1) for w in runs]).as_dict(),
+            "cpu_ms_per_call": Figure.of([1000 * w.detector_only_cpu_s / max(w.detector_only_calls, 1) for w in runs]).as_dict(),
+        },
     )
     if opts.compare:
         progress(f"comparison with an ultralytics loop on {opts.compare_model}")
         report.comparison = compare(
             opts.video, site, camera, Registry(opts.models_dir), opts.compare_model, opts.compare_frames, opts.repeat, progress
         ).as_dict()
-    machine_end = replace(machine, load_avg_end=tuple(round(v, 2) for v in os.getloadavg()))
-    report.machine = machine_end
+    report.machine = replace(machine, load_avg_end=tuple(round(v, 2) for v in os.getloadavg()))
     return report

@@ -2,7 +2,9 @@
 
 Two modes: an RTSP source alone (decode, reconnect, the latest-frame queue; an optional simulated
 detector delay shows that frame age stays bounded), or a whole live worker (detector, tracker,
-rules, evidence) running in a thread. Not part of the test run: it takes as long as it is told.
+rules, evidence, the recording of every camera) running in a thread. Memory is the process and its
+FFmpeg children (decoders, recorders); drops are frames the latest-frame queues discarded, as a
+share of those FFmpeg handed over. Not part of the test run: it takes as long as it is told.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pipelines.bench.figures import tree_cpu_s, tree_rss_mb
 
 if TYPE_CHECKING:
     from pipelines.live.worker import LiveWorker
@@ -48,6 +52,7 @@ def run_soak(
     start = time.monotonic()
     next_sample = start
     consumed = 0
+    cpu_mark = (time.monotonic(), tree_cpu_s())
     ages: list[float] = []  # seconds between a frame's capture time and the consumer taking it
     try:
         while time.monotonic() - start < minutes * 60:
@@ -63,7 +68,13 @@ def run_soak(
             if time.monotonic() < next_sample:
                 continue
             next_sample += interval_s
-            sample: dict = {"t_s": round(time.monotonic() - start, 1), "rss_mb": round(rss_mb(), 1)}
+            now, cpu = time.monotonic(), tree_cpu_s()
+            cores = (cpu - cpu_mark[1]) / max(now - cpu_mark[0], 1e-6)
+            cpu_mark = (now, cpu)
+            sample: dict = {
+                "t_s": round(now - start, 1), "rss_mb": round(tree_rss_mb(), 1), "python_rss_mb": round(rss_mb(), 1),
+                "cores": round(cores, 3),  # CPU of the process and its FFmpeg children since the last sample
+            }
             if source is not None:
                 recent = sorted(ages[-200:]) or [0.0]
                 sample.update(
@@ -72,8 +83,9 @@ def run_soak(
                 )
             else:
                 st = worker.status()
+                decoded, dropped = sum(c.decoded for c in st.cameras), sum(c.dropped for c in st.cameras)
                 sample.update(
-                    decoded=sum(c.decoded for c in st.cameras), dropped=sum(c.dropped for c in st.cameras),
+                    decoded=decoded, dropped=dropped, dropped_pct=round(100.0 * dropped / max(decoded, 1), 3),
                     reconnects=sum(c.reconnects for c in st.cameras), records=st.records, state=",".join(c.state for c in st.cameras),
                 )
             samples.append(sample)
@@ -87,8 +99,12 @@ def run_soak(
             worker.request_stop()
             thread.join(60)
     steady = [s["rss_mb"] for s in samples[1:]] or [s["rss_mb"] for s in samples]
+    last = samples[-1] if samples else {}
     return {
         "mode": "ingest" if source is not None else "worker", "minutes": round((time.monotonic() - start) / 60, 2),
         "rss_after_warmup_mb": steady[0] if steady else None, "rss_end_mb": steady[-1] if steady else None,
-        "rss_max_mb": max(steady) if steady else None, "samples": samples,
+        "rss_max_mb": max(steady) if steady else None, "decoded": last.get("decoded"), "dropped": last.get("dropped"),
+        "cores_mean": round(sum(s["cores"] for s in samples[1:]) / max(len(samples) - 1, 1), 3) if samples else None,
+        "dropped_pct": round(100.0 * last.get("dropped", 0) / max(last.get("decoded", 0), 1), 3) if samples else None,
+        "samples": samples,
     }

@@ -6,8 +6,9 @@ Baseline, as people write it::
     model = YOLO(onnx_path, task="detect")
     while ok: ok, frame = cap.read(); model.track(frame, persist=True, imgsz=..., conf=..., iou=...)
 
-epolice runs the same ONNX file through its engine path: FileSource -> CameraPipeline.process
-(Detector.detect, ByteTracker, rules) with detect_fps raised so that every frame is detected. Both
+epolice runs the same ONNX file through its engine path: the analysis source (pipelines.camera_feed)
+-> CameraPipeline.process (Detector.detect, ByteTracker, rules) with detect_fps raised so that every
+frame is detected. Both
 get the same frames (the first N of the clip), the same input size (the model's static input),
 the same confidence and NMS IoU thresholds, and ONNX Runtime's default threads (ultralytics does
 not expose them). Detector equivalence is checked on a few frames with ``YOLO.predict`` against
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.bench.figures import BenchLog, Figure, TimedFrames, cpu_seconds
-from pipelines.bench.inputs import exact_end, find_shared, frame_source
+from pipelines.bench.inputs import exact_end, find_shared
 from pipelines.config import CameraConfig, SiteConfig
 
 # Beside the clip's first frames (a street: few heads), these give the equivalence check boxes to compare.
@@ -151,10 +152,12 @@ def _timed_run(detector) -> list[float]:
 def epolice_loop(
     detector, site: SiteConfig, camera: CameraConfig, video: Path, end_s: float | None, infer: list[float], every_frame: bool = True
 ) -> LoopRun:
+    from pipelines.camera_feed import file_feed
     from pipelines.engine import CameraPipeline
 
-    pipe = CameraPipeline(camera, site, detector)
-    source = frame_source(video, camera.id, end_s)
+    feed = file_feed(camera, video, hwaccel="none", end_seconds=end_s)
+    pipe = CameraPipeline(camera, site, detector, source_selects=feed.source_selects)
+    source = feed.source
     infer[0] = 0.0
     n = boxes = 0
     cpu0, t0 = cpu_seconds(), time.perf_counter()
@@ -295,8 +298,10 @@ def compare(
     site = site.model_copy(update={"cameras": [every if c.id == camera.id else c for c in site.cameras]})
     result.configured_detect_fps = camera.detect_fps
 
-    end_s, _ = exact_end(video, camera.id, frames)
-    sample = [f.image for f in frame_source(video, camera.id, exact_end(video, camera.id, 3)[0]).frames()]
+    from pipelines.camera_feed import file_feed
+
+    end_s, _ = exact_end(video, frames)
+    sample = [f.image for f in file_feed(every, video, hwaccel="none", end_seconds=exact_end(video, 3)[0]).source.frames()]
     probe_images = sample + equivalence_images()
     progress(f"  detector equivalence: YOLO.predict vs Detector.detect on {len(probe_images)} images")
     result.equivalence = check_equivalence(YOLO(str(path), task="detect"), detector, probe_images, imgsz, m.detector_conf, m.detector_iou)

@@ -178,38 +178,47 @@ def run_video(
     video: str | Path, site, camera_id: str | None = None, registry=None, threads: int | None = None,
     detectors=None, cache: dict | None = None,
 ):
-    """Run the engine over a recorded video; returns (events on the video's time axis, stats dict).
+    """Run the engine over a recorded video as batch does (frames at the camera's detection rate and
+    analysis size); returns (events on the video's time axis, stats dict).
 
     ``detectors``: (detector, helmet detector) already loaded; ``cache``: detections by frame
     seq, filled on the first run and reused by the next ones (the suite runs each scene in
     several modes; only the rules and tracks differ between them).
     """
+    from pipelines.camera_feed import file_feed
+    from pipelines.config import same_aspect
     from pipelines.engine import CameraPipeline
     from pipelines.site_models import detectors_from_site
-    from vision.sources.file import FileSource
 
     camera = site.camera(camera_id) if camera_id else site.cameras[0]
     detector, helmet = detectors or detectors_from_site(site, [camera], registry, threads)
-    pipe = CameraPipeline(camera, site, detector, helmet)
-    source = FileSource(video, camera.id)
-    if tuple(source.size) != tuple(camera.frame_size):
+    feed = file_feed(camera, video)
+    info = feed.source.info
+    if not same_aspect((info.width, info.height), tuple(camera.frame_size)):
         raise ValueError(
-            f"video {video} decodes to {source.size[0]}x{source.size[1]} but camera {camera.id!r} declares "
+            f"video {video} is {info.width}x{info.height} but camera {camera.id!r} declares "
             f"frame_size {list(camera.frame_size)}; zones are in the camera's pixels"
         )
+    pipe = CameraPipeline(camera, site, detector, helmet, source_selects=feed.source_selects)
+    source = feed.source
     events: list[ViolationEvent] = []
     first = None
     for frame in source.frames():
         if first is None:
             first = frame
-        if cache is None or not pipe.needs_detection(frame):
+        if cache is None:
             events += pipe.process(frame)
             continue
-        if frame.seq not in cache:
+        if not pipe.needs_detection(frame):
+            pipe.on_frame(frame)
+            continue
+        image = pipe.detection_image(frame)  # the zones' region when the site detects only there
+        key = (frame.seq, pipe.region)
+        if key not in cache:
             t0 = time.perf_counter()
-            cache[frame.seq] = detector.detect([frame.image])[0]
+            cache[key] = detector.detect([image])[0]
             pipe.stats.detect_s += time.perf_counter() - t0
-        events += pipe.on_detections(frame, cache[frame.seq])
+        events += pipe.on_detections(frame, cache[key])
     events += pipe.flush()
     if first is None:
         raise ValueError(f"video {video} has no decodable frames")

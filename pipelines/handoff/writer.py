@@ -1,10 +1,11 @@
 """Packaging off the inference loop: a small thread pool writes packages and hands on their records.
 
-JPEG and H.264 encoding, signing, fsync and the record write happen here, so a slow disk delays
-records, never decoding or detection. The pool is bounded: at most ``max_in_flight`` packages wait
-or run at once (each holds its clip frames), and ``submit`` blocks beyond that, which is the
-back-pressure the inference loop feels instead of memory growing. With ``threads=0`` packages are
-written in the caller's thread (the bench times them that way).
+Decoding the full-resolution stills and copying the clip from the camera's footage
+(``resolve``), JPEG encoding, signing, fsync and the record write happen here, so a slow disk
+delays records, never decoding or detection. The pool is bounded: at most ``max_in_flight``
+packages wait or run at once, and ``submit`` blocks beyond that, which is the back-pressure the
+inference loop feels instead of memory growing. With ``threads=0`` packages are written in the
+caller's thread (the bench times them that way).
 
 Nothing is lost silently. A failure is logged first (with the event), then counted, then the event
 is saved as JSON under ``failed_dir``; a package whose record could not be delivered stays on disk
@@ -31,6 +32,8 @@ from evidence.event import ViolationEvent
 from evidence.package import PackageInput, write_package
 from evidence.signing import Signer
 from evidence.store.records import NewRecord
+from pipelines.handoff.frames import PackageRequest
+from pipelines.handoff.resolve import resolved
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class EvidenceWriter:
         self.disk_retry_s = disk_retry_s
         self.room_bytes = room_bytes
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="evidence") if threads > 0 else None
-        self._futures: dict[Future, ViolationEvent] = {}
+        self._futures: dict[Future, PackageInput | PackageRequest] = {}
         self._cond = threading.Condition()
         self._held: list[ViolationEvent] = []  # events not even saved as JSON (disk full): kept until they can be
         self._closing = threading.Event()
@@ -87,9 +90,10 @@ class EvidenceWriter:
         with self._cond:
             return len(self._held)
 
-    def submit(self, inp: PackageInput) -> Future:
-        """Queue one package; blocks while ``max_in_flight`` packages are already queued or running,
-        and while the disk is full."""
+    def submit(self, inp: PackageInput | PackageRequest) -> Future:
+        """Queue one package (pixels at hand, or a request whose pixels are fetched from the footage
+        first); blocks while ``max_in_flight`` packages are already queued or running, and while the
+        disk is full."""
         self._wait_for_disk()
         if self._pool is None:
             fut: Future = Future()
@@ -102,7 +106,7 @@ class EvidenceWriter:
                 self._cond.wait_for(lambda: len(self._futures) < self.max_in_flight)
                 self.wait_s += time.monotonic() - t0
             fut = self._pool.submit(self._write, inp)
-            self._futures[fut] = inp.event
+            self._futures[fut] = inp
         fut.add_done_callback(self._forget)
         return fut
 
@@ -128,11 +132,16 @@ class EvidenceWriter:
             else:
                 self.failed += 1
 
-    def _write(self, inp: PackageInput) -> bool:
-        ev = inp.event
+    def _write(self, item: PackageInput | PackageRequest) -> bool:
+        ev = item.event
         try:
             try:
-                info = write_package(inp, self.cfg, self.signer)
+                if isinstance(item, PackageRequest):
+                    with resolved(item) as inp:
+                        ev = inp.event  # key frames in the stills' pixels, the plate when read here
+                        info = write_package(inp, self.cfg, self.signer)
+                else:
+                    info = write_package(item, self.cfg, self.signer)
             except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
                 self._failed(ev, exc, "evidence package could not be written")
                 return False
@@ -260,9 +269,11 @@ class EvidenceWriter:
             _, not_done = wait(set(futures), timeout=timeout)
             self._pool.shutdown(wait=False, cancel_futures=True)
             for fut in not_done:
-                ev = futures[fut]
-                log.warning("shutdown before evidence finished; keeping the event", extra={"event_key": ev.event_key})
-                self.keep(ev)
+                item = futures[fut]
+                log.warning("shutdown before evidence finished; keeping the event", extra={"event_key": item.event.event_key})
+                self.keep(item.event)
+                if isinstance(item, PackageRequest) and fut.cancelled():
+                    item.release()
             unfinished = len(not_done)
         if not self._save_held():
             with self._cond:

@@ -1,10 +1,13 @@
 """``epolice run``: one process runs all (or some) cameras of a site, live, until SIGTERM.
 
 Threads:
-  rtsp-<camera>   one reader per camera (vision.sources.rtsp): decode, reconnect, health;
-  main loop       takes the newest frame of each camera; on each detection tick batches the
-                  cameras that are due through the detector together; runs each camera's
-                  engine; queues events;
+  rtsp-<camera>   one reader per camera (vision.sources.rtsp): decode, reconnect, health; its
+                  FFmpeg hands over only the frames of the camera's detection schedule, at the
+                  analysis size, and copies the undecoded stream into rolling segments for
+                  evidence (record-<camera>: a second process for the main stream when the
+                  camera is analysed on its sub-stream);
+  main loop       takes the newest frame of each camera; batches the cameras whose frames are
+                  due through the detector together; runs each camera's engine; queues events;
   evidence-N      packages evidence and writes/publishes records (pipelines.handoff);
   housekeeping    leases, alert and status publishing, spool replay: everything that talks
                   to Redis, so an outage never blocks the main loop;
@@ -33,6 +36,7 @@ from evidence.config import EvidenceConfig
 from evidence.export import record_problems
 from evidence.signing import Signer, keyring_with
 from evidence.store.records import NewRecord
+from pipelines.camera_feed import LiveFeed, live_feed
 from pipelines.checkpoint.sink import CheckpointSink
 from pipelines.config import CameraConfig, SiteConfig
 from pipelines.engine import BoxDetector, CameraPipeline, TrackPlateReader
@@ -49,7 +53,6 @@ from pipelines.live.spool import DiskSpool
 from pipelines.live.status import CameraStatus, WorkerStatus
 from pipelines.live.writer import RecordSink, RecordWriter
 from vision.frame import Frame
-from vision.motion import MotionGate
 from vision.sources.health import HealthEvent
 from vision.sources.redact import mask_url
 from vision.sources.rtsp import RtspSource, validate_live_url
@@ -62,19 +65,24 @@ EVIDENCE_GRACE_S = 5.0  # a camera that went dark: its waiting events are packag
 @dataclass
 class _Camera:
     config: CameraConfig
-    source: RtspSource
+    feed: LiveFeed
     evidence: CameraEvidence
-    gate: MotionGate
+
+    @property
+    def source(self) -> RtspSource:
+        return self.feed.source
 
 
 def live_cameras(site: SiteConfig, chosen: list[str] | None) -> list[CameraConfig]:
     """The cameras to run; raises ValueError naming an unknown id or a non-RTSP source."""
     cams = [site.camera(c) for c in chosen] if chosen else list(site.cameras)
     for cam in cams:
-        try:
-            validate_live_url(cam.source)
-        except ValueError as exc:
-            raise ValueError(f"camera {cam.id!r}: {exc} (recorded files go through `epolice process`)") from None
+        for url in (cam.source, cam.detect_source):
+            try:
+                if url is not None:
+                    validate_live_url(url)
+            except ValueError as exc:
+                raise ValueError(f"camera {cam.id!r}: {exc} (recorded files go through `epolice process`)") from None
     return cams
 
 
@@ -183,13 +191,13 @@ class LiveWorker:
 
     def _start_camera(self, cam_id: str) -> None:
         cfg = self.camera_configs[cam_id]
-        pipeline = CameraPipeline(cfg, self.site, self.detector, self.helmet_detector, self.plate_reader)
-        source = RtspSource(cam_id, cfg.source, self.live.rtsp, on_health=self._on_health, notify=self._wake, size=cfg.frame_size)
-        evidence = CameraEvidence.of(pipeline, self.site)
+        pipeline = CameraPipeline(cfg, self.site, self.detector, self.helmet_detector, self.plate_reader, source_selects=True)
+        feed = live_feed(self.site, cfg, self.live, on_health=self._on_health, notify=self._wake)
+        evidence = CameraEvidence.of(pipeline, self.site, feed.footage)
         with self._cams_lock:
-            self.cams[cam_id] = _Camera(cfg, source, evidence, MotionGate(self.live.motion))
-        source.start()
-        log.info("camera started", extra={"camera": cam_id, "source": source.masked_url})
+            self.cams[cam_id] = _Camera(cfg, feed, evidence)
+        feed.start()
+        log.info("camera started", extra={"camera": cam_id, "source": feed.source.masked_url})
 
     def _stop_camera(self, cam_id: str) -> None:
         """Detach a camera (lease lost or shutdown): package its waiting events, stop its reader in the background."""
@@ -198,7 +206,7 @@ class LiveWorker:
         if cam is None:
             return
         self.handoff.service(force=True, camera_id=cam_id)
-        threading.Thread(target=cam.source.stop, name=f"stop-{cam_id}", daemon=True).start()
+        threading.Thread(target=cam.feed.stop, name=f"stop-{cam_id}", daemon=True).start()
         log.info("camera stopped", extra={"camera": cam_id})
 
     def _owned(self, cameras: set[str], changed: bool) -> None:
@@ -221,10 +229,11 @@ class LiveWorker:
     def step(self) -> int:
         """One pass: at most one (the oldest waiting) frame per camera; returns frames processed.
 
-        Detection passes run on one worker-wide tick (the fastest camera's detect rate). On a tick
-        the pass waits up to ``batch_wait_s`` for a frame from every live camera, so the cameras
-        that are due go through the detector together in one batch instead of each in a batch of
-        one on its own phase. A due frame between ticks is tracked by prediction meanwhile.
+        Sources hand over only frames due for detection. On a worker-wide tick (the fastest
+        camera's detect rate) the pass waits up to ``batch_wait_s`` for a frame from every live
+        camera, so cameras whose frames arrive close together go through the detector in one batch
+        instead of each in a batch of one; a frame that arrives between ticks is detected alone.
+        A frame the motion gate skips is tracked by prediction.
         """
         self._reconcile()
         cams = self._snapshot_cams()
@@ -261,19 +270,20 @@ class LiveWorker:
             self.metrics.frame_age.labels(cam_id).observe(max(0.0, now - frame.wall_time.timestamp()))
             self.metrics.decode_lag.labels(cam_id).observe(cam.source.stats.last_decode_lag_s)
             self.metrics.frames_processed.labels(cam_id).inc()
-            cam.evidence.index.add(frame.seq, frame.pts)
             pipe = cam.evidence.pipeline
-            if tick and pipe.needs_detection(frame):
-                if cam.gate.should_detect(frame.image, frame.pts):
-                    due.append((cam, frame))
-                    continue
+            gated = pipe.stats.gated_frames
+            if pipe.needs_detection(frame):
+                due.append((cam, frame))
+                continue
+            if pipe.stats.gated_frames > gated:
                 self.metrics.frames_gated.labels(cam_id).inc()
             self._guard(cam, lambda: pipe.on_frame(frame))
+            cam.evidence.observe(frame)
         for start in range(0, len(due), self.live.max_batch):
             chunk = due[start : start + self.live.max_batch]
             t0 = time.perf_counter()
             try:
-                dets = self.detector.detect([f.image for _, f in chunk])
+                dets = self.detector.detect([c.evidence.pipeline.detection_image(f) for c, f in chunk])
             except Exception:  # noqa: BLE001 - a failed batch skips these frames, the site keeps running
                 log.exception("detector failed on a batch", extra={"cameras": ",".join(c.config.id for c, _ in chunk)})
                 continue
@@ -284,6 +294,7 @@ class LiveWorker:
                 self.metrics.frames_detected.labels(cam_id).inc()
                 cam.evidence.pipeline.stats.detect_s += elapsed / len(chunk)
                 events = self._guard(cam, lambda: cam.evidence.pipeline.on_detections(frame, d)) or []
+                cam.evidence.observe(frame)
                 for ev in events:
                     self.metrics.violations.labels(cam_id, ev.rule).inc()
                     log.info("violation", extra={"camera": cam_id, "rule": ev.rule, "track": ev.track_id, "event_key": ev.event_key})
@@ -357,11 +368,15 @@ class LiveWorker:
         self.handoff.service(force=True)
         self._write_rider_counts(cams, force=True)
         stoppers = [threading.Thread(target=c.source.stop, daemon=True) for c in cams]
+        recorders = [c.feed.recorder for c in cams if c.feed.recorder is not None]
+        stoppers += [threading.Thread(target=r.stop, daemon=True) for r in recorders]
         for t in stoppers:
             t.start()
         unfinished = self.evidence.shutdown(self.live.shutdown_grace_s)
         for t in stoppers:
             t.join(10)
+        for c in cams:
+            c.feed.recording.close()
         if self.checkpoint is not None:
             self.checkpoint.dispatcher.wake.set()
         for t in self._threads:

@@ -22,7 +22,7 @@ from tests.support.models import registry, require_model  # noqa: F401  (fixture
 EXPECTED = {
     "yolov5n_coco", "helmet_yolov12m", "plate_det_clp", "ocr_rec_ppocrv4", "yolo11n",
     "plate_det_y5fu_320", "plate_det_y5fu_640", "plate_color_hyperlpr3", "ocr_rec_hyperlpr", "ocr_rec_ppocrv6",
-    "head_cls_cctv",
+    "yolov5n_coco_416", "yolov5n_coco_512", "yolov5n_coco_int8", "head_cls_cctv",
 }
 
 
@@ -57,7 +57,7 @@ def test_builtin_manifests_cover_the_models_and_map_to_domain_classes():
     assert [s.companions for s in hl.sources if isinstance(s, WheelSource)][0]
     for m in manifests.values():
         assert all(v is None or v in DOMAIN_CLASSES for v in m.class_map.values())
-        assert m.sha256 or m.needs_export or m.trained, f"{m.name}: a fetched (not exported or trained) file must have a manifest sha256"
+        assert m.sha256 or m.made_here, f"{m.name}: a fetched (not exported, derived or trained) file must have a manifest sha256"
     assert manifests["head_cls_cctv"].trained and manifests["head_cls_cctv"].optional
 
 

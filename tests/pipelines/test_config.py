@@ -139,6 +139,14 @@ def test_rule_tables_come_from_the_registry():
     assert site.review.rule_labels["parking"] == {"zh": "违法停车", "en": "Illegal parking"}
 
 
+def test_live_motion_moved_to_the_engine_is_named():
+    with pytest.raises(SiteConfigError) as err:
+        parse_site({"id": "s", "cameras": [{"id": "c", "source": "x.mp4", "frame_size": [640, 352]}], "live": {"motion": {"enabled": True}}})
+    assert "live.motion: moved to engine.motion" in str(err.value)
+    site = parse_site({"id": "s", "cameras": [{"id": "c", "source": "x.mp4", "frame_size": [640, 352]}], "engine": {"motion": {"enabled": True}}})
+    assert site.engine.motion.enabled
+
+
 CALIBRATED = copy.deepcopy(GOOD)
 CALIBRATED["cameras"][0]["calibration"] = {
     "points": [

@@ -1,5 +1,6 @@
-"""The per-camera pipeline on synthetic scenes with a scripted detector: rates, ring buffer,
-events with resolvable key frames, once-per-track readers, batching of helmet looks, no globals."""
+"""The per-camera pipeline on synthetic scenes with a scripted detector: rates, in-memory footage,
+events with resolvable key frames, once-per-track readers, batching of helmet looks, no globals,
+analysis frames smaller than the camera's frame."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from pipelines.config import parse_site
 from pipelines.engine import CameraPipeline, plate_facts
+from pipelines.handoff.frames import CameraEvidence
 from tests.support import scenario as sc
 from vision.detections import Detections
 from vision.frame import Frame
@@ -80,11 +82,14 @@ def frames(duration, fps=25.0):
         yield Frame("cam-a", i, t, sc.T0 + timedelta(seconds=t), IMAGE)
 
 
-def run(pipe, det, duration, fps=25.0):
+def run(pipe, det, duration, fps=25.0, cam: CameraEvidence | None = None):
+    """Feed synthetic frames as a runner does (engine first, then the camera's evidence side)."""
     events = []
     for f in frames(duration, fps):
         det.now = f.pts
         events += pipe.process(f)
+        if cam is not None:
+            cam.observe(f)
     events += pipe.flush()
     return events
 
@@ -104,13 +109,16 @@ def test_engine_synthetic_scenes(name, path, expected):
     s = site()
     det = ScriptedDetector([sc.Vehicle(path)])
     pipe = CameraPipeline(s.cameras[0], s, det)
-    events = run(pipe, det, path.duration + 1)
+    cam = CameraEvidence.of(pipe, s)  # synthetic frames have no bitstream: footage in memory
+    events = run(pipe, det, path.duration + 1, cam=cam)
     assert [e.rule for e in events] == expected
     for e in events:
         assert e.site_id == "site-x" and e.camera_id == "cam-a"
         assert e.model_versions["detector"] == "scripted@000000000000"
-        held = pipe.frames_for(e)
-        assert set(held) == {k.seq for k in e.key_frames}, "every key frame must be fetchable from the ring buffer"
+        times = {k.seq: cam.index.pts_of(k.seq) for k in e.key_frames}
+        stills = cam.footage.stills(list(times.values()))
+        held = {seq for seq, t in times.items() if t in stills and stills[t].t == t}
+        assert held == {k.seq for k in e.key_frames}, "every key frame must be fetchable from the camera's footage"
         if e.rule == "parking":
             assert len(e.key_frames) >= 3
             assert (e.key_frames[-1].wall_time - e.key_frames[0].wall_time).total_seconds() >= 20
@@ -122,13 +130,15 @@ def test_engine_synthetic_detects_at_detect_fps_and_bounds_ring():
     s = site(detect_fps=5)
     det = ScriptedDetector([sc.Vehicle(sc.pass_through_path())])
     pipe = CameraPipeline(s.cameras[0], s, det)
-    run(pipe, det, 30.0)  # 751 frames at 25 fps
+    cam = CameraEvidence.of(pipe, s)
+    run(pipe, det, 30.0, cam=cam)  # 751 frames at 25 fps
     assert det.calls == pytest.approx(30 * 5 + 1, abs=2)
     assert pipe.stats.frames == 751 and pipe.stats.detect_frames == det.calls
+    ring = cam.footage.ring
     # 12 s of frames at 25 fps, plus one kept panorama a second over parking T + 60 s
-    assert len(pipe.ring) <= (12 * 25 + 1) + 31
-    assert sum(pipe.ring.get(seq) is not None for seq in range(0, 750 - 13 * 25)) <= 31  # older: kept panoramas only
-    clip = pipe.ring.between(25.0, 27.0)
+    assert len(ring) <= (12 * 25 + 1) + 31
+    assert sum(ring.get(seq) is not None for seq in range(0, 750 - 13 * 25)) <= 31  # older: kept panoramas only
+    clip = ring.between(25.0, 27.0)
     assert [f.seq for f in clip] == list(range(625, 676))  # every frame, in order
     st = pipe.stats.as_dict()
     assert set(st) >= {"detect_s", "track_s", "attributes_s", "rules_s"}
@@ -284,6 +294,51 @@ def test_engine_synthetic_flush_frees_tracks():
     pipe = CameraPipeline(s.cameras[0], s, det)
     run(pipe, det, 10.0)
     assert pipe.tracker.flush() == [] and not pipe._extras  # flush returns every live id, tentative ones too
+
+
+def test_engine_synthetic_maps_small_analysis_frames_to_the_camera_frame():
+    """Analysis frames at a quarter of the camera's size: detections come back in frame_size pixels,
+    and so do the rule's key-frame boxes; no plate crops are taken from the small frames."""
+    s = site(rules={"parking": {"enabled": False}})
+    s = s.model_copy(update={"cameras": [s.cameras[0].model_copy(update={"frame_size": (W * 2, H * 2), "analysis": (W // 2, H // 2),
+        "zones": [z.model_copy(update={"polygon": [(x * 2, y * 2) for x, y in z.polygon]}) for z in s.cameras[0].zones]})]})
+    path = sc.u_turn_path()
+
+    class Half(ScriptedDetector):  # sees the scene at the analysis size (the scenario's pixels halved)
+        def detect(self, images):
+            out = super().detect(images)
+            return [Detections(d.xyxy * 0.5, d.confidence, d.class_id) for d in out]
+
+    det = Half([sc.Vehicle(path)])
+    pipe = CameraPipeline(s.cameras[0], s, det, plate_reader=CountingPlateReader())
+    small = np.zeros((H // 2, W // 2, 3), np.uint8)
+    events = []
+    for f in frames(path.duration + 1):
+        det.now = f.pts
+        events += pipe.process(Frame(f.camera_id, f.seq, f.pts, f.wall_time, small))
+    events += pipe.flush()
+    assert [e.rule for e in events] == ["u_turn"]
+    box = events[0].key_frames[0].box
+    truth = sc.Vehicle(path).box_at(events[0].key_frames[0].seq / 25.0)  # the scenario's 640-wide pixels
+    assert (box.x1, box.y1) == pytest.approx((truth[0] * 2, truth[1] * 2), abs=12)  # frame_size (1280-wide) pixels
+    assert not pipe.crops_from_frames and all(not e.crops for e in pipe._extras.values())
+
+
+def test_engine_synthetic_detects_in_the_zones_region_and_maps_boxes_back():
+    s = site(rules={"parking": {"min_dwell_s": 20}}, engine={"detect_region": "zones", "region_margin": 0.1})
+    s = s.model_copy(update={"cameras": [s.cameras[0].model_copy(update={"rules": ["parking", "u_turn"]})]})  # rules that act in zones
+    pipe = CameraPipeline(s.cameras[0], s)
+    assert pipe.region == pytest.approx((266.0, 129.8, 640.0, 352.0))  # both zones' bounding box, grown 10 %, clipped
+    frame = next(frames(0.1))
+    crop = pipe.detection_image(frame)
+    assert crop.shape[:2] == (352 - 129, 640 - 266)
+    dets = Detections.from_names(np.array([[10, 20, 110, 90]], np.float32), [0.9], ["car"])  # in the crop's pixels
+    pipe.on_detections(frame, dets)
+    pipe.on_detections(frame, dets)  # a second look without detection_image: taken as whole-frame pixels
+    (tr,) = [t for t in pipe.tracker.tracks]
+    assert tr.history.points[0].box == pytest.approx((276, 149, 376, 219))
+    none = site(rules={"helmet": {}}, engine={"detect_region": "zones"})
+    assert CameraPipeline(none.cameras[0], none).region is None  # helmet needs no zone: the whole frame
 
 
 @pytest.mark.parametrize(

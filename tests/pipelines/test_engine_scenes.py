@@ -12,6 +12,7 @@ import pytest
 
 from pipelines.config import parse_site
 from pipelines.engine import CameraPipeline
+from pipelines.handoff.frames import CameraEvidence
 from tests.conftest import require
 from tests.support import scenario as sc
 from tests.support.models import registry, yolov5n_detector  # noqa: F401,F811  (fixtures)
@@ -55,9 +56,11 @@ def test_engine_scene_with_real_detector(name, stage, yolov5n_detector):
         }
     )
     pipe = CameraPipeline(site.cameras[0], site, yolov5n_detector)
+    cam = CameraEvidence.of(pipe, site)  # rendered frames have no bitstream: footage in memory
     events = []
     for frame in scene.frames():
         events += pipe.process(frame)
+        cam.observe(frame)
     events += pipe.flush()
     assert sorted(e.rule for e in events) == expected, [(e.rule, e.facts) for e in events]
     for e in events:
@@ -68,7 +71,8 @@ def test_engine_scene_with_real_detector(name, stage, yolov5n_detector):
             assert truth is not None
             got = [kf.box.x1, kf.box.y1, kf.box.x2, kf.box.y2]
             assert box_iou([got], [truth])[0, 0] > 0.5
-        assert len(pipe.frames_for(e)) == len(e.key_frames)
+        times = [cam.index.pts_of(k.seq) for k in e.key_frames]
+        assert None not in times and len(cam.footage.stills(times)) == len(e.key_frames)  # every key frame still held
     if expected == ["parking"]:
         assert events[0].facts["dwell_s"] >= 10
     if expected == ["u_turn"]:

@@ -59,10 +59,13 @@ def make_clip(
     name: str | None = None,
     creation_time: str | None = None,
     faststart: bool = True,
+    bframes: bool = True,
 ) -> Clip:
     """Cut ``seconds`` of ``source`` from ``start`` and re-encode at constant ``fps`` into ``container``/``codec``.
 
-    B-frames stay on (x264/x265 "superfast"), as in camera recordings, so decode order != display order.
+    B-frames stay on (x264/x265 "superfast") unless ``bframes`` is False, so decode order != display
+    order, as in many recordings; a live camera's stream usually has none (the RTSP test server needs
+    none: it timestamps access units in decode order).
     """
     if container not in CONTAINERS:
         raise ValueError(f"unknown container {container}")
@@ -78,6 +81,8 @@ def make_clip(
         "-frames:v", str(frames), "-an", "-sn", "-vf", ",".join(vf),
         "-c:v", CODECS[codec], "-preset", "superfast", "-g", str(gop), "-pix_fmt", "yuv420p",
     ]
+    if not bframes:
+        cmd += ["-bf", "0"]
     if codec == "h265":
         cmd += ["-x265-params", "log-level=error"]
         if container == "mp4":

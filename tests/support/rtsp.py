@@ -49,20 +49,35 @@ def gst_rtsp_available() -> str | None:
 class RtspServer:
     """Start, kill and restart the test camera on one fixed loopback port."""
 
-    def __init__(self, video: Path, port: int | None = None, path: str = "/cam", user: str | None = None, password: str | None = None):
+    def __init__(
+        self, video: Path | None, port: int | None = None, path: str = "/cam", user: str | None = None, password: str | None = None,
+        mounts: dict[str, Path] | None = None, live: bool = False,
+    ):
+        """``mounts``: more streams (path -> clip); ``live``: mounts follow the server clock, as a camera's
+        main and sub-stream show the same moment (see rtsp_server.py)."""
         self.video, self.port, self.path = video, port or free_port(), path
         self.user, self.password = user, password
+        self.mounts, self.live = dict(mounts or {}), live
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
     @property
     def url(self) -> str:
+        return self.url_of(self.path)
+
+    def url_of(self, path: str) -> str:
         auth = f"{quote(self.user, safe='')}:{quote(self.password or '', safe='')}@" if self.user else ""
-        return f"rtsp://{auth}127.0.0.1:{self.port}{self.path}"
+        return f"rtsp://{auth}127.0.0.1:{self.port}{path}"
 
     def start(self, timeout: float = 30.0) -> RtspServer:
         assert self.proc is None or self.proc.poll() is not None, "server already running"
-        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--path", self.path, "--video", str(self.video)]
+        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port)]
+        if self.video is not None:
+            cmd += ["--path", self.path, "--video", str(self.video)]
+        for path, video in self.mounts.items():
+            cmd += ["--mount", f"{path}={video}"]
+        if self.live:
+            cmd.append("--live")
         if self.user:
             cmd += ["--user", self.user, "--password", self.password or ""]
         deadline = time.monotonic() + timeout

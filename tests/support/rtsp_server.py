@@ -11,6 +11,12 @@ loop with a monotonic timestamp, so the stream is endless and the RTP clock neve
 The file's first frame is an IDR and each client gets its own media, so a client always starts
 on a decodable frame. The RTSP sinks pace delivery by the clock, so the stream is real-time.
 
+``--mount PATH=VIDEO`` (repeatable) serves several streams, e.g. a camera's main stream and its
+sub-stream. ``--live`` makes every mount behave like a camera's sensor instead: one shared media per
+mount whose content follows the server's clock from its start (frame ``n`` is what the sensor shows
+at ``start + n x duration``), so two mounts made from the same clip show the same moment at the same
+time, whenever each client connects; a client then starts at the next keyframe, as with a camera.
+
 Prints ``READY <port>`` on stdout once it listens, so the fixture knows when to connect.
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 
 import gi
 
@@ -61,10 +68,11 @@ def read_access_units(path: str) -> tuple[list[bytes], int, str]:
 
 
 class LoopFactory(GstRtspServer.RTSPMediaFactory):
-    def __init__(self, units: list[bytes], duration: int, caps: str) -> None:
+    def __init__(self, units: list[bytes], duration: int, caps: str, live_since: float | None = None) -> None:
         super().__init__()
         self.units, self.duration, self.caps = units, duration, caps
-        self.set_shared(False)  # each client starts at frame 0 (an IDR)
+        self.live_since = live_since  # server start (monotonic) in --live mode
+        self.set_shared(live_since is not None)  # live: one sensor for every client; else each starts at frame 0 (an IDR)
         self.set_launch(
             f'( appsrc name=src is-live=true format=time caps="{caps}" '
             "! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
@@ -73,11 +81,14 @@ class LoopFactory(GstRtspServer.RTSPMediaFactory):
 
     def _configure(self, _factory, media) -> None:
         src = media.get_element().get_child_by_name("src")
+        first = 0
+        if self.live_since is not None:  # the sensor has been running since the server started
+            first = int((time.monotonic() - self.live_since) * Gst.SECOND // self.duration)
         state = {"n": 0}
 
         def need_data(appsrc, _length) -> None:
             n = state["n"]
-            buf = Gst.Buffer.new_wrapped(self.units[n % len(self.units)])
+            buf = Gst.Buffer.new_wrapped(self.units[(first + n) % len(self.units)])
             buf.pts = buf.dts = n * self.duration
             buf.duration = self.duration
             state["n"] = n + 1
@@ -90,17 +101,38 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--path", default="/cam")
-    ap.add_argument("--video", required=True)
+    ap.add_argument("--video")
+    ap.add_argument("--mount", action="append", default=[], help="PATH=VIDEO, repeatable (beside or instead of --path/--video)")
+    ap.add_argument("--live", action="store_true", help="mounts follow the server clock like a camera's sensor (shared media)")
     ap.add_argument("--user")
     ap.add_argument("--password")
     args = ap.parse_args()
 
     Gst.init(None)
-    units, duration, caps = read_access_units(args.video)
+    mounts = [tuple(m.split("=", 1)) for m in args.mount] + ([(args.path, args.video)] if args.video else [])
+    if not mounts:
+        ap.error("give --video or at least one --mount PATH=VIDEO")
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
-    factory = LoopFactory(units, duration, caps)
+    since = time.monotonic() if args.live else None
+    for path, video in mounts:
+        factory = LoopFactory(*read_access_units(video), live_since=since)
+        _protect(factory, server, args)
+        server.get_mount_points().add_factory(path, factory)
+    if server.attach(None) == 0:
+        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+        return 1
+    loop = GLib.MainLoop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
+    print(f"READY {args.port}", flush=True)
+    loop.run()
+    return 0
+
+
+def _protect(factory: LoopFactory, server, args) -> None:
+    """Basic auth on the server and this mount when --user is given."""
     if args.user:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
@@ -111,16 +143,6 @@ def main() -> int:
         perms.add_permission_for_role(args.user, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
         perms.add_permission_for_role(args.user, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)
         factory.set_permissions(perms)
-    server.get_mount_points().add_factory(args.path, factory)
-    if server.attach(None) == 0:
-        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
-        return 1
-    loop = GLib.MainLoop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
-    print(f"READY {args.port}", flush=True)
-    loop.run()
-    return 0
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ MAX_DAMAGED_SHARE = 0.01  # frames with decode errors a file may have and still 
 class FileSource:
     """Frames of a recorded file (or a segment of it) for the engine.
 
-    ``stride``: hand over every Nth decoded frame; ``target_fps``: at most this rate (true pts kept).
+    ``stride``: hand over every Nth decoded frame; ``target_fps``: at most this rate (true pts kept);
+    ``detect_fps``: only the frames of the engine's detection schedule at this rate (see
+    ``ffmpeg.command.select_expression``), so frames the detector would skip are never converted.
     ``scale``: a factor for the frame size (e.g. 0.5); ``max_width``: cap the width (keeps aspect);
     ``size``: an exact (width, height), e.g. the camera's configured frame size (overrides both).
     ``start_time``: the recording's wall-clock start (else ``clock`` decides; see vision.sources.clock).
@@ -52,6 +54,7 @@ class FileSource:
         *,
         target_fps: float | None = None,
         stride: int | None = None,
+        detect_fps: float | None = None,
         scale: float | None = None,
         max_width: int | None = None,
         size: tuple[int, int] | None = None,
@@ -65,6 +68,7 @@ class FileSource:
         self.camera_id = camera_id
         self.target_fps = target_fps
         self.stride = stride
+        self.detect_fps = detect_fps
         self.hwaccel = hwaccel
         if start_seconds is not None and start_seconds < 0:
             raise ValueError(f"start_seconds must be >= 0, got {start_seconds}")
@@ -117,6 +121,7 @@ class FileSource:
             input_options=options,
             stride=self.stride,
             target_fps=self.target_fps,
+            detect_fps=self.detect_fps,
             hwaccel=self.hwaccel,
             pre_filters=[f"select={'*'.join(keep)}"] if keep else [],
             copyts=True,

@@ -8,6 +8,12 @@ stream ends, errors, or delivers nothing for ``reconnect_after_s``, the reader c
 and retries after an exponential backoff with jitter; every state change goes through the
 :class:`~vision.sources.health.HealthMonitor`, is logged, and is handed to ``on_health``.
 
+What it hands over: with ``detect_fps`` only the frames on the detector's schedule are converted
+(FFmpeg selects them before scaling, so the others are decoded but never converted or copied), at
+``size`` (the analysis size). With a ``Recording``, the same FFmpeg process also copies the camera's
+undecoded stream into rolling segment files (one connection, two outputs) and anchors each run's
+segments on the frames' clock, so evidence decodes full-resolution stills and cuts clips from them.
+
 Credentials: the URL is kept only for FFmpeg. Everything that leaves this module (logs, errors,
 ``masked_url``, health reasons) goes through :func:`~vision.sources.redact.redact`.
 """
@@ -36,6 +42,7 @@ from vision.sources.ffmpeg.probe import probe
 from vision.sources.ffmpeg.rawvideo import RawVideoPipe, open_rawvideo_pipe
 from vision.sources.health import HealthEvent, HealthMonitor
 from vision.sources.latest import LatestQueue
+from vision.sources.recording import Recording
 from vision.sources.redact import RedactingFilter, mask_url, redact, register_url_secrets
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,14 @@ class RtspConfig(StrictModel):
     )
     hwaccel: str = Field("none", description="FFmpeg hardware decoder: none, auto, cuda, vaapi...")
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+
+    def input_options(self) -> list[tuple[str, str]]:
+        """FFmpeg input options for a camera read with these settings (every process that connects)."""
+        return [
+            ("rtsp_transport", self.transport),
+            ("timeout", str(int(self.io_timeout_s * 1_000_000))),
+            ("analyzeduration", str(int(self.analyze_s * 1_000_000))),
+        ]
 
 
 @dataclass
@@ -111,12 +126,21 @@ class RtspSource:
         on_health: Callable[[HealthEvent], None] | None = None,
         notify: threading.Event | None = None,
         size: tuple[int, int] | None = None,
+        detect_fps: float | None = None,
+        record: Recording | None = None,
+        aspect: tuple[int, int] | None = None,
+        decoder_threads: int | None = None,
     ) -> None:
         """``on_health`` runs on the reader thread (keep it quick); ``notify`` is set on every new frame.
 
         ``size`` (width, height) fixes the output frame size, e.g. the frame the site's zones were
         drawn on; the stream is scaled to it and no probe is needed. Without it the first
-        connection probes the stream (and ``max_width`` may shrink it).
+        connection probes the stream (and ``max_width`` may shrink it; ``aspect`` (w, h) then sets
+        the height from the width, for a sub-stream whose pixels are not square). ``detect_fps``:
+        hand over only the frames of the detector's schedule. ``record``: also copy the stream into
+        this recording's segments. ``decoder_threads``: 1 takes out the decoder's frame-threading delay
+        (two or three frames), so frame times track arrival closely (a sub-stream whose recording is
+        placed by wall time).
         """
         register_url_secrets(url)
         self.url = validate_live_url(url)
@@ -135,6 +159,10 @@ class RtspSource:
         self._t0 = time.monotonic()
         self._last_pts = -1.0
         self._size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
+        self._aspect = aspect
+        self.detect_fps = detect_fps
+        self.record = record
+        self.decoder_threads = decoder_threads
         self._anchor: float | None = None  # wall seconds at pts 0 (see _wall_time)
         self._last_wall = 0.0
         self._clock = MonotonicWallClock()  # "now" for frame times: a system clock step cannot freeze them
@@ -155,6 +183,11 @@ class RtspSource:
         if self._thread is not None:
             self._thread.join(timeout)
         self.frames.close()
+
+    @property
+    def wall_at_zero(self) -> float | None:
+        """Wall time (epoch seconds) of pts 0 on the frames' clock, once the first connection settled."""
+        return self._anchor
 
     @property
     def running(self) -> bool:
@@ -213,23 +246,24 @@ class RtspSource:
     def _connect_and_pump(self) -> str:
         """One connection: probe, decode until it ends; returns the redacted reason it ended."""
         cfg = self.config
-        options = [
-            ("rtsp_transport", cfg.transport),
-            ("timeout", str(int(cfg.io_timeout_s * 1_000_000))),
-            ("analyzeduration", str(int(cfg.analyze_s * 1_000_000))),
-        ]
+        options = cfg.input_options()
         try:
             if self._size is None:
                 # Probed once: a reconnect then costs one RTSP session, not two. A camera that comes
                 # back at another resolution is scaled to the first one, which zones were drawn on.
                 info = probe(self.url, input_args=dict(options), timeout=cfg.probe_timeout_s)
                 self._size = output_size(info.width, info.height, max_width=cfg.max_width)
+                if self._aspect is not None:
+                    w = self._size[0]
+                    self._size = (w, max(2, int(round(w * self._aspect[1] / self._aspect[0] / 2)) * 2))
             width, height = self._size
             if self._stop.is_set():
                 return "stopped"
+            run = self.record.next_run() if self.record is not None else None
+            decoder = [("threads", str(self.decoder_threads))] if self.decoder_threads else []
             self._pipe = pipe = open_rawvideo_pipe(
-                self.url, width=width, height=height, input_options=options,
-                hwaccel=cfg.hwaccel, read_timeout=cfg.io_timeout_s, queue_size=2,
+                self.url, width=width, height=height, input_options=options + decoder, detect_fps=self.detect_fps,
+                hwaccel=cfg.hwaccel, read_timeout=cfg.io_timeout_s, queue_size=2, record=run,
             )
         except FFmpegError as exc:
             return redact(exc.reason)
@@ -239,8 +273,10 @@ class RtspSource:
         finally:
             pipe.close()  # SIGKILLs ffmpeg: a frozen camera never answers TEARDOWN
             self._pipe = None
+            if self.record is not None and run is not None:
+                self.record.end_run(run)
 
-    def _wall_time(self, pts: float) -> datetime:
+    def _wall_time(self, pts: float, now: float | None = None) -> datetime:
         """Capture time of a frame: the local clock, anchored so it advances exactly with the stream's pts.
 
         Arrival times are jittery, and the engine measures dwell and speed on pts, so evidence
@@ -255,7 +291,7 @@ class RtspSource:
         Wall times never go backwards. "Now" is the monotonic clock plus an anchor; a step of the
         system clock is reported as a ``clock_step`` health event instead of reaching frame times.
         """
-        now = self._clock.now()
+        now = self._clock.now() if now is None else now
         if (jump := self._clock.step()) is not None:
             self._emit([HealthEvent(self.camera_id, "clock_step", self.health.state, self.health.state, datetime.now(timezone.utc),
                                     reason=f"system clock stepped {jump:+.1f} s; frame times keep to the monotonic clock")])
@@ -275,6 +311,7 @@ class RtspSource:
         settling: list[tuple[int, float, np.ndarray]] | None = []
         min_offset = float("inf")
         last_frame = flowing = time.monotonic()  # flowing: last frame that came within stall_after_s of the one before
+        decoded = 0
         while not self._stop.is_set():
             try:
                 raw = pipe.read(timeout=min(0.5, cfg.stall_after_s))
@@ -283,14 +320,19 @@ class RtspSource:
             now = time.monotonic()
             if raw is None:
                 return redact(pipe.log.reason("stream ended"))
-            if raw is not False and now - last_frame <= cfg.stall_after_s:
-                flowing = now
+            # Health follows the camera's frames as FFmpeg decodes them, not only the few it hands
+            # over (at detect_fps a handed-over frame may be seconds apart on a slow schedule).
+            progress = pipe.decoded > decoded or raw is not False
+            decoded = pipe.decoded
+            if progress:
+                if now - last_frame <= cfg.stall_after_s:
+                    flowing = now
+                last_frame = now
             if now - flowing > cfg.reconnect_after_s:  # silent, or a trickle of buffered frames
                 return f"no steady frames for {now - flowing:.1f}s"
             if raw is False:
-                self._emit(self.health.tick())
+                self._emit(self.health.frame(now) if progress else self.health.tick())
                 continue
-            last_frame = now
             pts = raw.pts if raw.pts == raw.pts else 0.0  # NaN when ffmpeg gave no timing
             if first is None:
                 first = (now, pts)
@@ -298,16 +340,23 @@ class RtspSource:
                 pts_base = max(self._last_pts + 1e-3, now - self._t0) - pts
                 self.stats.connects += 1
                 self._backoff.reset()
+                if self.record is not None and pipe.spec.record is not None:
+                    # the recording shares this process's output timeline: its segments sit on the frames' clock
+                    self.record.anchor(pipe.spec.record, pts_base, lambda: list(pipe.keyframes))
             self.stats.last_decode_lag_s = max(0.0, (now - first[0]) - (pts - first[1]))
+            if self.record is not None:
+                self.record.refresh()  # index closed segments, delete expired ones (at most every 0.25 s)
             frame_pts = pts_base + pts
             self._last_pts = frame_pts
             seq, self._seq = self._seq, self._seq + 1
             self.stats.decoded += 1
+            # when FFmpeg had it, not when it let go (monotonic, so a system clock step cannot reach it)
+            made = self._clock.now() - (0.0 if raw.made_at is None else time.monotonic() - raw.made_at)
             if settling is None:
-                self.frames.put(Frame(self.camera_id, seq, frame_pts, self._wall_time(frame_pts), raw.image))
+                self.frames.put(Frame(self.camera_id, seq, frame_pts, self._wall_time(frame_pts, made), raw.image))
             else:
                 settling.append((seq, frame_pts, raw.image))
-                min_offset = min(min_offset, self._clock.now() - frame_pts)
+                min_offset = min(min_offset, made - frame_pts)
                 if len(settling) > cfg.queue_size:  # only the newest could reach the consumer anyway
                     del settling[0]
                     self.frames.note_dropped(1)

@@ -29,12 +29,13 @@ def camera() -> CameraEvidence:
 
 
 def feed(cam: CameraEvidence, until_s: float, start_s: float = 0.0) -> None:
-    """Frames at 10 fps on the camera clock, as a runner feeds the ring buffer and the index."""
+    """Frames at 10 fps on the camera clock, as a runner feeds the engine and then the camera's evidence side."""
     box = event().key_frames[0].box
     for seq in range(int(round(start_s * FPS)), int(round(until_s * FPS)) + 1):
         pts = seq / FPS
-        cam.pipeline.on_frame(Frame("cam-01", seq, pts, T0 + timedelta(seconds=pts), synthetic_frame(SIZE, box, seq)))
-        cam.index.add(seq, pts)
+        frame = Frame("cam-01", seq, pts, T0 + timedelta(seconds=pts), synthetic_frame(SIZE, box, seq))
+        cam.pipeline.on_frame(frame)
+        cam.observe(frame)
 
 
 def helmet_event(track_id: int = 7):

@@ -79,12 +79,13 @@ def site_doc(url: str, tmp_path: Path) -> dict:
 
 def test_worker_records_a_parked_car_and_reports_health_through_an_outage(street_camera: RtspServer, tmp_path: Path, registry) -> None:
     require_model(registry, "yolov5n_coco")
-    site = parse_site(site_doc(street_camera.url, tmp_path))
+    doc = site_doc(street_camera.url, tmp_path)
+    # motion gating on: the parked car does not move, yet it must stay tracked and be reported
+    doc["engine"] = {"motion": MotionConfig(enabled=True, min_area=0.02, max_skip_s=1.0).model_dump()}
+    site = parse_site(doc)
     store = RecordStore(site.store.url)
     detector, _ = detectors_from_site(site, registry=registry)
-    # motion gating on: the parked car does not move, yet it must stay tracked and be reported
-    motion = MotionConfig(enabled=True, min_area=0.02, max_skip_s=1.0)
-    live = LiveConfig(rtsp=FAST_RTSP, motion=motion, spool_dir=tmp_path / "spool", shutdown_grace_s=20)
+    live = LiveConfig(rtsp=FAST_RTSP, spool_dir=tmp_path / "spool", shutdown_grace_s=20)
     worker = LiveWorker(
         site, live, detector, evidence_cfg=site.evidence, signer=Signer.from_file(site.evidence.signing_key),
         store=store, metrics_port=0,
@@ -101,7 +102,7 @@ def test_worker_records_a_parked_car_and_reports_health_through_an_outage(street
         package = Path(record.evidence_path)
         result = verify_package(package, load_public_key(site.evidence.public_key_path))
         assert result.ok, result.problems
-        assert (package / "clip.mp4").exists()  # clip from the ring buffer, written off the hot path
+        assert (package / "clip.mp4").exists()  # clip stream-copied from the recorded segments, off the hot path
 
         health = httpx.get(f"{base}/healthz").json()
         [cam] = health["cameras"]

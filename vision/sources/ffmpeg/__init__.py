@@ -6,10 +6,14 @@
 - ``hwaccel``: which hardware decoder to try, and remembering the ones that failed.
 - ``command``: output sizes, frame selection and the decoder's command line (PipeSpec).
 - ``decode_log``: what ffmpeg said on stderr: cleaned lines, the error tail, one-line reasons.
-- ``rawvideo``: the running decoder: ``open_rawvideo_pipe()`` -> RawVideoPipe of RawFrame.
+- ``rawvideo``: the running decoder: ``open_rawvideo_pipe()`` -> RawVideoPipe of RawFrame, with an
+  optional second output that copies the stream into rolling segments.
+- ``segments``: the segment muxer's options and the list of segments it has closed.
+- ``recorder``: a recording-only process (a camera's main stream while its sub-stream is analysed).
 
-Other FFmpeg processes belong here too, each in its own module beside ``rawvideo`` (e.g. a
-segment recorder that copies a stream into rolling files, or a key-frame-only decoder), reusing
-``command``, ``decode_log`` and ``errors``. Every module logs to this package's logger
+Other FFmpeg processes belong here too, each in its own module, reusing ``command``,
+``decode_log`` and ``errors``. Work on a few frames or packets (evidence stills, clip copies) runs
+in process through PyAV instead (``vision.sources.stills``, ``vision.sources.remux``): a process
+start costs more than the work. Every module logs to this package's logger
 (``vision.sources.ffmpeg``): the RTSP source redacts camera credentials there.
 """

@@ -1,9 +1,11 @@
 """The decoder's command line: output size, frame selection, filters, and the ``ffmpeg`` arguments.
 
-Frame selection (stride / target fps) happens inside the filter graph BEFORE scaling and
-pixel-format conversion, so unused frames are decoded (they must be, for inter-frame codecs) but
-never converted or copied. Two ``showinfo`` filters around ``select`` log each frame's true pts and
-its index among all decoded frames, which ``rawvideo`` reads back from stderr.
+Frame selection (stride / target fps / the detector's schedule) happens inside the filter graph
+BEFORE scaling and pixel-format conversion, so unused frames are decoded (they must be, for
+inter-frame codecs) but never converted or copied. Two ``showinfo`` filters around ``select`` log
+each frame's true pts and its index among all decoded frames, which ``rawvideo`` reads back from
+stderr. The same process can also copy the undecoded stream into rolling segment files
+(``segments.SegmentOutput``): one connection to a camera, one process, two outputs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vision.sources.ffmpeg.binary import FFMPEG, find_binary
+from vision.sources.ffmpeg.segments import SegmentOutput
 
 # Global options for every process we start: no banner or stdin, and log lines with their level
 # (``decode_log`` parses them).
@@ -38,15 +41,18 @@ def output_size(width: int, height: int, *, scale: float | None = None, max_widt
     return w, h
 
 
-def select_expression(*, stride: int | None = None, target_fps: float | None = None) -> str | None:
-    """The ``select`` filter expression for a frame stride or a target rate, or None to keep every frame.
+def select_expression(*, stride: int | None = None, target_fps: float | None = None, detect_fps: float | None = None) -> str | None:
+    """The ``select`` filter expression for a frame stride, a target rate or a detection schedule, or
+    None to keep every frame.
 
     Target fps keeps a frame when at least 1/fps (minus half a millisecond of jitter) has passed since
     the last kept one: frames keep their true timestamps (unlike the ``fps`` filter, which retimes and
-    duplicates).
+    duplicates). Detect fps keeps the first frame of every 1/fps interval counted from the first
+    frame, which is the engine's own detection schedule (``CameraPipeline.needs_detection``) on a
+    regular stream, so the frames handed over are exactly the ones it would have detected on.
     """
-    if stride is not None and target_fps is not None:
-        raise ValueError("give either stride or target_fps, not both")
+    if sum(v is not None for v in (stride, target_fps, detect_fps)) > 1:
+        raise ValueError("give only one of stride, target_fps and detect_fps")
     if stride is not None:
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
@@ -56,6 +62,13 @@ def select_expression(*, stride: int | None = None, target_fps: float | None = N
             raise ValueError(f"target_fps must be > 0, got {target_fps}")
         interval = 1.0 / float(target_fps) - 0.0005
         return f"isnan(prev_selected_t)+gte(t-prev_selected_t,{interval:.6f})"
+    if detect_fps is not None:
+        if not (detect_fps > 0):
+            raise ValueError(f"detect_fps must be > 0, got {detect_fps}")
+        fps = f"{float(detect_fps):.6f}"
+        slack = f"{float(detect_fps) * 1e-6:.9f}"  # the engine's 1 us tolerance, in intervals
+        bucket = lambda t: f"floor(({t}-start_t)*{fps}+{slack})"  # noqa: E731
+        return f"isnan(prev_selected_t)+gt({bucket('t')},{bucket('prev_selected_t')})"
     return None
 
 
@@ -75,6 +88,7 @@ class PipeSpec:
     read_timeout: float | None = None
     queue_size: int = 4
     hwaccel_auto: bool = False  # chosen by "auto": a failure is expected on machines without a device
+    record: SegmentOutput | None = None  # also copy the undecoded stream into rolling segment files
 
 
 def rawvideo_command(spec: PipeSpec) -> list[str]:
@@ -86,7 +100,8 @@ def rawvideo_command(spec: PipeSpec) -> list[str]:
         kwargs[key] = value
     if spec.hwaccel:
         kwargs["hwaccel"] = spec.hwaccel
-    stream = ffmpeg.input(spec.source, **kwargs).video
+    source = ffmpeg.input(spec.source, **kwargs)
+    stream = source.video
     for flt in spec.pre_filters:
         stream = _apply_filter(stream, flt)
     if spec.select:
@@ -97,9 +112,17 @@ def rawvideo_command(spec: PipeSpec) -> list[str]:
     stream = stream.filter("scale", spec.width, spec.height, flags="area")
     # passthrough: never duplicate/drop frames to fit a rate; enc_time_base -1: keep the input time
     # base so close VFR timestamps don't collide in the muxer.
+    # flush_packets: each frame leaves whole as soon as it is made (else its tail waits in the output
+    # buffer for the next frame: at a detection rate of 5 fps, 200 ms of needless latency)
     out = stream.output(
-        "pipe:", format="rawvideo", pix_fmt="bgr24", fps_mode="passthrough", enc_time_base=-1, an=None, sn=None, dn=None
+        "pipe:", format="rawvideo", pix_fmt="bgr24", fps_mode="passthrough", enc_time_base=-1, flush_packets=1,
+        an=None, sn=None, dn=None,
     )
+    if spec.record is not None:
+        # The recording first: ffmpeg-python maps the input's video to it with stream copy, so the
+        # camera's bitstream lands on disk untouched beside the decoded, selected, scaled frames.
+        copy = source.video.output(spec.record.pattern, **spec.record.output_options())
+        out = ffmpeg.merge_outputs(copy, out)
     # Global options first: ffmpeg-python would append them after the output ("trailing options").
     globals_ = [*GLOBAL_OPTIONS] + (["-copyts"] if spec.copyts else [])
     return [find_binary(FFMPEG), *globals_, *out.get_args()]

@@ -31,6 +31,7 @@ class MediaInfo:
     creation_time: datetime | None  # container/stream ``creation_time`` tag, timezone-aware (UTC)
     rotation: int = 0  # degrees applied on display (autorotate)
     size_bytes: int | None = None
+    video_start_time: float | None = None  # the video stream's own first timestamp (after audio, it may start later)
 
     @property
     def frame_interval(self) -> float | None:
@@ -171,8 +172,39 @@ def probe(
         creation_time=parse_creation_time(tags.get("creation_time")),
         rotation=rotation,
         size_bytes=int(size) if size else None,
+        video_start_time=_float(stream.get("start_time")),
     )
 
 
 def _is_cover_art(stream: Mapping) -> bool:
     return bool((stream.get("disposition") or {}).get("attached_pic"))
+
+
+INDEXED_FORMATS = ("mov", "mp4", "matroska", "webm")  # containers whose index makes a seek land on a keyframe
+
+
+def seeks_to_keyframes(info: MediaInfo) -> bool:
+    """True for containers with an index of keyframes (a seek lands on one); False for streams such as
+    MPEG-TS or FLV, where a seek lands anywhere and decoding must start early enough to meet one."""
+    return any(name in INDEXED_FORMATS for name in info.format_name.split(","))
+
+
+def keyframe_interval(source: str | Path, seconds: float = 30.0, timeout: float = 30.0) -> float | None:
+    """The longest gap between keyframes in the first ``seconds`` of ``source`` (packets only, nothing
+    decoded), or None when it cannot be read or has fewer than two keyframes there."""
+    cmd = [
+        find_binary(FFPROBE), "-v", "error", "-read_intervals", f"%+{seconds:g}", "-select_streams", "v:0",
+        "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", str(source),
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    keys = []
+    for line in proc.stdout.splitlines():
+        pts, _, flags = line.partition(",")
+        if "K" in flags and (t := _float(pts)) is not None:
+            keys.append(t)
+    keys.sort()
+    gaps = [b - a for a, b in zip(keys, keys[1:])]
+    return max(gaps) if gaps else None

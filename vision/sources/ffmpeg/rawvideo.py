@@ -16,6 +16,7 @@ import queue
 import re
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -27,21 +28,28 @@ from vision.sources.ffmpeg.command import PipeSpec, format_option, rawvideo_comm
 from vision.sources.ffmpeg.decode_log import FFmpegLog
 from vision.sources.ffmpeg.errors import PipeTimeout
 from vision.sources.ffmpeg.hwaccel import mark_hwaccel_failed, resolve_hwaccel
+from vision.sources.ffmpeg.segments import SegmentOutput
 
 log = logging.getLogger(__package__)  # one logger for the package: the RTSP source redacts URLs there
 
-_SHOWINFO_RE = re.compile(r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] n:\s*(\d+) pts:\s*(-?\d+) pts_time:(-?[\d.eE+-]+)")
+_SHOWINFO_RE = re.compile(
+    r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] n:\s*(\d+) pts:\s*(-?\d+) pts_time:(-?[\d.eE+-]+)(?:.*? iskey:(\d))?"
+)
 _TIMEBASE_RE = re.compile(r"\[showinfo@(pre|post) @ 0x[0-9a-f]+\] \[info\] config in time_base: (\d+)/(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
 class RawFrame:
     """One frame out of the pipe: ``index`` counts every decoded frame of this pipe's input (0-based),
-    ``pts`` is seconds on ffmpeg's output timeline (container start and any ``-ss`` already subtracted)."""
+    ``pts`` is seconds on ffmpeg's output timeline (container start and any ``-ss`` already subtracted).
+    ``made_at``: when (``time.monotonic()``) FFmpeg logged the frame leaving its filters. FFmpeg 5.1's output
+    stage holds each frame until the next one reaches it (one detection interval at detect_fps), so
+    this, not the frame's arrival, is when it was ready."""
 
     index: int
     pts: float
     image: np.ndarray  # HxWx3 uint8 BGR, owned by the caller
+    made_at: float | None = None
 
 
 _END = object()
@@ -73,6 +81,7 @@ class RawVideoPipe:
         self.spec = spec
         self.decoded = 0
         self.last_decoded_pts = None
+        self.keyframes: deque[float] = deque(maxlen=64)  # pts of the latest decoded keyframes (align recorded segments)
         self.log = FFmpegLog()
         self._pts_queue: queue.Queue = queue.Queue()
         self._frames: queue.Queue = queue.Queue(maxsize=max(1, spec.queue_size))
@@ -117,6 +126,8 @@ class RawVideoPipe:
                 if which == "pre" or not use_pre:
                     self.decoded = n + 1
                     self.last_decoded_pts = pts_time
+                    if m.group(5) == "1":
+                        self.keyframes.append(pts_time)
                 if which == "pre":
                     pre[pts] = n
                     pre_order.append(pts)
@@ -124,7 +135,7 @@ class RawVideoPipe:
                         pre.pop(pre_order.popleft(), None)
                     continue
                 index = pre.pop(pts, n) if use_pre else n
-                self._pts_queue.put((index, pts_time))
+                self._pts_queue.put((index, pts_time, time.monotonic()))
         if buf.strip():
             self.log.add(buf.decode("utf-8", "replace"), self.last_decoded_pts)
         self._pts_queue.put(None)
@@ -151,13 +162,14 @@ class RawVideoPipe:
                         self.log.add(f"[error] pipe: partial frame ({got} of {frame_bytes} bytes) at end of output", self.last_decoded_pts)
                     break
                 item = None if pts_done else self._pts_queue.get()
+                made_at = None
                 if item is None:  # stderr ended early (should not happen): index by count
                     pts_done = True
                     index, pts = fps_fallback_index, float("nan")
                 else:
-                    index, pts = item
+                    index, pts, made_at = item
                 fps_fallback_index = index + 1
-                self._put(RawFrame(index=index, pts=pts, image=image))
+                self._put(RawFrame(index=index, pts=pts, image=image, made_at=made_at))
         finally:
             self._put(_END)
 
@@ -260,19 +272,22 @@ def open_rawvideo_pipe(
     input_options: Mapping[str, object] | Sequence[tuple[str, object]] | None = None,
     stride: int | None = None,
     target_fps: float | None = None,
+    detect_fps: float | None = None,
     hwaccel: str | None = "auto",
     pre_filters: Sequence[str] = (),
     extra_filters: Sequence[str] = (),
     copyts: bool = False,
     read_timeout: float | None = None,
     queue_size: int = 4,
+    record: SegmentOutput | None = None,
 ) -> RawVideoPipe:
     """Start decoding ``source`` into ``width``x``height`` BGR frames (scaled with area filtering).
 
     ``input_options``: ffmpeg input options without dashes, in order (e.g. ``{"ss": 60, "t": 300}``
     for a segment, ``{"rtsp_transport": "tcp", "timeout": 5000000}`` for a camera).
-    ``stride``/``target_fps``: hand over only those frames (see ``select_expression``); the others are
-    decoded but never scaled or converted. ``hwaccel``: "auto", "none" or a name (see ``resolve_hwaccel``).
+    ``stride``/``target_fps``/``detect_fps``: hand over only those frames (see ``select_expression``);
+    the others are decoded but never scaled or converted. ``record``: also copy the undecoded stream
+    into these rolling segment files (same process, same timeline). ``hwaccel``: "auto", "none" or a name (see ``resolve_hwaccel``).
     ``pre_filters`` run before selection (e.g. ``trim=start=..:end=..``), ``extra_filters`` after it.
     ``copyts``: RawFrame.pts are the container's timestamps instead of starting near 0.
     ``read_timeout``: seconds ``read()`` waits for a frame before raising PipeTimeout (live sources).
@@ -283,7 +298,7 @@ def open_rawvideo_pipe(
         width=int(width),
         height=int(height),
         input_options=tuple((str(k), format_option(v)) for k, v in items),
-        select=select_expression(stride=stride, target_fps=target_fps),
+        select=select_expression(stride=stride, target_fps=target_fps, detect_fps=detect_fps),
         hwaccel=resolve_hwaccel(hwaccel),
         hwaccel_auto=(hwaccel or "").strip().lower() == "auto",
         pre_filters=tuple(pre_filters),
@@ -291,6 +306,7 @@ def open_rawvideo_pipe(
         copyts=copyts,
         read_timeout=read_timeout,
         queue_size=queue_size,
+        record=record,
     )
     return RawVideoPipe(spec)
 
