@@ -33,7 +33,9 @@ def test_engine_real_clip_reports_only_the_parked_car(shared_data, registry):
     assert event["facts"]["dwell_s"] >= 20
     keys = event["key_frames_s"]
     assert len(keys) >= 3 and keys[-1] - keys[0] >= 20
-    assert report["stats"]["detect_frames"] < report["stats"]["frames"] / 4  # detection at ~5 fps of 24
+    # detection at the site's 5 fps, not the clip's 24: FFmpeg hands over only the frames due (issue 16)
+    stats = report["stats"]
+    assert stats["detect_frames"] <= 5 * stats["video_seconds"] + 2 < 24 * stats["video_seconds"] / 4
 
 
 def test_eval_scores_a_real_clip_with_one_decode_glitch(shared_data, registry, tmp_path):
