@@ -145,7 +145,7 @@ class CameraPipeline:
         self.rider_tallies: list[RiderTally] = []  # ended tracks' riders; a runner takes and clears them
         # event_key -> plate crop, until the hand-off packages the event (the track may be gone by then)
         self._plate_crops: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.passes = PassRecorder(camera, site, to_metres=None, model_versions=self.model_versions)  # checkpoint mode
+        self.passes = PassRecorder.for_camera(camera, site, self.model_versions)  # checkpoint mode
 
     # -- frame-level API ---------------------------------------------------------------------
     def needs_detection(self, frame: Frame) -> bool:

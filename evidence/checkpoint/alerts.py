@@ -160,3 +160,10 @@ def by_state(engine: sa.Engine, state: str, limit: int = 1000) -> list[Delivery]
     with engine.connect() as conn:
         rows = conn.execute(sa.select(deliveries).where(deliveries.c.state == state).order_by(deliveries.c.id).limit(limit))
         return [_to_delivery(r) for r in rows]
+
+
+def delivery_counts(engine: sa.Engine) -> dict[str, int]:
+    """Deliveries per state (pending, delivered, dead), zero for a state with none."""
+    with engine.connect() as conn:
+        found = dict(conn.execute(sa.select(deliveries.c.state, sa.func.count()).group_by(deliveries.c.state)).all())
+    return {state: int(found.get(state, 0)) for state in ("pending", "delivered", "dead")}

@@ -78,6 +78,11 @@ class AlertDispatcher:
         self.sent = 0
         self.failures = 0
 
+    @classmethod
+    def configured(cls, engine: sa.Engine, cfg: AlertsConfig, redis_client: redis.Redis | None = None) -> "AlertDispatcher":
+        """The dispatcher of ``cfg``: Redis at ``cfg.redis_url`` when set, else ``redis_client`` (the worker's)."""
+        return cls(engine, cfg, redis.Redis.from_url(cfg.redis_url) if cfg.redis_url else redis_client)
+
     @property
     def targets(self) -> list[str]:
         """The delivery targets a new alert gets."""

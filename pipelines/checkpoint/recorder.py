@@ -36,6 +36,12 @@ class PassRecorder:
         self._pending: list[PassCapture] = []
         self.passes = 0
 
+    @classmethod
+    def for_camera(cls, camera: CameraConfig, site: SiteConfig, model_versions: dict[str, str] | None = None) -> "PassRecorder":
+        """The camera's recorder: its calibration, when it has one, gives passes their speed."""
+        hom = camera.homography()
+        return cls(camera, site, to_metres=None if hom is None else hom.ground_point, model_versions=model_versions)
+
     def __bool__(self) -> bool:
         return bool(self.lines)
 

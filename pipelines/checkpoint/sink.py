@@ -56,9 +56,7 @@ class CheckpointSink:
     def from_site(cls, site: SiteConfig, engine: sa.Engine, redis_client: redis.Redis | None = None) -> "CheckpointSink":
         """The site's sink; alerts go to Redis when ``checkpoint.alerts.redis_url`` is set, else to the
         worker's Redis (``redis_client``) if it has one, and always to the store and the webhooks."""
-        alerts_cfg = site.checkpoint.alerts
-        client = redis.Redis.from_url(alerts_cfg.redis_url) if alerts_cfg.redis_url else redis_client
-        return cls(engine, site.checkpoint, site.passes, AlertDispatcher(engine, alerts_cfg, client))
+        return cls(engine, site.checkpoint, site.passes, AlertDispatcher.configured(engine, site.checkpoint.alerts, redis_client))
 
     # -- the watchlist, reloaded when it changes ---------------------------------------------------
     def index(self) -> WatchIndex:

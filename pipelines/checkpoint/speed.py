@@ -1,10 +1,9 @@
 """A pass's speed, only when the camera is calibrated: pixels per second say nothing about km/h.
 
 The one seam to the camera's calibration is ``ToMetres``, a mapping from a road point in frame
-pixels to metres on the ground plane (a homography). ``PassRecorder`` receives it, or None for an
-uncalibrated camera, whose passes then carry no speed. Wiring a calibration in is giving the
-recorder that function (``pipelines.engine.CameraPipeline`` builds the recorder); nothing else here
-changes.
+pixels to metres on the ground plane (the camera's homography; None above the horizon).
+``PassRecorder.for_camera`` gives it the calibrated camera's ``Homography.ground_point``, or None for
+an uncalibrated camera, whose passes then carry no speed.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from vision.track_history import TrackHistory
 
-ToMetres = Callable[[float, float], tuple[float, float]]
+ToMetres = Callable[[float, float], tuple[float, float] | None]
 WINDOW_S = 1.0  # the speed at a crossing is taken over the track's last second
 
 
@@ -32,5 +31,5 @@ def crossing_speed_kmh(history: TrackHistory, to_metres: ToMetres | None, window
     if to_metres is None or not history.points:
         return None
     end = history.points[-1].t
-    samples = [(p.t, *to_metres(*p.ground)) for p in history.points if p.detected and p.t >= end - window_s]
-    return median_speed_kmh(samples)
+    on_road = ((p.t, to_metres(*p.ground)) for p in history.points if p.detected and p.t >= end - window_s)
+    return median_speed_kmh([(t, *m) for t, m in on_road if m is not None])

@@ -28,6 +28,7 @@ batch_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True, help="Batch r
 review_app = typer.Typer(no_args_is_help=True, help="Reviewer web app.")
 passes_app = typer.Typer(no_args_is_help=True, help="Checkpoint mode: vehicle pass records: list, show, export, purge, bench.")
 watchlist_app = typer.Typer(no_args_is_help=True, help="Checkpoint mode: the watchlist (布控名单): add, import, list, remove.")
+alerts_app = typer.Typer(no_args_is_help=True, help="Checkpoint mode: alerts: dispatch what the store's outbox still holds.")
 
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
@@ -37,4 +38,5 @@ app.add_typer(records_app, name="records")
 app.add_typer(review_app, name="review")
 app.add_typer(passes_app, name="passes")
 app.add_typer(watchlist_app, name="watchlist")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(batch_app, name="batch")

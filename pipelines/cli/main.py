@@ -14,6 +14,7 @@ from pipelines.cli import (  # noqa: F401  (imported for their registrations)
     records_cmd,
     passes_cmd,
     watchlist_cmd,
+    alerts_cmd,
     live_cmd,
     review_cmd,
     process_cmd,
