@@ -226,8 +226,9 @@ def test_worker_batches_inference_across_cameras_and_runs_a_chosen_subset(street
     site = parse_site(doc)
     detector, _ = detectors_from_site(site, registry=registry)
     recording = RecordingDetector(detector)
+    # batch_wait_s above the default: on a loaded CI machine the second camera's frame can trail the first by more than 40 ms
     worker = LiveWorker(
-        site, LiveConfig(rtsp=FAST_RTSP, spool_dir=tmp_path / "spool"), recording, evidence_cfg=site.evidence,
+        site, LiveConfig(rtsp=FAST_RTSP, spool_dir=tmp_path / "spool", batch_wait_s=0.15), recording, evidence_cfg=site.evidence,
         signer=Signer.from_file(site.evidence.signing_key), store=RecordStore(site.store.url), cameras=["street-a", "street-b"],
     )
     thread = threading.Thread(target=worker.run, daemon=True)
