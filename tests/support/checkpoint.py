@@ -121,12 +121,15 @@ def checkpoint_scene(shared_data, vehicles=CLIP_VEHICLES, fps: float = 10.0):  #
 
 
 def write_clip(scene, path) -> None:  # noqa: ANN001 - a Scene, a Path
-    """Encode a rendered scene as an H.264 MP4 (what the RTSP test server streams), through ffmpeg."""
+    """Encode a rendered scene as an H.264 MP4 (what the RTSP test server streams), through ffmpeg.
+
+    Without B-frames, like most IP cameras' streams: live recording of an RTSP stream with B-frames
+    is a known gap (its first packets carry no DTS and the MPEG-TS segment muxer refuses them)."""
     import subprocess
 
     h, w = scene.background.shape[:2]
     proc = subprocess.Popen(["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}",
-                             "-r", str(scene.fps), "-i", "-", "-c:v", "libx264", "-preset", "veryfast", "-g", str(int(scene.fps)),
+                             "-r", str(scene.fps), "-i", "-", "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", str(int(scene.fps)),
                              "-pix_fmt", "yuv420p", str(path)], stdin=subprocess.PIPE)
     assert proc.stdin is not None
     for frame in scene.frames():
