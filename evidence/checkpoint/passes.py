@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from evidence.checkpoint.values import NewPass, PassQuery, PassRecord
-from evidence.store.schema import now_utc, passes
+from evidence.store.schema import filters, now_utc, passes
 
 PARTITION_LOCK_ID = 0x6570_7061  # "epa"
 _PARTITION_PREFIX = "passes_p"
@@ -107,18 +107,7 @@ class PassStore:
     # -- reads -----------------------------------------------------------------------------------
     @staticmethod
     def _filters(q: PassQuery) -> list[sa.ColumnElement[bool]]:
-        conds: list[sa.ColumnElement[bool]] = []
-        if q.site_id is not None:
-            conds.append(passes.c.site_id == q.site_id)
-        if q.camera_id is not None:
-            conds.append(passes.c.camera_id == q.camera_id)
-        if q.plate is not None:
-            conds.append(passes.c.plate == q.plate)
-        if q.since is not None:
-            conds.append(passes.c.pass_time >= q.since)
-        if q.until is not None:
-            conds.append(passes.c.pass_time < q.until)
-        return conds
+        return filters(passes, "pass_time", q.since, q.until, site_id=q.site_id, camera_id=q.camera_id, plate=q.plate)
 
     @staticmethod
     def to_record(row: sa.Row) -> PassRecord:

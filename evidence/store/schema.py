@@ -45,6 +45,17 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def filters(table: sa.Table, time_column: str, since: datetime | None, until: datetime | None, **equal: object) -> list[sa.ColumnElement[bool]]:
+    """WHERE conditions of a listing: each given column equal to its value (None: any), the time
+    column within [since, until)."""
+    conds: list[sa.ColumnElement[bool]] = [table.c[name] == value for name, value in equal.items() if value is not None]
+    if since is not None:
+        conds.append(table.c[time_column] >= since)
+    if until is not None:
+        conds.append(table.c[time_column] < until)
+    return conds
+
+
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
 

@@ -17,7 +17,7 @@ from evidence.config import StoreConfig, sqlite_file
 from evidence.store.errors import StoreConflict, StoreError, StoreMissing
 from evidence.store.migrations import WRITE, current_revision, migrate, require_head
 from evidence.store.records import TRANSITIONS, AddResult, NewRecord, RecordQuery, ReviewDecision, Status, ViolationRecord
-from evidence.store.schema import decisions, now_utc, records, rider_counts
+from evidence.store.schema import decisions, filters, now_utc, records, rider_counts
 
 
 def change_record(
@@ -245,21 +245,9 @@ class RecordStore:
 
     @staticmethod
     def record_filters(q: RecordQuery) -> list[sa.ColumnElement[bool]]:
-        conds: list[sa.ColumnElement[bool]] = []
-        if q.site_id is not None:
-            conds.append(records.c.site_id == q.site_id)
-        if q.camera_id is not None:
-            conds.append(records.c.camera_id == q.camera_id)
-        if q.rule is not None:
-            conds.append(records.c.rule == q.rule)
-        if q.status is not None:
-            conds.append(records.c.status == q.status)
+        conds = filters(records, "start_time", q.since, q.until, site_id=q.site_id, camera_id=q.camera_id, rule=q.rule, status=q.status)
         if q.plate is not None:
             conds.append(sa.or_(records.c.plate_text == q.plate, records.c.plate_text_reviewed == q.plate))
-        if q.since is not None:
-            conds.append(records.c.start_time >= q.since)
-        if q.until is not None:
-            conds.append(records.c.start_time < q.until)
         return conds
 
     def query(self, q: RecordQuery | None = None) -> list[ViolationRecord]:

@@ -1,13 +1,13 @@
 """What the CLI modules share: one error line instead of a traceback, the site file loaded or that
 line, the record store opened one way, where the batch ledger lives, and option groups that several
-commands declare once (``with_options``)."""
+commands declare once (``with_options``), and the listing commands' table."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -173,3 +173,19 @@ PrintJsonOpt = typer.Option(False, "--json", help="print one JSON object")
 # `evidence` and `records`: where the evidence settings and the record store come from
 EvidenceSiteOpt = typer.Option(None, "--site", help="site YAML; its evidence: and store: sections are used")
 DbOpt = typer.Option(None, "--db", help="record store URL (overrides --site), e.g. sqlite:///records.db")
+# the listing commands (`records list`, `passes list`)
+LimitOpt = typer.Option(100, "--limit", min=1)
+FormatOpt = typer.Option(Fmt.table, "--format", help="table | jsonl | csv")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Mapping[str, object]]) -> None:
+    """A listing as a table on the terminal: ``columns`` of each row, None shown empty."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    Console().print(table)

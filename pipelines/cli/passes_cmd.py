@@ -18,7 +18,19 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from pipelines.cli.app import passes_app
-from pipelines.cli.common import DbOpt, Fmt, PrintJsonOpt, existing_store, fail, load_site_or_exit, parse_time, with_options
+from pipelines.cli.common import (
+    DbOpt,
+    Fmt,
+    FormatOpt,
+    LimitOpt,
+    PrintJsonOpt,
+    existing_store,
+    fail,
+    load_site_or_exit,
+    parse_time,
+    print_table,
+    with_options,
+)
 
 if TYPE_CHECKING:
     from evidence.checkpoint.values import PassQuery, PassRecord
@@ -74,8 +86,8 @@ def passes_list(
     db: Optional[str] = DbOpt,
     *,
     which: PassFilter,
-    limit: int = typer.Option(100, "--limit", min=1),
-    fmt: Fmt = typer.Option(Fmt.table, "--format", help="table | jsonl | csv"),
+    limit: int = LimitOpt,
+    fmt: Fmt = FormatOpt,
 ) -> None:
     """List passes, newest first."""
     from evidence.checkpoint.passes import PassStore
@@ -86,17 +98,8 @@ def passes_list(
     if fmt is not Fmt.table:
         _write(found, fmt, sys.stdout)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(found)} pass(es)")
     shown = ("pass_time", "camera_id", "line_id", "direction", "plate", "plate_status", "vehicle_class", "pass_key")
-    for col in shown:
-        table.add_column(col)
-    for p in found:
-        row = _row(p)
-        table.add_row(*(row[c] for c in shown))
-    Console().print(table)
+    print_table(f"{len(found)} pass(es)", shown, map(_row, found))
 
 
 @passes_app.command("show")

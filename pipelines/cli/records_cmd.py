@@ -19,10 +19,13 @@ from pipelines.cli.common import (
     DbOpt,
     EvidenceSiteOpt,
     Fmt,
+    FormatOpt,
+    LimitOpt,
     PrintJsonOpt,
     existing_store,
     fail,
     parse_time,
+    print_table,
     trusted_key,
     with_options,
 )
@@ -64,8 +67,8 @@ def records_list(
     db: Optional[str] = DbOpt,
     *,
     which: RecordFilter,
-    limit: int = typer.Option(100, "--limit", min=1),
-    fmt: Fmt = typer.Option(Fmt.table, "--format", help="table | jsonl | csv"),
+    limit: int = LimitOpt,
+    fmt: Fmt = FormatOpt,
 ) -> None:
     """List records, newest first."""
     from evidence.export import record_row, rows_to_csv
@@ -79,16 +82,8 @@ def records_list(
     elif fmt is Fmt.csv:
         sys.stdout.write(rows_to_csv([record_row(r) for r in recs]))
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=f"{len(recs)} record(s)")
-        for col in ("id", "start_time", "site_id", "camera_id", "rule", "code", "plate", "status"):
-            table.add_column(col)
-        for r in recs:
-            row = record_row(r)
-            table.add_row(*(row[c] for c in ("id", "start_time", "site_id", "camera_id", "rule", "code", "plate", "status")))
-        Console().print(table)
+        shown = ("id", "start_time", "site_id", "camera_id", "rule", "code", "plate", "status")
+        print_table(f"{len(recs)} record(s)", shown, map(record_row, recs))
 
 
 @records_app.command("show")

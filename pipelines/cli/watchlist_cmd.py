@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from pipelines.cli.app import watchlist_app
-from pipelines.cli.common import DbOpt, PrintJsonOpt, existing_store, fail, parse_time
+from pipelines.cli.common import DbOpt, PrintJsonOpt, existing_store, fail, parse_time, print_table
 
 SiteOpt = typer.Option(None, "--site", help="site YAML; its store: section is used")
 ActorOpt = typer.Option(None, "--actor", help="name in the audit log (default: cli:<login>)")
@@ -88,16 +88,8 @@ def watchlist_list(
         for e in found:
             typer.echo(e.model_dump_json())
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(found)} entr{'y' if len(found) == 1 else 'ies'}")
-    for col in ("id", "plate", "reason", "priority", "valid_from", "valid_until", "active", "note"):
-        table.add_column(col)
-    for e in found:
-        d = json.loads(e.model_dump_json())
-        table.add_row(*(str(d[c] if d[c] is not None else "") for c in ("id", "plate", "reason", "priority", "valid_from", "valid_until", "active", "note")))
-    Console().print(table)
+    shown = ("id", "plate", "reason", "priority", "valid_from", "valid_until", "active", "note")
+    print_table(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'}", shown, (json.loads(e.model_dump_json()) for e in found))
 
 
 @watchlist_app.command("remove")

@@ -15,6 +15,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 CONTAINERS = {"mp4": "mp4", "mkv": "matroska", "avi": "avi", "ts": "mpegts", "flv": "flv"}
 CODECS = {"h264": "libx264", "h265": "libx265"}
 
@@ -147,6 +150,24 @@ def not_a_video(out_dir: Path, name: str = "notes.mp4") -> Path:
     dst = out_dir / name
     dst.write_text("this is not a video\n" * 50)
     return dst
+
+
+def thumbs(path: Path) -> np.ndarray:
+    """Every frame of a clip, tiny and grey, to tell which frame of it a picture shows."""
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        out.append(cv2.cvtColor(cv2.resize(img, (160, 88), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY).astype(np.float32))
+    return np.stack(out)
+
+
+def which_frame(image: np.ndarray, truth: np.ndarray) -> int:
+    """Index of the ``thumbs`` frame closest to ``image`` (any size)."""
+    small = cv2.cvtColor(cv2.resize(image, (160, 88), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return int(np.argmin(((truth - small) ** 2).mean(axis=(1, 2))))
 
 
 # --- pytest fixtures (import them into a test module to use) -------------------------------------

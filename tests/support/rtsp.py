@@ -27,6 +27,17 @@ SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 CLIP = "videos/parking_lot_lane.mp4"
 
 
+def take_frames(source, n: int, timeout: float = 40.0) -> list:
+    """Up to ``n`` frames from a started ``RtspSource`` (fewer when ``timeout`` runs out)."""
+    frames = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(frames) < n:
+        f = source.frames.get(timeout=1.0)
+        if f is not None:
+            frames.append(f)
+    return frames
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

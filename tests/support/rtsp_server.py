@@ -8,6 +8,8 @@ Run by the SYSTEM python (``/usr/bin/python3``, which has ``gi``), never the ven
 Why appsrc and not ``filesrc ! qtdemux``: a demuxer ends at EOS, and a real camera never does. The
 clip's H.264 access units are read into memory once, then pushed to every client's pipeline in a
 loop with a monotonic timestamp, so the stream is endless and the RTP clock never jumps back.
+Each unit keeps its presentation offset from the file (``pts - dts``), so a clip with B-frames is
+sent as a camera sends one: in decode order, with RTP timestamps in presentation order.
 The file's first frame is an IDR and each client gets its own media, so a client always starts
 on a decodable frame. The RTSP sinks pace delivery by the clock, so the stream is real-time.
 
@@ -34,15 +36,16 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 
-def read_access_units(path: str) -> tuple[list[bytes], int, str]:
-    """Demux the clip into byte-stream H.264 access units; returns (units, frame duration ns, caps)."""
+def read_access_units(path: str) -> tuple[list[tuple[bytes, int]], int, str]:
+    """Demux the clip into byte-stream H.264 access units, each with its presentation delay
+    (``pts - dts``, ns); returns (units, frame duration ns, caps)."""
     pipe = Gst.parse_launch(
         f'filesrc location="{path}" ! qtdemux ! h264parse config-interval=-1 '
         "! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
     )
     sink = pipe.get_by_name("sink")
     pipe.set_state(Gst.State.PLAYING)
-    units: list[bytes] = []
+    units: list[tuple[bytes, int]] = []
     caps = None
     while True:
         sample = sink.emit("pull-sample")
@@ -52,7 +55,8 @@ def read_access_units(path: str) -> tuple[list[bytes], int, str]:
         buf = sample.get_buffer()
         ok, info = buf.map(Gst.MapFlags.READ)
         if ok:
-            units.append(bytes(info.data))
+            valid = buf.pts != Gst.CLOCK_TIME_NONE and buf.dts != Gst.CLOCK_TIME_NONE
+            units.append((bytes(info.data), max(0, buf.pts - buf.dts) if valid else 0))
             buf.unmap(info)
     pipe.set_state(Gst.State.NULL)
     if not units or caps is None:
@@ -68,7 +72,7 @@ def read_access_units(path: str) -> tuple[list[bytes], int, str]:
 
 
 class LoopFactory(GstRtspServer.RTSPMediaFactory):
-    def __init__(self, units: list[bytes], duration: int, caps: str, live_since: float | None = None) -> None:
+    def __init__(self, units: list[tuple[bytes, int]], duration: int, caps: str, live_since: float | None = None) -> None:
         super().__init__()
         self.units, self.duration, self.caps = units, duration, caps
         self.live_since = live_since  # server start (monotonic) in --live mode
@@ -88,8 +92,10 @@ class LoopFactory(GstRtspServer.RTSPMediaFactory):
 
         def need_data(appsrc, _length) -> None:
             n = state["n"]
-            buf = Gst.Buffer.new_wrapped(self.units[(first + n) % len(self.units)])
-            buf.pts = buf.dts = n * self.duration
+            data, delay = self.units[(first + n) % len(self.units)]
+            buf = Gst.Buffer.new_wrapped(data)
+            buf.dts = n * self.duration
+            buf.pts = buf.dts + delay
             buf.duration = self.duration
             state["n"] = n + 1
             appsrc.emit("push-buffer", buf)

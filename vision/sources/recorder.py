@@ -64,7 +64,7 @@ class StreamRecorder:
     def _run(self) -> None:
         options = self.config.input_options()
         while not self._stop.is_set():
-            output = self.recording.next_run()
+            output = self.recording.next_run(live=True)  # not probed: the first segment is kept (alignment here is by wall time anyway)
             self.runs += 1
             try:
                 self._proc = proc = RecorderProcess(self.url, output, options)

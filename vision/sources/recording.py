@@ -7,7 +7,9 @@ the run's first frame arrived, or estimated from wall-clock arrival for a separa
 segments of runs never anchored are deleted. The segment list times the copied packets, which the
 muxer may have shifted against the decoded frames (by the B-frame delay, so that no decode time is
 negative), and a run's first segment starts with whatever packet came first; given the run's
-decoded keyframe times, each segment is tied to the keyframe it starts decoding at (``first``). Segments whose end is more than ``keep_s`` older than
+decoded keyframe times, each segment is tied to the keyframe it starts decoding at (``first``). A
+live run whose stream has B-frames starts with packets whose times FFmpeg guessed (see
+``segments``): its first segment is deleted unindexed. Segments whose end is more than ``keep_s`` older than
 the newest one are deleted too, unless an event still needs them (``hold``): the folder holds a
 bounded window of compressed video per camera, whatever the resolution, and nothing in memory but
 this small index.
@@ -65,6 +67,7 @@ class Recording:
         self._keyframes: dict[str, Callable[[], Sequence[float]]] = {}  # run -> its decoded keyframe times
         self._shifts: dict[str, float] = {}  # run -> segment list time minus decoded time, once measured
         self._ended: set[str] = set()
+        self._untimed_first: set[str] = set()  # runs whose first segment cannot be timed
         self._segments: list[tuple[str, float, float, Path, float | None]] = []  # (run, start, end, path, keyframe), run times
         self._seen: set[Path] = set()
         self._holds: dict[int, float] = {}
@@ -75,14 +78,17 @@ class Recording:
         self.deleted = 0
 
     # -- runs ------------------------------------------------------------------------------------
-    def next_run(self) -> SegmentOutput:
-        """Where the next FFmpeg run writes; runs that were never anchored are dropped now."""
+    def next_run(self, live: bool = False, reorders: bool = False) -> SegmentOutput:
+        """Where the next FFmpeg run writes; runs that were never anchored are dropped now.
+        ``live``: it reads a network stream; ``reorders``: one with B-frames (module docstring)."""
         with self._lock:
             for prefix in [p for p in self._runs if p not in self._offsets]:
                 self._drop_run(prefix)
             self._next_run += 1
-            output = SegmentOutput(self.directory, f"r{self._next_run:05d}", self.segment_s)
+            output = SegmentOutput(self.directory, f"r{self._next_run:05d}", self.segment_s, live=live)
             self._runs[output.prefix] = output
+            if live and reorders:
+                self._untimed_first.add(output.prefix)
             return output
 
     def anchor(self, output: SegmentOutput, offset: float, keyframes: Callable[[], Sequence[float]] | None = None) -> None:
@@ -128,6 +134,7 @@ class Recording:
             path.unlink(missing_ok=True)
         output.list_path.unlink(missing_ok=True)
         self._segments = [s for s in self._segments if s[0] != prefix]
+        self._untimed_first.discard(prefix)
 
     # -- index -----------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
@@ -141,16 +148,19 @@ class Recording:
                 if prefix not in self._offsets:
                     continue
                 entries = read_segment_list(output)
-                for e in entries:
+                for i, e in enumerate(entries):
                     if e.path not in self._seen:
                         self._seen.add(e.path)
+                        if i == 0 and prefix in self._untimed_first:
+                            e.path.unlink(missing_ok=True)
+                            continue
                         self._segments.append((prefix, e.start, e.end, e.path, None))  # listed first: it helps measure the shift
                         self._segments[-1] = (prefix, e.start, e.end, e.path, self._keyframe_at(prefix, e.start))
                 if prefix in self._ended:
-                    self._index_tail(output, entries[-1].end if entries else 0.0)
+                    self._index_tail(output, entries[-1].end if entries else 0.0, untimed=not entries and prefix in self._untimed_first)
             self._prune()
 
-    def _index_tail(self, output: SegmentOutput, start: float) -> None:
+    def _index_tail(self, output: SegmentOutput, start: float, untimed: bool = False) -> None:
         """The unlisted last file of an ended run: its span from the end of the one before, its length
         from the frame rate the run kept (FFmpeg was killed before it could list it)."""
         for path in output.files():
@@ -161,6 +171,10 @@ class Recording:
             if path in self._seen or empty:
                 continue
             self._seen.add(path)
+            if untimed:  # the run's first segment, never listed
+                path.unlink(missing_ok=True)
+                untimed = False
+                continue
             listed = [s for s in self._segments if s[0] == output.prefix]
             mean = (listed[-1][2] - listed[0][1]) / len(listed) if listed else self.segment_s
             self._segments.append((output.prefix, start, start + min(mean, self.segment_s * 4), path, self._keyframe_at(output.prefix, start)))

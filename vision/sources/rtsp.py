@@ -159,6 +159,8 @@ class RtspSource:
         self._t0 = time.monotonic()
         self._last_pts = -1.0
         self._size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
+        self._reorders = False  # the stream has B-frames: see Recording.next_run
+        self._probed = size is not None and record is None  # the recording needs to know about B-frames
         self._aspect = aspect
         self.detect_fps = detect_fps
         self.record = record
@@ -248,18 +250,20 @@ class RtspSource:
         cfg = self.config
         options = cfg.input_options()
         try:
-            if self._size is None:
+            if not self._probed:
                 # Probed once: a reconnect then costs one RTSP session, not two. A camera that comes
                 # back at another resolution is scaled to the first one, which zones were drawn on.
                 info = probe(self.url, input_args=dict(options), timeout=cfg.probe_timeout_s)
-                self._size = output_size(info.width, info.height, max_width=cfg.max_width)
-                if self._aspect is not None:
-                    w = self._size[0]
-                    self._size = (w, max(2, int(round(w * self._aspect[1] / self._aspect[0] / 2)) * 2))
+                self._reorders, self._probed = info.reorders, True
+                if self._size is None:
+                    w, h = output_size(info.width, info.height, max_width=cfg.max_width)
+                    if self._aspect is not None:
+                        h = max(2, int(round(w * self._aspect[1] / self._aspect[0] / 2)) * 2)
+                    self._size = (w, h)
             width, height = self._size
             if self._stop.is_set():
                 return "stopped"
-            run = self.record.next_run() if self.record is not None else None
+            run = self.record.next_run(live=True, reorders=self._reorders) if self.record is not None else None
             decoder = [("threads", str(self.decoder_threads))] if self.decoder_threads else []
             self._pipe = pipe = open_rawvideo_pipe(
                 self.url, width=width, height=height, input_options=options + decoder, detect_fps=self.detect_fps,

@@ -70,6 +70,14 @@ def _serving(app):
         thread.join(10)
 
 
+def sign_in(page, name: str, landing: str) -> None:
+    """Fill the login form the page shows as ``name`` and wait until the app lands on ``landing`` (URL or glob)."""
+    page.fill('input[name="name"]', name)
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url(landing)
+
+
 def _needs_browser() -> None:
     if not CHROMIUM.exists() or shutil.which("ffmpeg") is None:
         message = "Debian chromium (/usr/bin/chromium) and ffmpeg are needed for the browser test"
@@ -118,10 +126,7 @@ def test_reviewer_filters_corrects_approves_with_keyboard_and_the_exporter_expor
             # sign in
             page.goto(base + "/queue")
             assert page.url.startswith(base + "/login?next=")
-            page.fill('input[name="name"]', "rita")
-            page.fill('input[name="password"]', PASSWORD)
-            page.click('button[type="submit"]')
-            page.wait_for_url(base + "/queue")
+            sign_in(page, "rita", base + "/queue")
             assert page.locator('[data-status="pending_review"] b').inner_text() == "3"
 
             # filter to the street camera
@@ -180,10 +185,7 @@ def test_reviewer_filters_corrects_approves_with_keyboard_and_the_exporter_expor
             page.goto(base + "/queue")
             page.click('form[action="/logout"] button')
             page.wait_for_url(base + "/login")
-            page.fill('input[name="name"]', "eve")
-            page.fill('input[name="password"]', PASSWORD)
-            page.click('button[type="submit"]')
-            page.wait_for_url(base + "/export")
+            sign_in(page, "eve", base + "/export")
             assert page.locator("#export-pending").inner_text() == "1"
             page.click("#export-run")
             page.wait_for_url("**/export?done=*")
@@ -213,10 +215,7 @@ def test_supervisor_rejects_with_keyboard_reason_and_reads_dashboard_in_chromium
             page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
             page.set_default_timeout(15000)
             page.goto(base + "/login")
-            page.fill('input[name="name"]', "sam")
-            page.fill('input[name="password"]', PASSWORD)
-            page.click('button[type="submit"]')
-            page.wait_for_url(base + "/queue")
+            sign_in(page, "sam", base + "/queue")
             page.goto(f"{base}/records/{real_id}")
             page.keyboard.press("r")
             assert page.locator("#reject-panel").is_visible()
@@ -272,10 +271,7 @@ def test_reviewer_picks_a_candidate_beside_the_plate_crop_before_approving_in_ch
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(base + "/login")
-            page.fill('input[name="name"]', "rita")
-            page.fill('input[name="password"]', PASSWORD)
-            page.click('button[type="submit"]')
-            page.wait_for_url(base + "/queue")
+            sign_in(page, "rita", base + "/queue")
             page.keyboard.press("n")
             page.wait_for_url(f"**/records/{real_id}")
             page.wait_for_load_state("networkidle")

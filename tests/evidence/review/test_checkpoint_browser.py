@@ -10,9 +10,9 @@ from evidence.checkpoint import alerts, watchlist
 from evidence.checkpoint.config import PassesConfig
 from pipelines.checkpoint.config import CheckpointConfig
 from pipelines.checkpoint.sink import CheckpointSink
-from tests.evidence.review.test_browser import ARGS, CHROMIUM, SHOTS, _needs_browser, _serving
-from tests.support.checkpoint import capture, entry, plate
-from tests.support.review import PASSWORD, cheap_hashing, make_env
+from tests.evidence.review.test_browser import ARGS, CHROMIUM, SHOTS, _needs_browser, _serving, sign_in
+from tests.support.checkpoint import capture, plate
+from tests.support.review import cheap_hashing, make_env
 
 
 def test_an_alert_appears_is_acknowledged_and_audited_in_chromium(tmp_path: Path, monkeypatch):
@@ -32,10 +32,7 @@ def test_an_alert_appears_is_acknowledged_and_audited_in_chromium(tmp_path: Path
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.goto(base + "/alerts")
-                page.fill('input[name="name"]', "sam")
-                page.fill('input[name="password"]', PASSWORD)
-                page.click('button[type="submit"]')
-                page.wait_for_url(base + "/alerts")
+                sign_in(page, "sam", base + "/alerts")
                 assert page.locator("table.alerts").count() == 0
 
                 # the supervisor puts a plate on the watchlist in the app; a camera then sees it pass
@@ -73,10 +70,7 @@ def test_an_alert_appears_is_acknowledged_and_audited_in_chromium(tmp_path: Path
                 # the audit log (an administrator's page) shows the acknowledgement by sam
                 admin = browser.new_context(locale="zh-CN").new_page()
                 admin.goto(base + f"/admin/audit?record=alert:{hit.id}")
-                admin.fill('input[name="name"]', "ada")
-                admin.fill('input[name="password"]', PASSWORD)
-                admin.click('button[type="submit"]')
-                admin.wait_for_url(f"**/admin/audit?record=alert*")
+                sign_in(admin, "ada", "**/admin/audit?record=alert*")
                 text = admin.locator("table.audit").inner_text()
                 assert "alert_acknowledge" in text and "sam" in text
                 assert not errors, errors

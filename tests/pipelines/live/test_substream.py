@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -22,13 +20,13 @@ from evidence.manifest import verify_package
 from evidence.signing import Signer, generate_keypair, load_public_key
 from evidence.store import RecordStore
 from pipelines.config import SiteConfigError, parse_site
-from pipelines.site_models import detectors_from_site
 from pipelines.live.config import LiveConfig
 from pipelines.live.worker import LiveWorker
+from pipelines.site_models import detectors_from_site
 from tests.support.live import wait_for
-from tests.support.media import make_clip, media_dir, real_clip  # noqa: F401 (fixtures)
+from tests.support.media import make_clip, media_dir, real_clip, thumbs, which_frame  # noqa: F401 (fixtures)
 from tests.support.models import registry, require_model  # noqa: F401 (fixture)
-from tests.support.rtsp import RtspServer, _video
+from tests.support.rtsp import RtspServer, _video, take_frames
 from vision.sources.backoff import BackoffConfig
 from vision.sources.footage import RecordedFootage
 from vision.sources.recorder import StreamRecorder
@@ -61,36 +59,14 @@ def camera(streams):
         server.stop()
 
 
-def thumbs(path: Path) -> np.ndarray:
-    """Every frame of a clip, tiny and grey: which frame of the loop a picture shows."""
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while True:
-        ok, img = cap.read()
-        if not ok:
-            break
-        out.append(cv2.cvtColor(cv2.resize(img, (160, 88), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY).astype(np.float32))
-    return np.stack(out)
-
-
-def which_frame(image: np.ndarray, truth: np.ndarray) -> int:
-    small = cv2.cvtColor(cv2.resize(image, (160, 88), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return int(np.argmin(((truth - small) ** 2).mean(axis=(1, 2))))
-
-
 def test_main_stream_stills_show_the_moment_of_the_sub_stream_frames(camera, streams, tmp_path):
     main, sub = streams
     truth = thumbs(sub.path)
     recording = Recording(tmp_path / "rec", keep_s=60)
     source = RtspSource("cam", camera.url_of("/sub"), FAST, detect_fps=4, aspect=MAIN, decoder_threads=1).start()
     recorder = StreamRecorder("cam", camera.url_of("/main"), recording, lambda: source.wall_at_zero, FAST).start()
-    frames = []
     try:
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline and len(frames) < 40:
-            f = source.frames.get(timeout=1.0)
-            if f is not None:
-                frames.append(f)
+        frames = take_frames(source, 40)
         wait_for(lambda: recording.available_until() >= frames[-1].pts, 20, "the main stream recorded past the last frame")
     finally:
         source.stop()

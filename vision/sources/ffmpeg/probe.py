@@ -32,6 +32,7 @@ class MediaInfo:
     rotation: int = 0  # degrees applied on display (autorotate)
     size_bytes: int | None = None
     video_start_time: float | None = None  # the video stream's own first timestamp (after audio, it may start later)
+    reorders: bool = False  # frames are decoded out of presentation order (B-frames)
 
     @property
     def frame_interval(self) -> float | None:
@@ -173,6 +174,7 @@ def probe(
         rotation=rotation,
         size_bytes=int(size) if size else None,
         video_start_time=_float(stream.get("start_time")),
+        reorders=int(stream.get("has_b_frames") or 0) > 0,
     )
 
 

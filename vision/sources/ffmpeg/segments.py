@@ -7,6 +7,15 @@ is still readable up to where it stops, and because each file starts with a keyf
 its own. ``-segment_list_flags +live`` makes FFmpeg append one CSV line per segment as it closes
 it: ``name,start,end`` in seconds on the process's output timeline (the timeline of the frames it
 decodes in the same run, so recorded and analysed frames line up exactly).
+
+A network camera whose stream has B-frames hands FFmpeg its first packets without timestamps (RTP
+carries presentation times only; the demuxer infers decode times once it has seen the reordering,
+and FFmpeg guesses the missing ones), and the MPEG-TS muxer refuses a first packet without a
+presentation time. For a live input the copy therefore gives such a packet its decode time as
+presentation time (``setts``). The guessed times of the run's first few packets are not the
+camera's, so a live run with B-frames cannot time the frames of its first segment
+(``Recording`` drops it); from the next keyframe on, every packet carries the camera's own times.
+Files always carry both times and are copied as they are.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ class SegmentOutput:
     directory: Path
     prefix: str
     segment_s: float = 1.0
+    live: bool = False  # the input is a network stream (see the module docstring)
 
     @property
     def list_path(self) -> Path:
@@ -48,8 +58,10 @@ class SegmentOutput:
 
     def output_options(self) -> dict[str, object]:
         """ffmpeg-python output keyword arguments (the first video stream, copied)."""
+        fill_pts = {"bsf:v": r"setts=pts=if(eq(PTS\,NOPTS)\,DTS\,PTS)"} if self.live else {}
         return {
             "c": "copy",
+            **fill_pts,
             "f": "segment",
             "segment_time": f"{self.segment_s:g}",
             "segment_format": "mpegts",
