@@ -44,7 +44,7 @@ class RunOptions:
     scale: Optional[float] = typer.Option(None, "--scale", min=0.01, help="scale frames by this factor before processing")
     max_width: Optional[int] = typer.Option(None, "--max-width", min=16, help="scale frames down to at most this width")
     hwaccel: str = typer.Option("auto", "--hwaccel", help="hardware decode: auto, none, cuda, vaapi, ... (falls back to software)")
-    segment: float = typer.Option(300.0, "--segment", min=1.0, help="split files into segments of this many seconds (0 = never split)")
+    segment: float = typer.Option(300.0, "--segment", min=0.0, help="split files into segments of this many seconds (0 = never split)")
     overlap: Optional[float] = typer.Option(None, "--overlap", min=0.0, help="seconds of overlap between segments (default: from the site's longest rule)")
     processor: str = ProcessorOpt
     processor_option: Optional[list[str]] = ProcessorOptionOpt

@@ -48,6 +48,7 @@ from pipelines.live.bus import EventBus
 from pipelines.live.config import LiveConfig
 from pipelines.live.housekeeping import RedisHousekeeper
 from pipelines.live.leases import LeaseManager
+from pipelines.live.malloc import pin_mmap_threshold
 from pipelines.live.metrics import LiveMetrics, MetricsServer, failure_readings
 from pipelines.live.spool import DiskSpool
 from pipelines.live.status import CameraStatus, WorkerStatus
@@ -341,6 +342,7 @@ class LiveWorker:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
+        pin_mmap_threshold()  # frames freed all day must not fragment the heap (see malloc.py)
         if self.metrics_server is not None:
             self.metrics_server.start()
         if self.housekeeper is not None:

@@ -8,7 +8,6 @@ when absent, failed under CI=true.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
@@ -16,7 +15,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from models.domain import CLASS_ID
@@ -25,24 +23,12 @@ from pipelines.cli.main import app
 from pipelines.config import parse_site
 from pipelines.engine import CameraPipeline
 from pipelines.site_models import extra_detectors_for
-from tests.conftest import IN_CI
-from tests.support.models import registry, yolov5n_detector  # noqa: F401,F811  (fixtures)
+from tests.support.models import export_python, registry, yolov5n_detector  # noqa: F401,F811  (fixtures)
 from vision.frame import Frame
 
 FRAMES = ("frame1008", "frame1020", "frame1052", "frame1649")
 NAMES = ("motorcycle", "truck")
 SCRIPT = Path(__file__).parents[1] / "support" / "train_tiny_yolo.py"
-
-
-def export_python() -> str:
-    python = os.environ.get("EPOLICE_EXPORT_PYTHON") or str(Path("~/.cache/epolice/venv-export/bin/python").expanduser())
-    probe = subprocess.run([python, "-c", "import torch, ultralytics"], capture_output=True) if Path(python).is_file() else None
-    if probe is None or probe.returncode != 0:
-        message = f"export interpreter with torch + ultralytics not found at {python} (bash .ci/install creates it; or set EPOLICE_EXPORT_PYTHON)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return python
 
 
 def yolo_dataset(train: Path, out: Path) -> Path:

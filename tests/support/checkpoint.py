@@ -123,8 +123,8 @@ def checkpoint_scene(shared_data, vehicles=CLIP_VEHICLES, fps: float = 10.0):  #
 def write_clip(scene, path) -> None:  # noqa: ANN001 - a Scene, a Path
     """Encode a rendered scene as an H.264 MP4 (what the RTSP test server streams), through ffmpeg.
 
-    Without B-frames, like most IP cameras' streams: live recording of an RTSP stream with B-frames
-    is a known gap (its first packets carry no DTS and the MPEG-TS segment muxer refuses them)."""
+    Without B-frames, like most IP cameras' streams (a camera with B-frames is recorded too, and
+    tested in tests/vision/sources/test_rtsp_recording.py)."""
     import subprocess
 
     h, w = scene.background.shape[:2]

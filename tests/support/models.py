@@ -14,6 +14,8 @@ it under CI=true, with the registry's one-line fix command as the reason.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,15 @@ def helmet_detector(registry: Registry):
 
     require_model(registry, "helmet_yolov12m")
     return Detector(registry, "helmet_yolov12m")
+
+
+def export_python() -> str:
+    """The export interpreter (torch + ultralytics + onnx; `.ci/install` makes it): skip without it, fail under CI."""
+    python = os.environ.get("EPOLICE_EXPORT_PYTHON") or str(Path("~/.cache/epolice/venv-export/bin/python").expanduser())
+    probe = subprocess.run([python, "-c", "import torch, ultralytics"], capture_output=True) if Path(python).is_file() else None
+    if probe is None or probe.returncode != 0:
+        message = f"export interpreter with torch + ultralytics not found at {python} (bash .ci/install creates it; or set EPOLICE_EXPORT_PYTHON)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return python

@@ -7,12 +7,12 @@ the run's first frame arrived, or estimated from wall-clock arrival for a separa
 segments of runs never anchored are deleted. The segment list times the copied packets, which the
 muxer may have shifted against the decoded frames (by the B-frame delay, so that no decode time is
 negative), and a run's first segment starts with whatever packet came first; given the run's
-decoded keyframe times, each segment is tied to the keyframe it starts decoding at (``first``). A
-live run whose stream has B-frames starts with packets whose times FFmpeg guessed (see
-``segments``): its first segment is deleted unindexed. Segments whose end is more than ``keep_s`` older than
-the newest one are deleted too, unless an event still needs them (``hold``): the folder holds a
-bounded window of compressed video per camera, whatever the resolution, and nothing in memory but
-this small index.
+decoded keyframe times, each segment is tied to the keyframe it starts decoding at (``first``).
+A live run whose stream has B-frames starts with packets whose times FFmpeg guessed (see
+``segments``): its first segment is deleted unindexed. Segments whose end is more than ``keep_s``
+older than the newest one are deleted too, unless an event still needs them (``hold``): the folder
+holds a bounded window of compressed video per camera, whatever the resolution, and nothing in
+memory but this small index.
 
 Thread-safe: the reader thread anchors runs, the inference thread asks what is available and holds
 spans for waiting events, evidence threads read segments.
@@ -67,7 +67,9 @@ class Recording:
         self._keyframes: dict[str, Callable[[], Sequence[float]]] = {}  # run -> its decoded keyframe times
         self._shifts: dict[str, float] = {}  # run -> segment list time minus decoded time, once measured
         self._ended: set[str] = set()
+        self._retiring: set[str] = set()  # ended, fully indexed runs: forgotten once their last segment is deleted
         self._untimed_first: set[str] = set()  # runs whose first segment cannot be timed
+        self._listed: dict[str, tuple[int, int, float]] = {}  # run -> (bytes of its list read, entries read, last end)
         self._segments: list[tuple[str, float, float, Path, float | None]] = []  # (run, start, end, path, keyframe), run times
         self._seen: set[Path] = set()
         self._holds: dict[int, float] = {}
@@ -129,12 +131,17 @@ class Recording:
         self.refresh(force=True)
 
     def _drop_run(self, prefix: str) -> None:
+        """Forget a run and delete its files (a reconnecting camera leaves no state behind)."""
         output = self._runs.pop(prefix)
         for path in output.files():
             path.unlink(missing_ok=True)
+            self._seen.discard(path)
         output.list_path.unlink(missing_ok=True)
         self._segments = [s for s in self._segments if s[0] != prefix]
-        self._untimed_first.discard(prefix)
+        for state in (self._offsets, self._keyframes, self._shifts, self._listed):
+            state.pop(prefix, None)
+        for names in (self._untimed_first, self._ended, self._retiring):
+            names.discard(prefix)
 
     # -- index -----------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
@@ -144,20 +151,24 @@ class Recording:
             if not force and now - self._refreshed < REFRESH_S:
                 return
             self._refreshed = now
-            for prefix, output in self._runs.items():
+            for prefix, output in list(self._runs.items()):
                 if prefix not in self._offsets:
                     continue
-                entries = read_segment_list(output)
-                for i, e in enumerate(entries):
-                    if e.path not in self._seen:
-                        self._seen.add(e.path)
-                        if i == 0 and prefix in self._untimed_first:
-                            e.path.unlink(missing_ok=True)
-                            continue
-                        self._segments.append((prefix, e.start, e.end, e.path, None))  # listed first: it helps measure the shift
-                        self._segments[-1] = (prefix, e.start, e.end, e.path, self._keyframe_at(prefix, e.start))
+                offset, count, last_end = self._listed.get(prefix, (0, 0, 0.0))
+                entries, offset = read_segment_list(output, offset)
+                for i, e in enumerate(entries, start=count):
+                    self._seen.add(e.path)
+                    if i == 0 and prefix in self._untimed_first:
+                        e.path.unlink(missing_ok=True)
+                        continue
+                    self._segments.append((prefix, e.start, e.end, e.path, None))  # listed first: it helps measure the shift
+                    self._segments[-1] = (prefix, e.start, e.end, e.path, self._keyframe_at(prefix, e.start))
+                count, last_end = count + len(entries), entries[-1].end if entries else last_end
+                self._listed[prefix] = (offset, count, last_end)
                 if prefix in self._ended:
-                    self._index_tail(output, entries[-1].end if entries else 0.0, untimed=not entries and prefix in self._untimed_first)
+                    self._index_tail(output, last_end, untimed=count == 0 and prefix in self._untimed_first)
+                    self._ended.discard(prefix)  # its files are all indexed now
+                    self._retiring.add(prefix)
             self._prune()
 
     def _index_tail(self, output: SegmentOutput, start: float, untimed: bool = False) -> None:
@@ -180,6 +191,8 @@ class Recording:
             self._segments.append((output.prefix, start, start + min(mean, self.segment_s * 4), path, self._keyframe_at(output.prefix, start)))
 
     def _prune(self) -> None:
+        for prefix in self._retiring - {seg[0] for seg in self._segments}:
+            self._drop_run(prefix)
         if not self._segments:
             return
         offsets = self._offsets

@@ -128,6 +128,17 @@ def _ledger_rows(path: Path) -> list[tuple]:
         return sorted((r.file_key, r.index, r.status, r.frames, r.events, r.by_rule.get("helmet", 0), r.by_rule.get("parking", 0)) for r in led.results())
 
 
+def test_segment_zero_on_the_command_line_processes_each_file_whole(footage, tmp_path):
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE.format(store=tmp_path / "records.db"))
+    cmd = _cli(footage, site, tmp_path / "ledger.db", tmp_path / "events.db", 0.0)
+    cmd[cmd.index("--segment") + 1] = "0"
+    run = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout)["segments_run"] == 2  # two 6 s files, never split
+    assert {(r, q) for _, r, q, _ in read_events(tmp_path / "events.db")} == expected_events(144, 24.0)
+
+
 def test_kill_9_mid_batch_then_resume_equals_uninterrupted_run(footage, tmp_path):
     site = tmp_path / "site.yaml"
     site.write_text(SITE.format(store=tmp_path / "records.db"))

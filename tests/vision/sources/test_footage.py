@@ -88,7 +88,7 @@ def test_recorded_stills_match_the_analysis_frames_and_a_direct_decode(clips, tm
     recording = Recording(tmp_path / "rec", keep_s=60)
     run, frames = _record(clip, recording)
     assert [round(f.pts * 5) for f in frames[:6]] == [0, 1, 2, 3, 4, 5]  # the detection schedule, 5 a second
-    segments = read_segment_list(run)
+    segments, _ = read_segment_list(run)
     assert len(segments) >= 3 and all(s.path.exists() for s in segments)
     footage = RecordedFootage(recording, fps_hint=clip.fps)
     picks = [frames[1], frames[7], frames[12], frames[-2]]

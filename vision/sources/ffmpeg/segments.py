@@ -93,15 +93,19 @@ class SegmentEntry:
     end: float
 
 
-def read_segment_list(output: SegmentOutput) -> list[SegmentEntry]:
-    """The segments FFmpeg has closed so far, in order; a half-written last line is left for later."""
+def read_segment_list(output: SegmentOutput, offset: int = 0) -> tuple[list[SegmentEntry], int]:
+    """The segments FFmpeg has closed since byte ``offset`` of the list, in order, and the offset to
+    read on from (a camera's list grows all day: each refresh reads only what is new). A
+    half-written last line is left for later."""
     try:
-        text = output.list_path.read_text(encoding="utf-8", errors="replace")
+        with output.list_path.open("rb") as f:
+            f.seek(offset)
+            data = f.read()
     except FileNotFoundError:
-        return []
+        return [], offset
+    complete = data[: data.rfind(b"\n") + 1]
     entries: list[SegmentEntry] = []
-    complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
-    for row in csv.reader(complete.splitlines()):
+    for row in csv.reader(complete.decode("utf-8", errors="replace").splitlines()):
         if len(row) < 3:
             continue
         try:
@@ -110,4 +114,4 @@ def read_segment_list(output: SegmentOutput) -> list[SegmentEntry]:
             log.debug("unreadable segment list line %r in %s", row, output.list_path)
             continue
         entries.append(SegmentEntry(output.directory / ",".join(row[:-2]), start, end))
-    return entries
+    return entries, offset + len(complete)
