@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from pipelines.cli.app import app
-from pipelines.cli.common import fail, load_site_or_exit
+from pipelines.cli.common import StreamThreadsOpt, fail, load_site_or_exit
 
 
 @app.command("bench")
@@ -28,7 +28,7 @@ def bench(
     detect_fps: Optional[float] = typer.Option(None, "--detect-fps", help="Detector rate (default: the camera's detect_fps)."),
     frames: int = typer.Option(0, "--frames", min=0, help="Benchmark the first N frames (0 = the whole clip)."),
     repeat: int = typer.Option(3, "--repeat", min=1, help="Run every figure this many times (mean, min-max)."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="ONNX Runtime intra-op threads per model (default: one per core)."),
+    threads: int = StreamThreadsOpt,
     cameras: str = typer.Option("1,4", "--cameras", help="Camera counts run in one worker process for peak memory, e.g. 1,4."),
     plates: bool = typer.Option(True, "--plates/--no-plates", help="Read plates of events (the plate models must be fetched)."),
     evidence: bool = typer.Option(True, "--evidence/--no-evidence", help="Package events (write_package) inside the timed loop."),

@@ -169,6 +169,9 @@ def with_options(name: str, group: Callable[..., Any], fixed: Optional[dict[str,
 # -- options several modules share -------------------------------------------------------------------
 
 ThreadsOpt = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads.")
+# live cameras and the bench: one thread per model is the most streams per core (onnxruntime's
+# extra threads spin while they wait, and a second camera wants that CPU; docs/benchmarks.md)
+StreamThreadsOpt = typer.Option(1, "--threads", min=0, help="ONNX Runtime threads per model (0: onnxruntime's default, one per core)")
 PrintJsonOpt = typer.Option(False, "--json", help="print one JSON object")
 # `evidence` and `records`: where the evidence settings and the record store come from
 EvidenceSiteOpt = typer.Option(None, "--site", help="site YAML; its evidence: and store: sections are used")

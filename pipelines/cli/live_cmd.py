@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from pipelines.cli.app import app
-from pipelines.cli.common import PrintJsonOpt, fail, load_site_or_exit, open_store
+from pipelines.cli.common import PrintJsonOpt, StreamThreadsOpt, fail, load_site_or_exit, open_store
 
 
 def _live_config(site, path: Path | None, spool_dir: Path | None):
@@ -99,7 +99,7 @@ def run(
     worker_id: str | None = typer.Option(None, help="name of this worker in leases and status (default host-pid)"),
     writer: bool = typer.Option(True, help="with --redis: also run a record writer in this process"),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING..."),
-    threads: int | None = typer.Option(None, help="ONNX Runtime threads per model"),
+    threads: int = StreamThreadsOpt,
 ) -> None:
     """Run the live cameras of a site until SIGTERM/Ctrl-C, then finish in-flight evidence and exit 0."""
     import signal
@@ -221,7 +221,7 @@ def soak(
     interval_s: float = typer.Option(60.0, help="seconds between RSS samples"),
     live_config: Path | None = typer.Option(None, help="with --site: live settings YAML"),
     spool_dir: Path | None = typer.Option(None, help="with --site: spool directory"),
-    threads: int | None = typer.Option(None, help="with --site: ONNX Runtime threads per model"),
+    threads: int = StreamThreadsOpt,
     consumer_ms: float = typer.Option(0.0, help="with --url: simulated detector time per frame (ms), to show frame age stays bounded"),
     queue_size: int = typer.Option(2, help="with --url: latest-frame queue size (a huge value behaves like a FIFO)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object at the end"),
