@@ -70,6 +70,14 @@ def _serving(app):
         thread.join(10)
 
 
+def open_page(browser, errors: list[str], **context):
+    """A page in a fresh context (1440×1000, zh-CN unless given) whose script errors land in ``errors``."""
+    page = browser.new_context(**{"viewport": {"width": 1440, "height": 1000}, "locale": "zh-CN", **context}).new_page()
+    page.set_default_timeout(15000)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page
+
+
 def sign_in(page, name: str, landing: str) -> None:
     """Fill the login form the page shows as ``name`` and wait until the app lands on ``landing`` (URL or glob)."""
     page.fill('input[name="name"]', name)
@@ -116,11 +124,8 @@ def test_reviewer_filters_corrects_approves_with_keyboard_and_the_exporter_expor
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
-            ctx = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True, locale="zh-CN")
-            page = ctx.new_page()
-            page.set_default_timeout(15000)
             errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page = open_page(browser, errors, accept_downloads=True)
             page.on("console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None)
 
             # sign in
@@ -212,8 +217,7 @@ def test_supervisor_rejects_with_keyboard_reason_and_reads_dashboard_in_chromium
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
-            page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-            page.set_default_timeout(15000)
+            page = open_page(browser, [], locale="en-US")
             page.goto(base + "/login")
             sign_in(page, "sam", base + "/queue")
             page.goto(f"{base}/records/{real_id}")
@@ -266,10 +270,8 @@ def test_reviewer_picks_a_candidate_beside_the_plate_crop_before_approving_in_ch
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
-            page = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN").new_page()
-            page.set_default_timeout(15000)
             errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page = open_page(browser, errors)
             page.goto(base + "/login")
             sign_in(page, "rita", base + "/queue")
             page.keyboard.press("n")

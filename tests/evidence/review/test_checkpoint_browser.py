@@ -10,7 +10,7 @@ from evidence.checkpoint import alerts, watchlist
 from evidence.checkpoint.config import PassesConfig
 from pipelines.checkpoint.config import CheckpointConfig
 from pipelines.checkpoint.sink import CheckpointSink
-from tests.evidence.review.test_browser import ARGS, CHROMIUM, SHOTS, _needs_browser, _serving, sign_in
+from tests.evidence.review.test_browser import ARGS, CHROMIUM, SHOTS, _needs_browser, _serving, open_page, sign_in
 from tests.support.checkpoint import capture, plate
 from tests.support.review import cheap_hashing, make_env
 
@@ -26,10 +26,8 @@ def test_an_alert_appears_is_acknowledged_and_audited_in_chromium(tmp_path: Path
         with _serving(env.app) as base, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
             try:
-                page = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN").new_page()
-                page.set_default_timeout(15000)
                 errors: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
+                page = open_page(browser, errors)
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.goto(base + "/alerts")
                 sign_in(page, "sam", base + "/alerts")
